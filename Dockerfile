@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1.7
+# Berth's production image: `server` (axum + Leptos SSR) and the hydrate bundle under site/.
+#   docker build -t berth:$(git rev-parse --short HEAD) .
+# The toolchain mirrors ../shared/docs/toolchain.md: cargo-leptos 0.3.10 (no downloads),
+# wasm-bindgen-cli equal to the wasm-bindgen in Cargo.lock, and wasm-opt from npm binaryen 132
+# (never Debian's binaryen 108, whose output does not hydrate).
+
+# Base images are Debian 12 (bookworm) throughout, so the binary's glibc matches the runtime.
+# ---- wasm-opt from npm -----------------------------------------------------------------------
+FROM node:20-bookworm-slim AS wasm-opt
+RUN npm install --global --no-fund --no-audit binaryen@132.0.0 \
+ && /usr/local/lib/node_modules/binaryen/bin/wasm-opt --version | grep -q 'version 132'
+
+# ---- build tools (cached independently of the source) ------------------------------------------
+FROM rust:1.95.0-slim-bookworm AS tools
+RUN rustup target add wasm32-unknown-unknown
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    cargo install --locked cargo-leptos --version 0.3.10 --features no_downloads \
+ && cargo install wasm-bindgen-cli --version 0.2.130
+COPY --from=wasm-opt /usr/local/bin/node /usr/local/bin/node
+COPY --from=wasm-opt /usr/local/lib/node_modules/binaryen /opt/binaryen
+# npm's wasm-opt first on PATH: cargo-leptos takes the first one it finds, unchecked.
+ENV PATH=/opt/binaryen/bin:${PATH}
+
+# ---- build -------------------------------------------------------------------------------------
+FROM tools AS builder
+WORKDIR /src
+COPY . .
+# Compile-time checked queries use the committed .sqlx metadata; no database at build time.
+ENV SQLX_OFFLINE=true
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target,id=berth-target \
+    grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | grep -q '^version = "0.2.130"$' \
+ && wasm-opt --version | grep -q 'version 132' \
+ && cargo leptos build --release \
+ && mkdir -p /out \
+ && cp target/release/server /out/server \
+ && cp -r target/site /out/site
+
+# ---- runtime -----------------------------------------------------------------------------------
+FROM debian:12-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 berth \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin berth
+WORKDIR /app
+COPY --from=builder --chown=root:root --chmod=0755 /out/server /app/server
+COPY --from=builder --chown=root:root /out/site /app/site
+
+ENV LEPTOS_SITE_ROOT=site \
+    LEPTOS_SITE_ADDR=0.0.0.0:3000 \
+    LEPTOS_OUTPUT_NAME=berth \
+    LEPTOS_ENV=PROD \
+    RUST_LOG=info
+
+# Numeric ids so Kubernetes' runAsNonRoot can verify them.
+USER 10001:10001
+EXPOSE 3000
+
+# The image has no curl: bash's /dev/tcp asks /healthz (process up) and wants a 200.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3000 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
+
+ENTRYPOINT ["/app/server"]

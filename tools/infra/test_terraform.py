@@ -1,0 +1,425 @@
+"""Policy tests for terraform/ that need no terraform binary.
+
+The HCL is parsed with python-hcl2 (installed by tools/infra/setup.sh into a separate directory,
+because checkov ships a fork under the same import name) and checked for:
+
+* every variable (root and modules) has a type and a non-empty description; outputs are described;
+* no sensitive or secret-looking variable has a default, and secret-looking ones are sensitive;
+* every taggable resource sets tags explicitly from the common tag map (we decided against
+  provider `default_tags`, see terraform/providers.tf), and the root tag map carries the company;
+* terraform and every provider are pinned (providers to an exact version);
+* no IAM policy allows action "*" on resource "*", and no admin-style managed policy is attached;
+* names derive from terraform.workspace.
+
+Each check has a negative test on a bad snippet, so none of them can pass vacuously.
+Run: .local/venv-infra/bin/python -m pytest tools/infra/test_terraform.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HCL_SITE = ROOT / ".local" / "venv-infra" / "hcl2-site"
+if HCL_SITE.is_dir():
+    sys.path.insert(0, str(HCL_SITE))
+
+import hcl2  # noqa: E402  (python-hcl2, from HCL_SITE)
+import pytest  # noqa: E402
+
+TERRAFORM = ROOT / "terraform"
+
+# Resource types that AWS or the provider cannot tag. Anything not listed here (and not handled
+# specially below) must set `tags`, so a new resource type is checked by default.
+NON_TAGGABLE = {
+    "aws_route",
+    "aws_route_table_association",
+    "aws_iam_role_policy",
+    "aws_iam_role_policy_attachment",
+    "aws_iam_user_policy",
+    "aws_eks_access_policy_association",
+    "aws_kms_alias",
+    "aws_secretsmanager_secret_version",
+    "aws_security_group_rule",
+    "aws_autoscaling_attachment",
+}
+# Taggable through other blocks than `tags`.
+TAG_BLOCKS = {"aws_autoscaling_group": "tag"}
+# Also need per-created-resource tag specifications.
+NEEDS_TAG_SPECIFICATIONS = {"aws_launch_template"}
+
+SECRET_NAME = re.compile(r"(token|secret|password|passwd|private_key|credential|api_key)", re.I)
+EXACT_VERSION = re.compile(r"^=?\s*\d+\.\d+\.\d+$")
+ADMIN_POLICIES = re.compile(r"policy/(AdministratorAccess|PowerUserAccess|IAMFullAccess)\b")
+ROOT_TAG_KEYS = {"berth:company", "ManagedBy"}
+
+
+def unquote(value):
+    """python-hcl2 8 keeps string literals quoted and wraps expressions in ${...}."""
+    if isinstance(value, str):
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return value[1:-1]
+        if value.startswith("${") and value.endswith("}"):
+            return value[2:-1]
+    return value
+
+
+def labels(block: dict) -> list[tuple[str, dict]]:
+    """Yield (label, body) of a labelled block, skipping the parser's metadata keys."""
+    return [(unquote(k), v) for k, v in block.items() if not k.startswith("__")]
+
+
+@dataclass
+class Module:
+    path: Path
+    files: dict[str, dict] = field(default_factory=dict)
+
+    def blocks(self, kind: str):
+        for name, doc in self.files.items():
+            for block in doc.get(kind, []):
+                yield name, block
+
+
+def load_module(path: Path) -> Module:
+    module = Module(path)
+    for tf in sorted(path.glob("*.tf")):
+        with tf.open() as fh:
+            module.files[tf.name] = hcl2.load(fh)
+    return module
+
+
+def all_modules(root: Path) -> list[Module]:
+    dirs = [root] + sorted(p for p in (root / "modules").glob("*") if p.is_dir())
+    return [load_module(d) for d in dirs if list(d.glob("*.tf"))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: each returns a list of human-readable problems.
+# ---------------------------------------------------------------------------------------------
+
+def check_variables(module: Module) -> list[str]:
+    problems = []
+    for fname, block in module.blocks("variable"):
+        for name, body in labels(block):
+            where = f"{module.path.name}/{fname}: variable {name}"
+            if "type" not in body:
+                problems.append(f"{where} has no type")
+            if not str(unquote(body.get("description", ""))).strip():
+                problems.append(f"{where} has no description")
+            secretish = bool(SECRET_NAME.search(name))
+            sensitive = body.get("sensitive") is True
+            if (secretish or sensitive) and "default" in body:
+                problems.append(f"{where} is secret/sensitive but has a default")
+            if secretish and not sensitive:
+                problems.append(f"{where} looks secret but is not sensitive = true")
+    for fname, block in module.blocks("output"):
+        for name, body in labels(block):
+            if not str(unquote(body.get("description", ""))).strip():
+                problems.append(f"{module.path.name}/{fname}: output {name} has no description")
+    return problems
+
+
+def _tag_expr_ok(expr) -> bool:
+    text = json.dumps(expr)
+    return "var.tags" in text or "local.tags" in text
+
+
+def check_tags(module: Module) -> list[str]:
+    problems = []
+    for fname, block in module.blocks("resource"):
+        for rtype, named in labels(block):
+            if not rtype.startswith("aws_") or rtype in NON_TAGGABLE:
+                continue
+            for rname, body in labels(named):
+                where = f"{module.path.name}/{fname}: {rtype}.{rname}"
+                if rtype in TAG_BLOCKS:
+                    dyn = [d for d in body.get("dynamic", []) for k, _ in labels(d) if k == TAG_BLOCKS[rtype]]
+                    static = body.get(TAG_BLOCKS[rtype], [])
+                    if not (dyn and _tag_expr_ok(dyn)) and not static:
+                        problems.append(f"{where} has no tag blocks from the common tags")
+                    continue
+                if "tags" not in body:
+                    problems.append(f"{where} is not tagged")
+                elif not _tag_expr_ok(body["tags"]):
+                    problems.append(f"{where} tags do not include the common tag map")
+                if rtype in NEEDS_TAG_SPECIFICATIONS:
+                    specs = body.get("tag_specifications", [])
+                    kinds = {unquote(s.get("resource_type")) for s in specs}
+                    if not {"instance", "volume"} <= kinds or not all(_tag_expr_ok(s.get("tags")) for s in specs):
+                        problems.append(f"{where} does not tag the instances and volumes it launches")
+    return problems
+
+
+def check_root_tags_and_naming(module: Module) -> list[str]:
+    problems = []
+    locals_ = {}
+    for _, block in module.blocks("locals"):
+        locals_.update({k: v for k, v in block.items() if not k.startswith("__")})
+    if "terraform.workspace" not in json.dumps(locals_.get("company", "")):
+        problems.append("root: local.company is not derived from terraform.workspace")
+    tags_text = json.dumps(locals_.get("tags", ""))
+    for key in ROOT_TAG_KEYS:
+        if key not in tags_text:
+            problems.append(f"root: local.tags lacks the {key} tag")
+    return problems
+
+
+def check_pins(module: Module) -> list[str]:
+    problems = []
+    terraform_blocks = [b for _, b in module.blocks("terraform")]
+    if not terraform_blocks:
+        return ["root: no terraform block"]
+    if not any("required_version" in b for b in terraform_blocks):
+        problems.append("root: terraform required_version is not set")
+    providers = {}
+    for b in terraform_blocks:
+        for rp in b.get("required_providers", []):
+            providers.update({k: v for k, v in rp.items() if not k.startswith("__")})
+    if not providers:
+        problems.append("root: no required_providers")
+    for name, spec in providers.items():
+        version = unquote(spec.get("version", "")) if isinstance(spec, dict) else ""
+        if not EXACT_VERSION.match(str(version)):
+            problems.append(f"root: provider {name} is not pinned to an exact version ({version!r})")
+        if isinstance(spec, dict) and "source" not in spec:
+            problems.append(f"root: provider {name} has no source")
+    return problems
+
+
+def check_used_providers_declared(modules: list[Module]) -> list[str]:
+    root = modules[0]
+    declared = set()
+    for _, b in root.blocks("terraform"):
+        for rp in b.get("required_providers", []):
+            declared |= {k for k in rp if not k.startswith("__")}
+    used = set()
+    for m in modules:
+        for kind in ("resource", "data"):
+            for _, block in m.blocks(kind):
+                for rtype, _ in labels(block):
+                    prefix = rtype.split("_", 1)[0]
+                    if prefix != "terraform":
+                        used.add(prefix)
+    return [f"provider {p} is used but not pinned in the root module" for p in sorted(used - declared)]
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    value = unquote(value)
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    return [value]
+
+
+def _star_statements_in_json(text: str) -> int:
+    """Count Allow statements with Action "*" and Resource "*" in JSON or jsonencode() text."""
+    count = 0
+    cleaned = text.replace("\\\"", '"')
+    for stmt in re.findall(r"\{[^{}]*\}", cleaned, flags=re.S):
+        allow = not re.search(r'"?Effect"?\s*[:=]\s*"Deny"', stmt)
+        action = re.search(r'"?Action"?\s*[:=]\s*(\[\s*)?"\*"', stmt)
+        resource = re.search(r'"?Resource"?\s*[:=]\s*(\[\s*)?"\*"', stmt)
+        if allow and action and resource:
+            count += 1
+    return count
+
+
+def check_iam(module: Module) -> list[str]:
+    problems = []
+    for fname, block in module.blocks("data"):
+        for dtype, named in labels(block):
+            if dtype != "aws_iam_policy_document":
+                continue
+            for dname, body in labels(named):
+                for i, stmt in enumerate(body.get("statement", [])):
+                    effect = unquote(stmt.get("effect", "Allow"))
+                    actions = _as_list(stmt.get("actions"))
+                    resources = _as_list(stmt.get("resources"))
+                    if effect == "Allow" and "*" in actions and "*" in resources:
+                        problems.append(f"{module.path.name}/{fname}: policy {dname} statement {i} allows * on *")
+                    if effect == "Allow" and "*" in actions:
+                        problems.append(f"{module.path.name}/{fname}: policy {dname} statement {i} allows every action")
+    for fname, block in module.blocks("resource"):
+        for rtype, named in labels(block):
+            for rname, body in labels(named):
+                for attr in ("policy", "assume_role_policy", "inline_policy"):
+                    if attr in body and _star_statements_in_json(json.dumps(body[attr])):
+                        problems.append(f"{module.path.name}/{fname}: {rtype}.{rname}.{attr} allows * on *")
+                if ADMIN_POLICIES.search(json.dumps(body.get("policy_arn", ""))):
+                    problems.append(f"{module.path.name}/{fname}: {rtype}.{rname} attaches an admin managed policy")
+    for fname, block in module.blocks("module"):
+        for mname, body in labels(block):
+            if ADMIN_POLICIES.search(json.dumps(body.get("managed_policy_arns", ""))):
+                problems.append(f"{module.path.name}/{fname}: module {mname} attaches an admin managed policy")
+            if _star_statements_in_json(json.dumps(body.get("inline_policy_json", ""))):
+                problems.append(f"{module.path.name}/{fname}: module {mname} inline policy allows * on *")
+    return problems
+
+
+def check_tree(root: Path) -> list[str]:
+    modules = all_modules(root)
+    problems = check_pins(modules[0]) + check_root_tags_and_naming(modules[0])
+    problems += check_used_providers_declared(modules)
+    for m in modules:
+        problems += check_variables(m) + check_tags(m) + check_iam(m)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests on the real tree
+# ---------------------------------------------------------------------------------------------
+
+def test_real_tree_has_root_and_modules():
+    modules = all_modules(TERRAFORM)
+    names = {m.path.name for m in modules}
+    assert {"terraform", "network", "eks", "nodes", "irsa", "berth_iam", "rds"} <= names
+    resources = sum(len(labels(b)) for m in modules for _, b in m.blocks("resource"))
+    assert resources > 40, "the parser found suspiciously few resources"
+
+
+def test_real_tree_passes_every_policy():
+    problems = check_tree(TERRAFORM)
+    assert problems == [], "\n".join(problems)
+
+
+def test_rancher_inputs_are_sensitive_without_defaults():
+    root = load_module(TERRAFORM)
+    variables = {n: b for _, blk in root.blocks("variable") for n, b in labels(blk)}
+    for name in ("rancher_url", "rancher_registration_token"):
+        assert variables[name].get("sensitive") is True
+        assert "default" not in variables[name]
+
+
+def test_berth_role_is_scoped_to_the_company():
+    """Every Allow statement of Berth's policy either names company-scoped ARNs or is one of the
+    few read-only/unscopable calls we accept on "*"."""
+    berth = load_module(TERRAFORM / "modules" / "berth_iam")
+    docs = {n: b for _, blk in berth.blocks("data") for t, named in labels(blk)
+            if t == "aws_iam_policy_document" for n, b in labels(named)}
+    allowed_on_star = {
+        "cloudformation:DescribeStacks", "cloudformation:ListStacks",
+        "cloudformation:ValidateTemplate", "secretsmanager:GetRandomPassword",
+    }
+    for stmt in docs["berth"]["statement"]:
+        resources = _as_list(stmt.get("resources"))
+        actions = set(_as_list(stmt.get("actions")))
+        if "*" in resources:
+            assert actions <= allowed_on_star, f"unexpected actions on *: {actions - allowed_on_star}"
+        else:
+            assert all(("local." in r) or ("aws_" in r) for r in resources), resources
+        for a in actions:
+            assert a.split(":")[0] in {"cloudformation", "secretsmanager", "iam", "kms"}, a
+
+
+def test_node_user_data_joins_eks_and_registers_with_rancher():
+    text = (TERRAFORM / "modules" / "nodes" / "user-data.tftpl").read_text()
+    assert "kind: NodeConfig" in text and "apiServerEndpoint: ${cluster_endpoint}" in text
+    assert "/v3/import/$${token}_$${cluster_id}.yaml" in text
+    assert "sha256sum -c" in text
+    # The token must never be written into user-data itself.
+    assert "rancher_registration_token" not in text and "${rancher_url}" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Negative tests: a bad snippet must be caught by each check
+# ---------------------------------------------------------------------------------------------
+
+GOOD_ROOT = """
+terraform {
+  required_version = ">= 1.6.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "5.100.0"
+    }
+  }
+}
+locals {
+  company = terraform.workspace
+  tags    = { "berth:company" = terraform.workspace, ManagedBy = "terraform" }
+}
+"""
+
+
+def tree(tmp_path: Path, root_extra: str, root: str = GOOD_ROOT) -> Path:
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "main.tf").write_text(textwrap.dedent(root) + textwrap.dedent(root_extra))
+    return tmp_path
+
+
+def test_good_snippet_passes(tmp_path):
+    good = """
+    variable "region" {
+      type        = string
+      description = "Region."
+    }
+    resource "aws_s3_bucket" "b" {
+      bucket = "x"
+      tags   = local.tags
+    }
+    """
+    assert check_tree(tree(tmp_path, good)) == []
+
+
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ('variable "a" {\n  description = "A."\n}\n', "variable a has no type"),
+        ('variable "a" {\n  type = string\n}\n', "variable a has no description"),
+        ('variable "db_password" {\n  type = string\n  description = "P."\n  sensitive = true\n  default = "hunter2"\n}\n',
+         "variable db_password is secret/sensitive but has a default"),
+        ('variable "api_token" {\n  type = string\n  description = "T."\n}\n',
+         "variable api_token looks secret but is not sensitive"),
+        ('variable "url" {\n  type = string\n  description = "U."\n  sensitive = true\n  default = "x"\n}\n',
+         "variable url is secret/sensitive but has a default"),
+        ('output "o" {\n  value = 1\n}\n', "output o has no description"),
+        ('resource "aws_s3_bucket" "b" {\n  bucket = "x"\n}\n', "aws_s3_bucket.b is not tagged"),
+        ('resource "aws_s3_bucket" "b" {\n  bucket = "x"\n  tags = { a = "b" }\n}\n',
+         "aws_s3_bucket.b tags do not include the common tag map"),
+        ('resource "aws_launch_template" "lt" {\n  tags = local.tags\n}\n',
+         "aws_launch_template.lt does not tag the instances and volumes"),
+        ('resource "aws_autoscaling_group" "g" {\n  max_size = 1\n}\n', "aws_autoscaling_group.g has no tag blocks"),
+        ('data "aws_iam_policy_document" "p" {\n  statement {\n    actions = ["*"]\n    resources = ["*"]\n  }\n}\n',
+         "policy p statement 0 allows * on *"),
+        ('data "aws_iam_policy_document" "p" {\n  statement {\n    actions = ["*"]\n    resources = ["arn:aws:s3:::x"]\n  }\n}\n',
+         "policy p statement 0 allows every action"),
+        ('resource "aws_iam_policy" "p" {\n  tags = local.tags\n  policy = jsonencode({\n    Version = "2012-10-17"\n'
+         '    Statement = [{ Effect = "Allow", Action = "*", Resource = "*" }]\n  })\n}\n',
+         "aws_iam_policy.p.policy allows * on *"),
+        ('resource "aws_iam_role_policy" "p" {\n  policy = <<JSON\n{"Statement": [{"Effect": "Allow", "Action": ["*"], '
+         '"Resource": ["*"]}]}\nJSON\n}\n', "aws_iam_role_policy.p.policy allows * on *"),
+        ('resource "aws_iam_role_policy_attachment" "a" {\n  role = "r"\n'
+         '  policy_arn = "arn:aws:iam::aws:policy/AdministratorAccess"\n}\n', "attaches an admin managed policy"),
+        ('resource "google_storage_bucket" "g" {\n  name = "x"\n}\n', "provider google is used but not pinned"),
+    ],
+)
+def test_bad_snippet_is_caught(tmp_path, snippet, expected):
+    problems = check_tree(tree(tmp_path, snippet))
+    assert any(expected in p for p in problems), f"expected {expected!r} in {problems}"
+
+
+def test_deny_statement_with_star_is_not_flagged(tmp_path):
+    snippet = ('resource "aws_iam_policy" "p" {\n  tags = local.tags\n  policy = jsonencode({\n'
+               '    Statement = [{ Effect = "Deny", Action = "*", Resource = "*" }]\n  })\n}\n')
+    assert check_tree(tree(tmp_path, snippet)) == []
+
+
+@pytest.mark.parametrize(
+    "root, expected",
+    [
+        (GOOD_ROOT.replace('version = "5.100.0"', 'version = "~> 5.0"'), "provider aws is not pinned to an exact version"),
+        (GOOD_ROOT.replace('      version = "5.100.0"\n', ""), "provider aws is not pinned"),
+        (GOOD_ROOT.replace('  required_version = ">= 1.6.0"\n', ""), "required_version is not set"),
+        (GOOD_ROOT.replace("company = terraform.workspace", 'company = "seaview"'), "not derived from terraform.workspace"),
+        (GOOD_ROOT.replace('ManagedBy = "terraform"', 'Owner = "x"'), "local.tags lacks the ManagedBy tag"),
+    ],
+)
+def test_bad_root_is_caught(tmp_path, root, expected):
+    problems = check_tree(tree(tmp_path, "", root=root))
+    assert any(expected in p for p in problems), f"expected {expected!r} in {problems}"
