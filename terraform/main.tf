@@ -112,6 +112,8 @@ resource "aws_eks_addon" "vpc_cni" {
   cluster_name                = module.eks.cluster_name
   addon_name                  = "vpc-cni"
   service_account_role_arn    = module.irsa_vpc_cni.role_arn
+  # Turns on the network policy agent so NetworkPolicies (Berth's, the units') are enforced.
+  configuration_values = jsonencode({ enableNetworkPolicy = "true" })
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
 

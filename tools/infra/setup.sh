@@ -18,12 +18,22 @@ fi
 # Requirement lines without comments, split into the venv set and the --target set.
 venv_reqs=()
 hcl_reqs=()
+kubectl_reqs=()
 while IFS= read -r line; do
   spec="${line%%#*}"
   spec="$(echo "$spec" | tr -d '[:space:]')"
   [ -z "$spec" ] && continue
-  if [[ "$line" == *"# hcl-target"* ]]; then hcl_reqs+=("$spec"); else venv_reqs+=("$spec"); fi
+  if [[ "$line" == *"# hcl-target"* ]]; then hcl_reqs+=("$spec")
+  elif [[ "$line" == *"# kubectl-fallback"* ]]; then kubectl_reqs+=("$spec")
+  else venv_reqs+=("$spec"); fi
 done <"$req"
+
+# The machine's kubectl will do when its built-in kustomize is v5 or newer.
+system_kubectl_ok() {
+  command -v kubectl >/dev/null 2>&1 \
+    && kubectl version --client 2>/dev/null | grep -Eq '^Kustomize Version: v([5-9]|[1-9][0-9])\.'
+}
+if system_kubectl_ok; then kubectl_reqs=(); fi
 
 installed_ok() {
   # $1 = python to ask, $2 = extra sys.path entry or "", rest = name==version pins
@@ -51,7 +61,7 @@ PY
 }
 
 if [ -x "$venv/bin/python" ] \
-  && installed_ok "$venv/bin/python" "" "${venv_reqs[@]}" \
+  && installed_ok "$venv/bin/python" "" "${venv_reqs[@]}" "${kubectl_reqs[@]}" \
   && installed_ok "$venv/bin/python" "$hcl_target" "${hcl_reqs[@]}"; then
   echo "infra tools already installed in $venv"
   exit 0
@@ -59,10 +69,10 @@ fi
 
 echo "installing infra tools into $venv"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${venv_reqs[@]}"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${venv_reqs[@]}" "${kubectl_reqs[@]}"
 rm -rf "$hcl_target"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --target "$hcl_target" "${hcl_reqs[@]}"
 
-installed_ok "$venv/bin/python" "" "${venv_reqs[@]}"
+installed_ok "$venv/bin/python" "" "${venv_reqs[@]}" "${kubectl_reqs[@]}"
 installed_ok "$venv/bin/python" "$hcl_target" "${hcl_reqs[@]}"
 echo "infra tools ready in $venv"
