@@ -314,7 +314,7 @@ def test_berth_role_is_scoped_to_the_company():
         else:
             assert all(("local." in r) or ("aws_" in r) for r in resources), resources
         for a in actions:
-            assert a.split(":")[0] in {"cloudformation", "secretsmanager", "iam", "kms"}, a
+            assert a.split(":")[0] in {"cloudformation", "secretsmanager", "iam", "kms", "s3"}, a
 
 
 def test_node_user_data_joins_eks_and_registers_with_rancher():

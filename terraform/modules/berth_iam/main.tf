@@ -1,6 +1,7 @@
 # Berth's own AWS permissions, least privilege: everything it may touch is scoped to the
 # company by name — CloudFormation stacks `berth-<company>-*`, Secrets Manager secrets
-# `berth/<company>/*`, IAM users under the path `/berth/<company>/` — plus read access to its
+# `berth/<company>/*`, IAM users under the path `/berth/<company>/`, the units' data buckets
+# `berth-<company>-*` (named after their stacks) — plus read access to its
 # own config secret `berth-system/<company>/config`. IAM users Berth creates must carry the
 # permissions boundary defined here, so an inline policy Berth writes can never grant more than
 # S3 access to the unit buckets (no privilege escalation through created users).
@@ -17,6 +18,8 @@ locals {
   stack_arn         = "arn:${local.partition}:cloudformation:${local.region}:${local.account}:stack/berth-${var.company}-*/*"
   unit_secret_arn   = "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:berth/${var.company}/*"
   unit_user_arn     = "arn:${local.partition}:iam::${local.account}:user/berth/${var.company}/*"
+  # CloudFormation names a unit's bucket <stack name>-databucket-<random>, lower-cased.
+  unit_bucket_arn = "arn:${local.partition}:s3:::berth-${var.company}-*"
   bucket_arns       = length(var.unit_s3_bucket_arns) > 0 ? var.unit_s3_bucket_arns : ["arn:${local.partition}:s3:::berth-${var.company}-*", "arn:${local.partition}:s3:::berth-${var.company}-*/*"]
   boundary_name     = "berth-${var.company}-unit-user-boundary"
   boundary_arn      = "arn:${local.partition}:iam::${local.account}:policy/berth/${var.company}/${local.boundary_name}"
@@ -158,6 +161,32 @@ data "aws_iam_policy_document" "berth" {
       variable = "kms:ViaService"
       values   = ["secretsmanager.${local.region}.amazonaws.com"]
     }
+  }
+
+  # The unit stack may create the unit's private data bucket (templates/cloudformation/
+  # business-unit.yaml). Buckets are named after the stack, so the prefix scopes them.
+  statement {
+    sid = "UnitBuckets"
+    actions = [
+      "s3:CreateBucket",
+      "s3:DeleteBucket",
+      "s3:ListBucket",
+      "s3:GetBucketLocation",
+      "s3:PutEncryptionConfiguration",
+      "s3:GetEncryptionConfiguration",
+      "s3:PutBucketVersioning",
+      "s3:GetBucketVersioning",
+      "s3:PutBucketPublicAccessBlock",
+      "s3:GetBucketPublicAccessBlock",
+      "s3:PutBucketOwnershipControls",
+      "s3:GetBucketOwnershipControls",
+      "s3:PutBucketTagging",
+      "s3:GetBucketTagging",
+      "s3:PutBucketPolicy",
+      "s3:GetBucketPolicy",
+      "s3:DeleteBucketPolicy",
+    ]
+    resources = [local.unit_bucket_arn]
   }
 
   # Unit users may only be created with the boundary above attached.
