@@ -1,11 +1,11 @@
 output "vpc_id" {
   description = "Id of the VPC the cluster runs in."
-  value       = var.create_vpc ? aws_vpc.this[0].id : var.vpc_id
+  value       = var.create_vpc ? one(aws_vpc.this[*].id) : var.vpc_id
 }
 
 output "vpc_cidr_block" {
   description = "Primary CIDR block of that VPC."
-  value       = var.create_vpc ? aws_vpc.this[0].cidr_block : data.aws_vpc.existing[0].cidr_block
+  value       = var.create_vpc ? one(aws_vpc.this[*].cidr_block) : one(data.aws_vpc.existing[*].cidr_block)
 }
 
 output "private_subnet_ids" {
