@@ -15,14 +15,14 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   region    = data.aws_region.current.name
 
-  stack_arn         = "arn:${local.partition}:cloudformation:${local.region}:${local.account}:stack/berth-${var.company}-*/*"
-  unit_secret_arn   = "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:berth/${var.company}/*"
-  unit_user_arn     = "arn:${local.partition}:iam::${local.account}:user/berth/${var.company}/*"
+  stack_arn       = "arn:${local.partition}:cloudformation:${local.region}:${local.account}:stack/berth-${var.company}-*/*"
+  unit_secret_arn = "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:berth/${var.company}/*"
+  unit_user_arn   = "arn:${local.partition}:iam::${local.account}:user/berth/${var.company}/*"
   # CloudFormation names a unit's bucket <stack name>-databucket-<random>, lower-cased.
   unit_bucket_arn = "arn:${local.partition}:s3:::berth-${var.company}-*"
-  bucket_arns       = length(var.unit_s3_bucket_arns) > 0 ? var.unit_s3_bucket_arns : ["arn:${local.partition}:s3:::berth-${var.company}-*", "arn:${local.partition}:s3:::berth-${var.company}-*/*"]
-  boundary_name     = "berth-${var.company}-unit-user-boundary"
-  boundary_arn      = "arn:${local.partition}:iam::${local.account}:policy/berth/${var.company}/${local.boundary_name}"
+  bucket_arns     = length(var.unit_s3_bucket_arns) > 0 ? var.unit_s3_bucket_arns : ["arn:${local.partition}:s3:::berth-${var.company}-*", "arn:${local.partition}:s3:::berth-${var.company}-*/*"]
+  boundary_name   = "berth-${var.company}-unit-user-boundary"
+  boundary_arn    = "arn:${local.partition}:iam::${local.account}:policy/berth/${var.company}/${local.boundary_name}"
 }
 
 # ---- Berth's config secret (value set by the operator, never by Terraform) ------------------
