@@ -9,7 +9,11 @@ because checkov ships a fork under the same import name) and checked for:
   provider `default_tags`, see terraform/providers.tf), and the root tag map carries the company;
 * terraform and every provider are pinned (providers to an exact version);
 * no IAM policy allows action "*" on resource "*", and no admin-style managed policy is attached;
-* names derive from terraform.workspace.
+* names derive from terraform.workspace;
+* references resolve (a "validate-lite", since no terraform binary is available here): every
+  var./local./module./data./resource reference names something declared, every module call passes
+  exactly known inputs and all required ones, and every templatefile() gets the names its
+  template uses.
 
 Each check has a negative test on a bad snippet, so none of them can pass vacuously.
 Run: .local/venv-infra/bin/python -m pytest tools/infra/test_terraform.py
@@ -262,12 +266,101 @@ def check_iam(module: Module) -> list[str]:
     return problems
 
 
+META_ARGS = {"source", "count", "for_each", "depends_on", "providers", "version"}
+REF = {
+    "var": re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)"),
+    "local": re.compile(r"\blocal\.([A-Za-z_][A-Za-z0-9_-]*)"),
+    "module": re.compile(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_-]*)"),
+    "data": re.compile(r"\bdata\.([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)"),
+    "resource": re.compile(r"(?<![.\w\"/:-])((?:aws|tls)_[a-z0-9_]+|terraform_data)\.([A-Za-z_][A-Za-z0-9_-]*)"),
+}
+TEMPLATE_REF = re.compile(r"(?<!\$)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)|%\{\s*if\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _code_without_comments(path: Path) -> str:
+    lines = []
+    for line in path.read_text().splitlines():
+        stripped = line.lstrip()
+        lines.append("" if stripped.startswith(("#", "//")) else line)
+    return "\n".join(lines)
+
+
+def module_symbols(module: Module) -> dict[str, set]:
+    sym = {"var": set(), "required": set(), "local": set(), "output": set(), "module": {},
+           "data": set(), "resource": set()}
+    for _, block in module.blocks("variable"):
+        for name, body in labels(block):
+            sym["var"].add(name)
+            if "default" not in body:
+                sym["required"].add(name)
+    for _, block in module.blocks("locals"):
+        sym["local"] |= {k for k in block if not k.startswith("__")}
+    for _, block in module.blocks("output"):
+        sym["output"] |= {n for n, _ in labels(block)}
+    for _, block in module.blocks("module"):
+        for name, body in labels(block):
+            sym["module"][name] = body
+    for kind in ("data", "resource"):
+        for _, block in module.blocks(kind):
+            for rtype, named in labels(block):
+                sym[kind] |= {(rtype, n) for n, _ in labels(named)}
+    return sym
+
+
+def check_references(module: Module, by_path: dict[Path, Module]) -> list[str]:
+    problems = []
+    sym = module_symbols(module)
+    for tf in sorted(module.path.glob("*.tf")):
+        code = _code_without_comments(tf)
+        where = f"{module.path.name}/{tf.name}"
+        for name in sorted(set(REF["var"].findall(code)) - sym["var"]):
+            problems.append(f"{where}: var.{name} is not declared")
+        for name in sorted(set(REF["local"].findall(code)) - sym["local"]):
+            problems.append(f"{where}: local.{name} is not defined")
+        for dtype, name in sorted(set(REF["data"].findall(code)) - sym["data"]):
+            problems.append(f"{where}: data.{dtype}.{name} is not declared")
+        for rtype, name in sorted(set(REF["resource"].findall(code))):
+            if (rtype, name) not in sym["resource"] and (rtype, name) not in sym["data"]:
+                problems.append(f"{where}: {rtype}.{name} is not declared")
+        for mname, output in sorted(set(REF["module"].findall(code))):
+            call = sym["module"].get(mname)
+            if call is None:
+                problems.append(f"{where}: module.{mname} is not declared")
+                continue
+            child = by_path.get((module.path / unquote(call["source"])).resolve())
+            if child is not None and output not in module_symbols(child)["output"]:
+                problems.append(f"{where}: module.{mname} has no output {output}")
+        for match in re.finditer(r'templatefile\(\s*"([^"]+)"\s*,\s*\{(.*?)\}\s*\)', code, flags=re.S):
+            template = module.path / match.group(1).replace("${path.module}/", "")
+            passed = set(re.findall(r"(?:^|[{,\n])\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)", match.group(2)))
+            if not template.is_file():
+                problems.append(f"{where}: template {template.name} does not exist")
+                continue
+            used = {a or b for a, b in TEMPLATE_REF.findall(template.read_text())}
+            for name in sorted(used - passed):
+                problems.append(f"{where}: template {template.name} uses {name}, which is not passed")
+    for mname, call in sym["module"].items():
+        source = unquote(call.get("source", ""))
+        child = by_path.get((module.path / source).resolve())
+        if child is None:
+            problems.append(f"{module.path.name}: module {mname} source {source} is not a module here")
+            continue
+        child_sym = module_symbols(child)
+        args = {k for k in call if not k.startswith("__")} - META_ARGS
+        for name in sorted(args - child_sym["var"]):
+            problems.append(f"{module.path.name}: module {mname} passes unknown input {name}")
+        for name in sorted(child_sym["required"] - args):
+            problems.append(f"{module.path.name}: module {mname} misses required input {name}")
+    return problems
+
+
 def check_tree(root: Path) -> list[str]:
     modules = all_modules(root)
+    by_path = {m.path.resolve(): m for m in modules}
     problems = check_pins(modules[0]) + check_root_tags_and_naming(modules[0])
     problems += check_used_providers_declared(modules)
     for m in modules:
-        problems += check_variables(m) + check_tags(m) + check_iam(m)
+        problems += check_variables(m) + check_tags(m) + check_iam(m) + check_references(m, by_path)
     return problems
 
 
@@ -423,3 +516,63 @@ def test_deny_statement_with_star_is_not_flagged(tmp_path):
 def test_bad_root_is_caught(tmp_path, root, expected):
     problems = check_tree(tree(tmp_path, "", root=root))
     assert any(expected in p for p in problems), f"expected {expected!r} in {problems}"
+
+
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ('output "o" {\n  description = "O."\n  value = var.nope\n}\n', "var.nope is not declared"),
+        ('output "o" {\n  description = "O."\n  value = local.nope\n}\n', "local.nope is not defined"),
+        ('output "o" {\n  description = "O."\n  value = aws_s3_bucket.nope.id\n}\n', "aws_s3_bucket.nope is not declared"),
+        ('output "o" {\n  description = "O."\n  value = data.aws_region.nope.name\n}\n', "data.aws_region.nope is not declared"),
+        ('output "o" {\n  description = "O."\n  value = module.nope.x\n}\n', "module.nope is not declared"),
+    ],
+)
+def test_dangling_reference_is_caught(tmp_path, snippet, expected):
+    problems = check_tree(tree(tmp_path, snippet))
+    assert any(expected in p for p in problems), f"expected {expected!r} in {problems}"
+
+
+CHILD = """
+variable "name" {
+  type        = string
+  description = "Name."
+}
+variable "size" {
+  type        = number
+  description = "Size."
+  default     = 1
+}
+output "id" {
+  description = "Id."
+  value       = templatefile("${path.module}/t.tftpl", { name = var.name })
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "call, template, expected",
+    [
+        ('module "c" {\n  source = "./modules/child"\n  name = "x"\n}\n'
+         'output "o" {\n  description = "O."\n  value = module.c.id\n}\n', "${name}", None),
+        ('module "c" {\n  source = "./modules/child"\n}\n', "${name}", "module c misses required input name"),
+        ('module "c" {\n  source = "./modules/child"\n  name = "x"\n  colour = "red"\n}\n', "${name}",
+         "module c passes unknown input colour"),
+        ('module "c" {\n  source = "./modules/child"\n  name = "x"\n}\n'
+         'output "o" {\n  description = "O."\n  value = module.c.arn\n}\n', "${name}", "module.c has no output arn"),
+        ('module "c" {\n  source = "./modules/nowhere"\n  name = "x"\n}\n', "${name}", "is not a module here"),
+        ('module "c" {\n  source = "./modules/child"\n  name = "x"\n}\n', "${name} $${not_a_var} ${size}",
+         "template t.tftpl uses size, which is not passed"),
+    ],
+)
+def test_module_wiring_is_checked(tmp_path, call, template, expected):
+    root = tree(tmp_path, call)
+    child = root / "modules" / "child"
+    child.mkdir()
+    (child / "main.tf").write_text(textwrap.dedent(CHILD))
+    (child / "t.tftpl").write_text(template)
+    problems = check_tree(root)
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems), f"expected {expected!r} in {problems}"
