@@ -1,0 +1,66 @@
+//! The append-only event log behind every environment's timeline.
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::DbError;
+
+/// Stable event kinds; the timeline and exports key on these strings.
+pub mod kind {
+    pub const REQUEST_SUBMITTED: &str = "request.submitted";
+    pub const REQUEST_APPROVED: &str = "request.approved";
+    pub const REQUEST_REJECTED: &str = "request.rejected";
+    pub const REQUEST_WITHDRAWN: &str = "request.withdrawn";
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub environment_id: Uuid,
+    pub request_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    pub kind: String,
+    pub details: Value,
+    pub created_at: OffsetDateTime,
+}
+
+/// Appends one event inside the caller's transaction.
+pub async fn append(
+    conn: &mut PgConnection,
+    environment_id: Uuid,
+    request_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    kind: &str,
+    details: Value,
+) -> Result<i64, DbError> {
+    let id = sqlx::query_scalar!(
+        "INSERT INTO events (environment_id, request_id, actor_id, kind, details)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        environment_id,
+        request_id,
+        actor_id,
+        kind,
+        details
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// An environment's timeline, oldest first, with actor names.
+pub async fn for_environment(pool: &PgPool, environment_id: Uuid) -> Result<Vec<Event>, DbError> {
+    let rows = sqlx::query_as!(
+        Event,
+        r#"SELECT e.id, e.environment_id, e.request_id, e.actor_id,
+                  u.display_name AS "actor_name?", e.kind, e.details, e.created_at
+           FROM events e LEFT JOIN users u ON u.id = e.actor_id
+           WHERE e.environment_id = $1 ORDER BY e.id"#,
+        environment_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}

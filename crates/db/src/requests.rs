@@ -1,0 +1,390 @@
+//! Environments and the requests that create or change them.
+
+use berth_domain::{
+    policy::{authorize, Action},
+    request::Submitted,
+    Actor, Blueprint, Decision, RequestSpec, RequestStatus, Size,
+};
+use serde_json::json;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{events, DbError};
+
+#[derive(Debug, Clone)]
+pub struct EnvironmentSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub status: RequestStatus,
+    pub blueprint: Blueprint,
+    pub size: Size,
+    pub created_by_name: String,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub id: Uuid,
+    pub company_name: String,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub owner_contact: String,
+    pub status: RequestStatus,
+    pub blueprint: Blueprint,
+    pub size: Size,
+    pub created_by_name: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub environment_name: String,
+    pub kind: String,
+    pub spec: RequestSpec,
+    pub status: RequestStatus,
+    pub requested_by: Uuid,
+    pub requested_by_name: String,
+    pub created_at: OffsetDateTime,
+    pub decided_by_name: Option<String>,
+    pub decided_at: Option<OffsetDateTime>,
+    pub decision_note: Option<String>,
+}
+
+/// Identifiers of a stored submission.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission {
+    pub environment_id: Uuid,
+    pub request_id: Uuid,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, DbError> {
+    s.parse().map_err(DbError::Corrupt)
+}
+
+/// Escapes `%`, `_` and `\` so a search term matches literally inside ILIKE.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The company's environments, most recently changed first; `query` filters by name or slug.
+pub async fn list_environments(
+    pool: &PgPool,
+    company_id: Uuid,
+    query: Option<&str>,
+) -> Result<Vec<EnvironmentSummary>, DbError> {
+    let pattern = query
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(like_pattern);
+    let rows = sqlx::query!(
+        r#"SELECT e.id, e.name, e.slug, e.status, e.blueprint, e.size, e.updated_at,
+                  u.display_name AS created_by_name
+           FROM environments e JOIN users u ON u.id = e.created_by
+           WHERE e.company_id = $1
+             AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
+           ORDER BY e.updated_at DESC, e.id
+           LIMIT 500"#,
+        company_id,
+        pattern
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(EnvironmentSummary {
+                id: r.id,
+                name: r.name,
+                slug: r.slug,
+                status: parse(&r.status)?,
+                blueprint: parse(&r.blueprint)?,
+                size: parse(&r.size)?,
+                created_by_name: r.created_by_name,
+                updated_at: r.updated_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn get_environment(pool: &PgPool, id: Uuid) -> Result<Option<Environment>, DbError> {
+    let row = sqlx::query!(
+        r#"SELECT e.id, c.name AS company_name, e.name, e.slug, e.description, e.owner_contact,
+                  e.status, e.blueprint, e.size, e.created_at, e.updated_at,
+                  u.display_name AS created_by_name
+           FROM environments e
+           JOIN companies c ON c.id = e.company_id
+           JOIN users u ON u.id = e.created_by
+           WHERE e.id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(Environment {
+            id: r.id,
+            company_name: r.company_name,
+            name: r.name,
+            slug: r.slug,
+            description: r.description,
+            owner_contact: r.owner_contact,
+            status: parse(&r.status)?,
+            blueprint: parse(&r.blueprint)?,
+            size: parse(&r.size)?,
+            created_by_name: r.created_by_name,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    })
+    .transpose()
+}
+
+/// Requests selected by id or by environment (one query serves both, newest first).
+async fn select_requests(
+    pool: &PgPool,
+    id: Option<Uuid>,
+    environment_id: Option<Uuid>,
+) -> Result<Vec<Request>, DbError> {
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.environment_id, e.name AS environment_name, r.kind, r.spec,
+                  r.status, r.requested_by, ru.display_name AS requested_by_name,
+                  r.created_at, du.display_name AS "decided_by_name?", r.decided_at,
+                  r.decision_note
+           FROM requests r
+           JOIN environments e ON e.id = r.environment_id
+           JOIN users ru ON ru.id = r.requested_by
+           LEFT JOIN users du ON du.id = r.decided_by
+           WHERE ($1::uuid IS NULL OR r.id = $1)
+             AND ($2::uuid IS NULL OR r.environment_id = $2)
+           ORDER BY r.created_at DESC, r.id
+           LIMIT 1000"#,
+        id,
+        environment_id
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Request {
+                id: r.id,
+                environment_id: r.environment_id,
+                environment_name: r.environment_name,
+                kind: r.kind,
+                spec: serde_json::from_value(r.spec)
+                    .map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?,
+                status: parse(&r.status)?,
+                requested_by: r.requested_by,
+                requested_by_name: r.requested_by_name,
+                created_at: r.created_at,
+                decided_by_name: r.decided_by_name,
+                decided_at: r.decided_at,
+                decision_note: r.decision_note,
+            })
+        })
+        .collect()
+}
+
+pub async fn get_request(pool: &PgPool, id: Uuid) -> Result<Option<Request>, DbError> {
+    Ok(select_requests(pool, Some(id), None).await?.pop())
+}
+
+/// An environment's requests, newest first.
+pub async fn requests_for_environment(
+    pool: &PgPool,
+    environment_id: Uuid,
+) -> Result<Vec<Request>, DbError> {
+    select_requests(pool, None, Some(environment_id)).await
+}
+
+/// Stores a request for a new business unit, its environment and the `request.submitted`
+/// event in one transaction. A live environment with the same name or slug is a [`DbError::Taken`].
+pub async fn submit(
+    pool: &PgPool,
+    company_id: Uuid,
+    actor: &Actor,
+    spec: &RequestSpec,
+) -> Result<Submission, DbError> {
+    authorize(Some(actor), Action::CreateRequest).map_err(berth_domain::TransitionError::from)?;
+    let environment_id = Uuid::new_v4();
+    let request_id = Uuid::new_v4();
+    let spec_json =
+        serde_json::to_value(spec).map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?;
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"INSERT INTO environments
+             (id, company_id, name, slug, description, owner_contact, blueprint, size, status,
+              created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'submitted', $9)"#,
+        environment_id,
+        company_id,
+        spec.name.as_str(),
+        spec.slug.as_str(),
+        spec.description.as_str(),
+        spec.owner_contact.as_str(),
+        spec.blueprint.as_str(),
+        spec.size.as_str(),
+        actor.user_id
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| taken(e, spec))?;
+    sqlx::query!(
+        "INSERT INTO requests (id, environment_id, kind, spec, requested_by)
+         VALUES ($1, $2, 'create', $3, $4)",
+        request_id,
+        environment_id,
+        spec_json,
+        actor.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    events::append(
+        &mut tx,
+        environment_id,
+        Some(request_id),
+        Some(actor.user_id),
+        events::kind::REQUEST_SUBMITTED,
+        json!({ "kind": "create", "spec": spec_json }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%environment_id, %request_id, slug = %spec.slug, "request submitted");
+    Ok(Submission {
+        environment_id,
+        request_id,
+    })
+}
+
+fn taken(e: sqlx::Error, spec: &RequestSpec) -> DbError {
+    if let sqlx::Error::Database(db) = &e {
+        match db.constraint() {
+            Some("environments_live_slug") => {
+                return DbError::Taken {
+                    field: "slug",
+                    message: format!(
+                        "An environment with the short name '{}' already exists.",
+                        spec.slug
+                    ),
+                }
+            }
+            Some("environments_live_name") => {
+                return DbError::Taken {
+                    field: "name",
+                    message: format!("A business unit named '{}' already exists.", spec.name),
+                }
+            }
+            _ => {}
+        }
+    }
+    DbError::Sqlx(e)
+}
+
+/// Locks a request and proves it is awaiting a decision.
+async fn lock_submitted(
+    conn: &mut sqlx::PgConnection,
+    request_id: Uuid,
+) -> Result<(Submitted, Uuid), DbError> {
+    let row = sqlx::query!(
+        "SELECT environment_id, requested_by, status FROM requests WHERE id = $1 FOR UPDATE",
+        request_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DbError::NotFound)?;
+    let submitted = Submitted::new(request_id, row.requested_by, parse(&row.status)?)?;
+    Ok((submitted, row.environment_id))
+}
+
+/// Approves or rejects a request (the policy refuses self-decisions), updates its environment
+/// and records the event, atomically.
+pub async fn decide(
+    pool: &PgPool,
+    request_id: Uuid,
+    actor: &Actor,
+    decision: Decision,
+) -> Result<RequestStatus, DbError> {
+    let mut tx = pool.begin().await?;
+    let (submitted, environment_id) = lock_submitted(&mut tx, request_id).await?;
+    let decided = submitted.decide(actor, decision)?;
+    let status = decided.decision.target();
+    sqlx::query!(
+        "UPDATE requests SET status = $2, decided_by = $3, decided_at = now(), decision_note = $4
+         WHERE id = $1",
+        decided.request_id,
+        status.as_str(),
+        decided.decided_by,
+        decided.decision.note()
+    )
+    .execute(&mut *tx)
+    .await?;
+    set_environment_status(&mut tx, environment_id, status).await?;
+    let kind = match status {
+        RequestStatus::Approved => events::kind::REQUEST_APPROVED,
+        _ => events::kind::REQUEST_REJECTED,
+    };
+    events::append(
+        &mut tx,
+        environment_id,
+        Some(request_id),
+        Some(actor.user_id),
+        kind,
+        json!({ "note": decided.decision.note() }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%request_id, %status, "request decided");
+    Ok(status)
+}
+
+/// Withdraws a request still awaiting a decision; only its requester may.
+pub async fn withdraw(pool: &PgPool, request_id: Uuid, actor: &Actor) -> Result<(), DbError> {
+    let mut tx = pool.begin().await?;
+    let (submitted, environment_id) = lock_submitted(&mut tx, request_id).await?;
+    let withdrawn = submitted.withdraw(actor)?;
+    sqlx::query!(
+        "UPDATE requests SET status = 'withdrawn' WHERE id = $1",
+        withdrawn.request_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    set_environment_status(&mut tx, environment_id, RequestStatus::Withdrawn).await?;
+    events::append(
+        &mut tx,
+        environment_id,
+        Some(request_id),
+        Some(withdrawn.withdrawn_by),
+        events::kind::REQUEST_WITHDRAWN,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn set_environment_status(
+    conn: &mut sqlx::PgConnection,
+    environment_id: Uuid,
+    status: RequestStatus,
+) -> Result<(), DbError> {
+    sqlx::query!(
+        "UPDATE environments SET status = $2, updated_at = now() WHERE id = $1",
+        environment_id,
+        status.as_str()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
