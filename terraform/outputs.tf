@@ -46,6 +46,11 @@ output "aws_load_balancer_controller_role_arn" {
   value       = module.irsa_lb_controller.role_arn
 }
 
+output "cluster_autoscaler_role_arn" {
+  description = "IRSA role for the kube-system/cluster-autoscaler service account (auto-discovers the ASG by its k8s.io/cluster-autoscaler tags)."
+  value       = module.irsa_cluster_autoscaler.role_arn
+}
+
 output "berth_role_arn" {
   description = "IRSA role for Berth's service account (eks.amazonaws.com/role-arn annotation)."
   value       = module.berth_iam.role_arn

@@ -322,8 +322,10 @@ resource "aws_autoscaling_group" "node" {
 
   dynamic "tag" {
     for_each = merge(var.tags, {
-      Name                                        = "${var.cluster_name}-node"
-      "kubernetes.io/cluster/${var.cluster_name}" = "owned"
+      Name                                            = "${var.cluster_name}-node"
+      "kubernetes.io/cluster/${var.cluster_name}"     = "owned"
+      "k8s.io/cluster-autoscaler/enabled"             = "true"
+      "k8s.io/cluster-autoscaler/${var.cluster_name}" = "owned"
     })
     content {
       key                 = tag.key
