@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# Berth's production image: `server` (axum + Leptos SSR) and the hydrate bundle under site/.
+# Berth's production image: `server` (axum + Leptos SSR), the hydrate bundle under site/ and the
+# blueprint/values templates under templates/.
 #   docker build -t berth:$(git rev-parse --short HEAD) .
 # The toolchain mirrors ../shared/docs/toolchain.md: cargo-leptos 0.3.10 (no downloads),
 # wasm-bindgen-cli equal to the wasm-bindgen in Cargo.lock, and wasm-opt from npm binaryen 132
@@ -47,6 +48,9 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=builder --chown=root:root --chmod=0755 /out/server /app/server
 COPY --from=builder --chown=root:root /out/site /app/site
+# Blueprints and Helm values templates are read from disk at run time (crates/blueprint),
+# relative to the working directory: /app/templates.
+COPY --from=builder --chown=root:root /src/templates /app/templates
 
 ENV LEPTOS_SITE_ROOT=site \
     LEPTOS_SITE_ADDR=0.0.0.0:3000 \
