@@ -2,7 +2,7 @@
 # Validates Berth's infrastructure code without terraform, docker or a cluster:
 #   1. checkov over terraform/ (findings fixed, or skipped inline with a written reason)
 #   2. the HCL policy tests (tools/infra/test_terraform.py, with negative tests)
-#   3. checkov's Dockerfile checks
+#   3. checkov's Dockerfile checks and tools/infra/test_dockerfile.py (pins match Cargo.lock)
 #   4. kubectl kustomize deploy/overlays/example, then kubernetes-validate (strict schema),
 #      checkov's Kubernetes checks and the deployment tests (tools/infra/test_manifests.py)
 # Exits non-zero on the first failing step. Run tools/infra/setup.sh first (it is idempotent).
@@ -39,6 +39,9 @@ step "HCL policy tests"
 
 step "checkov: Dockerfile"
 "${checkov[@]}" --framework dockerfile -f "$root/Dockerfile"
+
+step "Dockerfile consistency tests"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$here/test_dockerfile.py"
 
 step "kustomize: deploy/overlays/example ($("$kubectl" version --client 2>/dev/null | grep -i kustomize || echo "$kubectl"))"
 "$kubectl" kustomize "$root/deploy/overlays/example" >"$work/berth.yaml"
