@@ -1,0 +1,269 @@
+//! The HTTP core: Bearer auth, per-request timeout, retries with backoff and jitter.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::error::{parse_error_body, RancherError};
+
+/// A Rancher API key (`token-xxxxx:secret` or any other shape; treated as opaque). Never shown by
+/// `Debug` or `Display`.
+#[derive(Clone)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken([redacted])")
+    }
+}
+
+impl fmt::Display for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Retry policy for transient failures: 429 (honouring `Retry-After`), 5xx and timeouts.
+/// 4xx answers are never retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first.
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with "equal jitter": half fixed, half random, so retries spread out
+    /// but never collapse to zero.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let capped = exp.min(self.max_backoff);
+        let half = capped / 2;
+        let jitter_ms = half.as_millis() as u64;
+        let jitter = if jitter_ms == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(rand::random_range(0..=jitter_ms))
+        };
+        half + jitter
+    }
+}
+
+/// Whether a request may be sent again after an uncertain outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Reads and "ensure" writes: retry on 429, 5xx, timeouts.
+    Safe,
+    /// Helm actions: a timeout or a processed 500 may mean the action started, so only answers
+    /// that prove nothing happened (429, 502/503/504, the proxy's plain-text 5xx, connection
+    /// failures) are retried; the caller re-reads the state for the rest.
+    Unsafe,
+}
+
+pub(crate) struct Answer {
+    /// Response body kept as bytes (JSON or plain text).
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self, path: &str) -> Result<Value, RancherError> {
+        serde_json::from_slice(&self.body).map_err(|e| RancherError::Decode {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub(crate) struct Http {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: ApiToken,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Http {
+    /// Sends `method path_and_query` (relative to the base URL) and returns a 2xx answer, or the
+    /// typed error of the last attempt.
+    #[tracing::instrument(level = "debug", skip_all, fields(%method, path = %path))]
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency: Idempotency,
+    ) -> Result<Answer, RancherError> {
+        let url = format!("{}{}", self.base, path);
+        let clean_path = path.split('?').next().unwrap_or(path).to_owned();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(self.token.expose_secret())
+                .header(ACCEPT, "application/json")
+                .timeout(self.request_timeout);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let last = attempt >= self.retry.max_attempts;
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(bytes) => Ok((status, headers, bytes.to_vec())),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let (status, headers, bytes) = match outcome {
+                Ok(v) => v,
+                Err(e) if e.is_timeout() => {
+                    let err = RancherError::Timeout {
+                        path: clean_path.clone(),
+                        attempts: attempt,
+                    };
+                    if idempotency == Idempotency::Unsafe || last {
+                        return Err(err);
+                    }
+                    self.pause(attempt, None, &err).await;
+                    continue;
+                }
+                Err(e) => {
+                    // Connection failures happen before the request is processed.
+                    let retryable = e.is_connect() || e.is_request();
+                    let err = RancherError::Transport {
+                        path: clean_path.clone(),
+                        source: e.without_url(),
+                    };
+                    if !retryable || last {
+                        return Err(err);
+                    }
+                    self.pause(attempt, None, &err).await;
+                    continue;
+                }
+            };
+            if status.is_success() {
+                return Ok(Answer { body: bytes });
+            }
+            let err = if status == StatusCode::TOO_MANY_REQUESTS {
+                RancherError::RateLimited {
+                    path: clean_path.clone(),
+                    attempts: attempt,
+                }
+            } else {
+                parse_error_body(&clean_path, status.as_u16(), &bytes)
+            };
+            let retry = match status.as_u16() {
+                429 => true,
+                502..=504 => true,
+                500..=599 => match idempotency {
+                    Idempotency::Safe => true,
+                    // Only the proxy's plain-text 500 proves the request never reached the API.
+                    Idempotency::Unsafe => matches!(err, RancherError::ClusterUnreachable { .. }),
+                },
+                _ => false,
+            };
+            if !retry || last {
+                return Err(err);
+            }
+            self.pause(attempt, retry_after(&headers), &err).await;
+        }
+    }
+
+    async fn pause(&self, attempt: u32, retry_after: Option<Duration>, err: &RancherError) {
+        let mut delay = self.retry.backoff(attempt);
+        if let Some(ra) = retry_after {
+            delay = delay.max(ra.min(self.retry.max_backoff));
+        }
+        tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying Rancher request");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    v.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_never_printed() {
+        let t = ApiToken::new("token-abc:supersecret");
+        assert!(!format!("{t:?} {t}").contains("supersecret"));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+        };
+        for _ in 0..50 {
+            let b1 = p.backoff(1);
+            assert!(
+                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100),
+                "{b1:?}"
+            );
+            let b3 = p.backoff(3);
+            assert!(
+                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400),
+                "{b3:?}"
+            );
+            let b9 = p.backoff(9);
+            assert!(
+                b9 >= Duration::from_millis(500) && b9 <= Duration::from_millis(1000),
+                "{b9:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! Berth's Rancher client and the "deploy blueprint" stage.
+//!
+//! Follows `../shared/docs/rancher-contract.md`: a Bearer API token (never logged, never in
+//! `Debug`), a User-Agent that is never a browser's, v3 for projects and namespaces and Apps &
+//! Marketplace (`/k8s/clusters/<id>/v1`) for Helm charts. Every request has a timeout; 429, 5xx
+//! and timeouts are retried with exponential backoff and jitter (honouring `Retry-After`), 4xx
+//! never. Helm actions are never blindly repeated: after an uncertain outcome the client looks at
+//! the release and its operations again.
+
+mod client;
+mod deploy;
+mod error;
+mod http;
+
+pub use client::{
+    AppStatus, ChartAction, ChartOutcome, ChartSpec, Cluster, Namespace, OperationState, Project,
+    RancherClient, RancherConfig, Target, UninstallOutcome, User, DEFAULT_USER_AGENT,
+};
+pub use deploy::{
+    deploy_blueprint, prepare_target, AppOutcome, AppReport, DeployEvent, DeployPlan, DeployReport,
+    PlanError, PlannedApp, PreparedTarget, TargetSpec,
+};
+pub use error::{ApiFamily, RancherError};
+pub use http::{ApiToken, RetryPolicy};
