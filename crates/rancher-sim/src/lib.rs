@@ -37,7 +37,10 @@ use tokio::task::JoinHandle;
 pub use config::{Faults, SimConfig, Timings};
 pub use world::{Action, HelmRecord};
 
-use api::{auth_401, norm_type, norman_error, parse_query, proxy_401, steve, tunnel_down, v3, Req};
+use api::{
+    auth_401, norm_type, norman_error, parse_query, percent_decode, proxy_401, steve, tunnel_down,
+    v3, Req,
+};
 use world::{Token, World};
 
 /// State shared by the HTTP handlers and the test-side handle.
@@ -294,7 +297,12 @@ async fn rancher(
 ) -> Response {
     let path = uri.path().to_owned();
     let query = parse_query(uri.query().unwrap_or(""));
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let decoded: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s, false))
+        .collect();
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let key = route_key(&method, &segs, &query);
     let target_text = format!(
         "{method} {}",

@@ -1,0 +1,200 @@
+//! The deploy stage end to end against the simulator: the `insight` blueprint rendered from the
+//! real templates, installed in order, idempotent on re-run, upgraded only where values change.
+
+mod common;
+
+use std::path::PathBuf;
+
+use berth_blueprint::{ClusterFacts, RenderContext, RenderMode, Secrets, Templates, UnitInputs};
+use berth_rancher::{
+    deploy_blueprint, prepare_target, AppOutcome, DeployEvent, DeployPlan, PlanError,
+    PreparedTarget, RancherClient, TargetSpec,
+};
+use berth_rancher_sim::Action;
+use common::sim_harness;
+
+pub fn templates() -> Templates {
+    Templates::open(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../templates"))
+        .expect("templates")
+}
+
+pub fn context(namespace: &str, cluster_id: &str, size: &str) -> RenderContext {
+    let secrets: Secrets = [
+        ("registry_pull_key", "eyJhdXRocyI6e319"),
+        ("db_username", "trucking"),
+        ("db_password", "pa: ss#word"),
+        ("oauth_client_id", "berth-trucking"),
+        ("oauth_client_secret", "oauth-secret"),
+        ("s3_access_key_id", "AKIAEXAMPLE"),
+        ("s3_secret_access_key", "s3-secret"),
+    ]
+    .into_iter()
+    .collect();
+    RenderContext {
+        unit: UnitInputs {
+            company: "SeaView".into(),
+            name: "Trucking".into(),
+            slug: "trucking".into(),
+            size: size.into(),
+        },
+        secrets,
+        cluster: ClusterFacts {
+            cluster_id: cluster_id.into(),
+            namespace: namespace.into(),
+            domain: "apps.seaview.example".into(),
+        },
+    }
+}
+
+pub async fn prepare(client: &RancherClient, namespace: &str) -> PreparedTarget {
+    prepare_target(
+        client,
+        &TargetSpec {
+            cluster: "berth".into(),
+            project: "SeaView Trucking".into(),
+            project_description: "Berth unit".into(),
+            namespace: namespace.into(),
+        },
+    )
+    .await
+    .expect("target prepared")
+}
+
+pub fn make_plan(size: &str, target: &PreparedTarget) -> DeployPlan {
+    let t = templates();
+    let bp = t.blueprint("insight").unwrap();
+    let ctx = context(&target.target.namespace, &target.target.cluster_id, size);
+    let rendered = t
+        .renderer()
+        .render_blueprint(bp, &ctx, RenderMode::Real)
+        .unwrap();
+    DeployPlan::new(bp, &rendered).unwrap()
+}
+
+#[tokio::test]
+async fn insight_deploys_in_order_and_is_idempotent() {
+    let (sim, client) = sim_harness().await;
+    let target = prepare(&client, "seaview-trucking").await;
+    let plan = make_plan("medium", &target);
+
+    let mut events = Vec::new();
+    let report = deploy_blueprint(&client, &target.target, &plan, |e| events.push(e.clone())).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(
+        (report.blueprint.as_str(), report.blueprint_version.as_str()),
+        ("insight", "1.0.0")
+    );
+    for app in &report.apps {
+        assert_eq!(
+            app.outcome,
+            AppOutcome::Installed { revision: 1 },
+            "{}",
+            app.name
+        );
+    }
+    let order: Vec<(String, String)> = sim
+        .helm_history()
+        .iter()
+        .map(|r| (r.release.clone(), r.version.clone()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("foundation", "0.3.1"),
+            ("certs", "1.2.0"),
+            ("influxdb", "4.3.2"),
+            ("dsm", "2.7.0")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // Each app started only after the previous one finished.
+    let seq: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            DeployEvent::AppStarted { app, .. } => format!("start {app}"),
+            DeployEvent::AppFinished { app, .. } => format!("done {app}"),
+        })
+        .collect();
+    assert_eq!(
+        seq,
+        [
+            "start foundation",
+            "done foundation",
+            "start certs",
+            "done certs",
+            "start influxdb",
+            "done influxdb",
+            "start dsm",
+            "done dsm"
+        ]
+    );
+    for app in client.list_apps(&target.target).await.unwrap() {
+        assert_eq!(app.status, "deployed");
+    }
+    let influx = client
+        .get_app(&target.target, "influxdb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(influx.chart_version, "4.3.2");
+    assert_eq!(
+        influx.values["setDefaultUser"]["user"]["password"],
+        "pa: ss#word"
+    );
+
+    // Re-running the same plan changes nothing and sends no Helm action.
+    let installs = sim.count("POST clusterrepo action=install");
+    let report = deploy_blueprint(&client, &target.target, &plan, |_| {}).await;
+    assert!(
+        report
+            .apps
+            .iter()
+            .all(|a| matches!(a.outcome, AppOutcome::Unchanged { revision: 1 })),
+        "{report:#?}"
+    );
+    assert_eq!(sim.count("POST clusterrepo action=install"), installs);
+    assert_eq!(sim.count("POST clusterrepo action=upgrade"), 0);
+    assert_eq!(sim.helm_history().len(), 4);
+
+    // A bigger unit changes the values of the size-dependent apps only.
+    let prepared_again = prepare(&client, "seaview-trucking").await;
+    assert_eq!(prepared_again, target, "prepare is idempotent");
+    assert_eq!(sim.count("POST project"), 1);
+    assert_eq!(sim.count("POST namespace"), 1);
+    let bigger = make_plan("large", &target);
+    let report = deploy_blueprint(&client, &target.target, &bigger, |_| {}).await;
+    let outcomes: Vec<(&str, &AppOutcome)> = report
+        .apps
+        .iter()
+        .map(|a| (a.name.as_str(), &a.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("foundation", &AppOutcome::Upgraded { revision: 2 }),
+            ("certs", &AppOutcome::Unchanged { revision: 1 }),
+            ("influxdb", &AppOutcome::Upgraded { revision: 2 }),
+            ("dsm", &AppOutcome::Upgraded { revision: 2 }),
+        ]
+    );
+    let upgrades: Vec<_> = sim
+        .helm_history()
+        .into_iter()
+        .filter(|r| r.action == Action::Upgrade)
+        .collect();
+    assert_eq!(upgrades.len(), 3);
+}
+
+#[tokio::test]
+async fn preview_values_cannot_be_deployed() {
+    let t = templates();
+    let bp = t.blueprint("insight").unwrap();
+    let rendered = t
+        .renderer()
+        .render_blueprint(bp, &context("ns", "c", "small"), RenderMode::Preview)
+        .unwrap();
+    assert!(matches!(
+        DeployPlan::new(bp, &rendered),
+        Err(PlanError::PreviewValues)
+    ));
+}
