@@ -268,7 +268,7 @@ fn route_key(method: &Method, segs: &[&str], query: &[(String, String)]) -> Stri
         ["v3", rest @ ..] => rest
             .iter()
             .step_by(2)
-            .last()
+            .next_back()
             .map(|t| norm_type(t))
             .unwrap_or_else(|| "v3".into()),
         ["v1", t, ..] | ["k8s", "clusters", _, "v1", t, ..] => {

@@ -143,7 +143,8 @@ impl RancherError {
             | RancherError::Transport { .. }
             | RancherError::RateLimited { .. }
             | RancherError::ClusterUnreachable { .. } => true,
-            RancherError::Api { status, .. } => *status >= 500 && *status != 500,
+            // 502/503/504: the server was not in a state to answer; a JSON 500 is a decision.
+            RancherError::Api { status, .. } => *status > 500,
             _ => false,
         }
     }

@@ -3,73 +3,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use berth_blueprint::{ClusterFacts, RenderContext, RenderMode, Secrets, Templates, UnitInputs};
-use berth_rancher::{
-    deploy_blueprint, prepare_target, AppOutcome, DeployEvent, DeployPlan, PlanError,
-    PreparedTarget, RancherClient, TargetSpec,
-};
+use berth_blueprint::RenderMode;
+use berth_rancher::{deploy_blueprint, AppOutcome, DeployEvent, DeployPlan, PlanError};
 use berth_rancher_sim::Action;
-use common::sim_harness;
-
-pub fn templates() -> Templates {
-    Templates::open(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../templates"))
-        .expect("templates")
-}
-
-pub fn context(namespace: &str, cluster_id: &str, size: &str) -> RenderContext {
-    let secrets: Secrets = [
-        ("registry_pull_key", "eyJhdXRocyI6e319"),
-        ("db_username", "trucking"),
-        ("db_password", "pa: ss#word"),
-        ("oauth_client_id", "berth-trucking"),
-        ("oauth_client_secret", "oauth-secret"),
-        ("s3_access_key_id", "AKIAEXAMPLE"),
-        ("s3_secret_access_key", "s3-secret"),
-    ]
-    .into_iter()
-    .collect();
-    RenderContext {
-        unit: UnitInputs {
-            company: "SeaView".into(),
-            name: "Trucking".into(),
-            slug: "trucking".into(),
-            size: size.into(),
-        },
-        secrets,
-        cluster: ClusterFacts {
-            cluster_id: cluster_id.into(),
-            namespace: namespace.into(),
-            domain: "apps.seaview.example".into(),
-        },
-    }
-}
-
-pub async fn prepare(client: &RancherClient, namespace: &str) -> PreparedTarget {
-    prepare_target(
-        client,
-        &TargetSpec {
-            cluster: "berth".into(),
-            project: "SeaView Trucking".into(),
-            project_description: "Berth unit".into(),
-            namespace: namespace.into(),
-        },
-    )
-    .await
-    .expect("target prepared")
-}
-
-pub fn make_plan(size: &str, target: &PreparedTarget) -> DeployPlan {
-    let t = templates();
-    let bp = t.blueprint("insight").unwrap();
-    let ctx = context(&target.target.namespace, &target.target.cluster_id, size);
-    let rendered = t
-        .renderer()
-        .render_blueprint(bp, &ctx, RenderMode::Real)
-        .unwrap();
-    DeployPlan::new(bp, &rendered).unwrap()
-}
+use common::{context, make_plan, prepare, sim_harness, templates};
 
 #[tokio::test]
 async fn insight_deploys_in_order_and_is_idempotent() {
