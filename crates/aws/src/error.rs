@@ -1,0 +1,155 @@
+//! Errors of the AWS stage. Messages name the stack, resource, operation or ARN involved and
+//! never carry a secret value.
+
+use std::time::Duration;
+
+/// An error reported by an AWS API call, reduced to what is safe to log and show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct ApiError {
+    /// The API operation, e.g. `CreateChangeSet`.
+    pub operation: &'static str,
+    /// The AWS error code (`ValidationError`, `AccessDenied`, …), when the service sent one.
+    pub code: Option<String>,
+    /// The service's message, or a description of the transport failure.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(operation: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            code: code.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    /// Access denied by IAM (the message names the action and resource, as AWS writes it).
+    pub fn is_access_denied(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation")
+        )
+    }
+
+    /// CloudFormation's answer for a stack name or id that does not exist.
+    pub fn is_stack_missing(&self) -> bool {
+        self.code.as_deref() == Some("ValidationError") && self.message.contains("does not exist")
+    }
+}
+
+/// Everything that can go wrong in the AWS stage.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// Invalid input caught before anything reached AWS.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The SDK configuration is unusable (no region, bad endpoint, …).
+    #[error("AWS configuration: {0}")]
+    Config(String),
+
+    /// IAM refused a call; the message names the action and the resource.
+    #[error("access denied on {operation} for {resource}: {message}")]
+    AccessDenied {
+        operation: &'static str,
+        resource: String,
+        message: String,
+    },
+
+    /// Any other API failure (after the SDK's own retries of throttling and 5xx).
+    #[error("AWS call for {resource} failed: {source}")]
+    Api {
+        resource: String,
+        #[source]
+        source: ApiError,
+    },
+
+    /// A create or update ended in a failed or rolled-back state.
+    #[error("stack {stack} ended in {status}: {summary}")]
+    StackFailed {
+        stack: String,
+        status: String,
+        /// Short human summary from the stack events: resource, type, status and reason.
+        summary: String,
+    },
+
+    /// The stack is in a state Berth will not touch without a person (e.g.
+    /// `UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`).
+    #[error("stack {stack} is in {status} and needs manual attention: {hint}")]
+    StackNeedsAttention {
+        stack: String,
+        status: String,
+        hint: String,
+    },
+
+    /// The stack Berth created earlier no longer exists; it is reported, not recreated.
+    #[error("stack {stack_id} was deleted outside Berth")]
+    StackVanished { stack_id: String },
+
+    /// Two stacks carry the tags of one business unit.
+    #[error("two stacks carry the tag {tag}: {first} and {second}")]
+    AmbiguousStacks {
+        tag: String,
+        first: String,
+        second: String,
+    },
+
+    /// A change set could not be created for a reason other than "no changes".
+    #[error("change set {change_set} for stack {stack} failed: {reason}")]
+    ChangeSetFailed {
+        stack: String,
+        change_set: String,
+        reason: String,
+    },
+
+    /// Waiting for a terminal state took longer than the wait policy allows.
+    #[error("stack {stack} still {status} after {waited:?}")]
+    WaitTimeout {
+        stack: String,
+        status: String,
+        waited: Duration,
+    },
+
+    /// An output the next stage needs is missing from the stack.
+    #[error("stack {stack} has no output {key}")]
+    MissingOutput { stack: String, key: String },
+
+    /// A secret's value is not the JSON document the template writes. The detail never
+    /// contains the value.
+    #[error("secret {arn} is not in the expected format: {detail}")]
+    SecretFormat { arn: String, detail: String },
+}
+
+impl AwsError {
+    /// Wraps an API error, turning access denials into their own variant.
+    pub fn api(resource: impl Into<String>, source: ApiError) -> Self {
+        let resource = resource.into();
+        if source.is_access_denied() {
+            AwsError::AccessDenied {
+                operation: source.operation,
+                resource,
+                message: source.message,
+            }
+        } else {
+            AwsError::Api { resource, source }
+        }
+    }
+
+    /// Whether retrying the same step later may succeed (the pipeline's retry policy).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AwsError::Api { source, .. } => {
+                source.code.is_none()
+                    || matches!(
+                        source.code.as_deref(),
+                        Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")
+                    )
+            }
+            AwsError::WaitTimeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = AwsError> = std::result::Result<T, E>;

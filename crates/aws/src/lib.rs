@@ -1,0 +1,31 @@
+//! Berth's AWS stage: one CloudFormation stack per business unit (Secrets Manager secrets,
+//! an S3 IAM user, tags), created and updated through change sets, found again by tag, and
+//! its secrets read back into redacting types.
+//!
+//! The pipeline calls [`AwsStage`]: [`AwsStage::ensure_unit_stack`] (idempotent "ensure the
+//! stack is at the desired template and parameters"), [`AwsStage::read_unit_secrets`],
+//! [`AwsStage::plan_unit_stack`] / [`AwsStage::apply_plan`] for plans shown to approvers,
+//! [`AwsStage::find_unit_stack`] for the environment page. Local emulator and real AWS are
+//! chosen by standard SDK configuration only (see docs/aws.md).
+
+pub mod api;
+pub mod driver;
+pub mod error;
+pub mod secrets;
+pub mod settings;
+pub mod stage;
+pub mod status;
+pub mod unit;
+
+pub use api::{ChangeSetKind, StackResource, StackSnapshot};
+pub use driver::{ChangeAction, PlannedChange, StackPlan, WaitPolicy};
+pub use error::{ApiError, AwsError};
+pub use secrets::{
+    DatabaseCredentials, OAuthClient, RegistryCredentials, S3Credentials, SecretValue, UnitSecrets,
+};
+pub use settings::{load_sdk_config, AwsSettings};
+pub use stage::{
+    AwsStage, EnsureKind, EnsuredUnit, UnitOutputs, UnitParameters, UnitStack,
+    BUSINESS_UNIT_TEMPLATE,
+};
+pub use unit::{Tag, TagScheme, UnitIdentity};

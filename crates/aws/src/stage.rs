@@ -1,0 +1,387 @@
+//! The AWS stage as pipeline steps: "ensure the unit's stack is at the desired template and
+//! parameters" and "read the unit's secrets".
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{
+    CloudFormationApi, ParameterValue, SdkCloudFormation, StackResource, StackSnapshot,
+};
+use crate::driver::{DesiredStack, EnsureOutcome, StackDriver, StackPlan, WaitPolicy};
+use crate::error::{AwsError, Result};
+use crate::secrets::{SecretsReader, UnitSecrets};
+use crate::settings::{load_sdk_config, AwsSettings};
+use crate::unit::{Tag, TagScheme, UnitIdentity};
+
+/// The business-unit template, compiled in so the code and the template it drives never drift.
+pub const BUSINESS_UNIT_TEMPLATE: &str =
+    include_str!("../../../templates/cloudformation/business-unit.yaml");
+
+/// The inputs of a unit's stack besides its identity.
+#[derive(Clone)]
+pub struct UnitParameters {
+    pub registry_server: String,
+    pub registry_username: String,
+    pub registry_password: SecretString,
+    pub oauth_client_id: String,
+    pub db_username: String,
+    /// Customer managed KMS key for the secrets; the account default when `None`.
+    pub kms_key_id: Option<String>,
+    /// A company-wide bucket to use instead of creating one for the unit.
+    pub existing_bucket: Option<String>,
+}
+
+impl std::fmt::Debug for UnitParameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitParameters")
+            .field("registry_server", &self.registry_server)
+            .field("registry_username", &self.registry_username)
+            .field("registry_password", &"[redacted]")
+            .field("oauth_client_id", &self.oauth_client_id)
+            .field("db_username", &self.db_username)
+            .field("kms_key_id", &self.kms_key_id)
+            .field("existing_bucket", &self.existing_bucket)
+            .finish()
+    }
+}
+
+impl UnitParameters {
+    fn template_parameters(
+        &self,
+        unit: &UnitIdentity,
+        tag: &Tag,
+    ) -> Result<Vec<(String, ParameterValue)>> {
+        if self.registry_password.expose_secret().is_empty() {
+            return Err(AwsError::InvalidInput("registry password is empty".into()));
+        }
+        // The template embeds the password in a JSON document: pass it JSON-escaped.
+        let quoted = serde_json::to_string(self.registry_password.expose_secret())
+            .map_err(|_| AwsError::InvalidInput("registry password cannot be encoded".into()))?;
+        let escaped = SecretString::from(quoted[1..quoted.len() - 1].to_owned());
+        for (what, value) in [
+            ("registry server", &self.registry_server),
+            ("registry username", &self.registry_username),
+            ("OAuth client id", &self.oauth_client_id),
+        ] {
+            if value.is_empty()
+                || value.contains(['"', '\\'])
+                || value.chars().any(char::is_control)
+            {
+                return Err(AwsError::InvalidInput(format!(
+                    "{what} {value:?} must be non-empty without quotes, backslashes or control characters"
+                )));
+            }
+        }
+        let plain =
+            |key: &str, value: &str| (key.to_owned(), ParameterValue::Plain(value.to_owned()));
+        Ok(vec![
+            plain("CompanySlug", unit.company_slug()),
+            plain("UnitSlug", unit.unit_slug()),
+            plain("TagKey", &tag.key),
+            plain("TagValue", &tag.value),
+            plain("RegistryServer", &self.registry_server),
+            plain("RegistryUsername", &self.registry_username),
+            (
+                "RegistryPasswordJson".into(),
+                ParameterValue::Secret(escaped),
+            ),
+            plain("OAuthClientId", &self.oauth_client_id),
+            plain("DbUsername", &self.db_username),
+            plain("KmsKeyId", self.kms_key_id.as_deref().unwrap_or("")),
+            plain(
+                "ExistingBucketName",
+                self.existing_bucket.as_deref().unwrap_or(""),
+            ),
+        ])
+    }
+}
+
+/// The template's outputs: ARNs and names the next stage needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitOutputs {
+    pub registry_secret_arn: String,
+    pub oauth_client_secret_arn: String,
+    pub database_secret_arn: String,
+    pub s3_credentials_secret_arn: String,
+    pub s3_user_arn: String,
+    pub data_bucket_name: String,
+    pub data_prefix: String,
+}
+
+impl UnitOutputs {
+    pub fn from_stack(stack: &StackSnapshot) -> Result<Self> {
+        let get = |key: &str| {
+            stack
+                .outputs
+                .get(key)
+                .cloned()
+                .ok_or_else(|| AwsError::MissingOutput {
+                    stack: stack.stack_name.clone(),
+                    key: key.into(),
+                })
+        };
+        Ok(Self {
+            registry_secret_arn: get("RegistrySecretArn")?,
+            oauth_client_secret_arn: get("OAuthClientSecretArn")?,
+            database_secret_arn: get("DatabaseSecretArn")?,
+            s3_credentials_secret_arn: get("S3CredentialsSecretArn")?,
+            s3_user_arn: get("S3UserArn")?,
+            data_bucket_name: get("DataBucketName")?,
+            data_prefix: get("DataPrefix")?,
+        })
+    }
+}
+
+/// What happened in the "ensure stack" step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnsureKind {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The result of [`AwsStage::ensure_unit_stack`]: safe to store and show (no secret values).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnsuredUnit {
+    pub kind: EnsureKind,
+    /// The executed plan (`None` when nothing changed).
+    pub plan: Option<StackPlan>,
+    pub stack: StackSnapshot,
+    pub outputs: UnitOutputs,
+}
+
+/// A unit's stack found by tag: status, outputs and resources (ids and types only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitStack {
+    pub stack: StackSnapshot,
+    pub resources: Vec<StackResource>,
+}
+
+impl UnitStack {
+    pub fn outputs(&self) -> Result<UnitOutputs> {
+        UnitOutputs::from_stack(&self.stack)
+    }
+}
+
+/// The AWS stage of provisioning.
+#[derive(Debug, Clone)]
+pub struct AwsStage<A = SdkCloudFormation> {
+    driver: StackDriver<A>,
+    secrets: SecretsReader,
+    tag_scheme: TagScheme,
+}
+
+impl AwsStage<SdkCloudFormation> {
+    /// Builds the stage from settings and the standard SDK sources.
+    pub async fn connect(settings: &AwsSettings) -> Result<Self> {
+        if let Err(problems) = settings.validate() {
+            return Err(AwsError::Config(problems.join("; ")));
+        }
+        let config = load_sdk_config(settings).await?;
+        Ok(Self::from_sdk_config(
+            &config,
+            settings.tag_scheme.clone(),
+            WaitPolicy::default(),
+        ))
+    }
+
+    pub fn from_sdk_config(config: &SdkConfig, tag_scheme: TagScheme, wait: WaitPolicy) -> Self {
+        Self::from_clients(
+            aws_sdk_cloudformation::Client::new(config),
+            aws_sdk_secretsmanager::Client::new(config),
+            tag_scheme,
+            wait,
+        )
+    }
+
+    /// From ready clients (e.g. with extra interceptors).
+    pub fn from_clients(
+        cloudformation: aws_sdk_cloudformation::Client,
+        secretsmanager: aws_sdk_secretsmanager::Client,
+        tag_scheme: TagScheme,
+        wait: WaitPolicy,
+    ) -> Self {
+        Self {
+            driver: StackDriver::new(SdkCloudFormation::new(cloudformation), wait),
+            secrets: SecretsReader::new(secretsmanager),
+            tag_scheme,
+        }
+    }
+}
+
+impl<A: CloudFormationApi> AwsStage<A> {
+    pub fn driver(&self) -> &StackDriver<A> {
+        &self.driver
+    }
+
+    pub fn tag_scheme(&self) -> &TagScheme {
+        &self.tag_scheme
+    }
+
+    /// The desired stack for a unit; validates every input before anything reaches AWS.
+    pub fn desired_stack(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<DesiredStack> {
+        let tags = self.tag_scheme.stack_tags(unit)?;
+        Ok(DesiredStack {
+            stack_name: unit.stack_name(),
+            template_body: BUSINESS_UNIT_TEMPLATE.to_owned(),
+            parameters: params.template_parameters(unit, &tags[0])?,
+            tags,
+            known_stack_id: known_stack_id.map(str::to_owned),
+        })
+    }
+
+    /// The plan an approver reads: a change set, created but not executed.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn plan_unit_stack(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<StackPlan> {
+        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        self.driver.plan(&desired).await
+    }
+
+    /// Executes a plan from [`Self::plan_unit_stack`].
+    pub async fn apply_plan(&self, plan: &StackPlan) -> Result<StackSnapshot> {
+        self.driver.apply(plan).await
+    }
+
+    pub async fn discard_plan(&self, plan: &StackPlan) -> Result<()> {
+        self.driver.discard(plan).await
+    }
+
+    /// Step "ensure stack": idempotent; the same inputs twice give `Unchanged`.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn ensure_unit_stack(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<EnsuredUnit> {
+        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        let (kind, plan, stack) = match self.driver.ensure(&desired).await? {
+            EnsureOutcome::Created { stack, plan } => (EnsureKind::Created, Some(plan), stack),
+            EnsureOutcome::Updated { stack, plan } => (EnsureKind::Updated, Some(plan), stack),
+            EnsureOutcome::Unchanged { stack } => (EnsureKind::Unchanged, None, stack),
+        };
+        let outputs = UnitOutputs::from_stack(&stack)?;
+        tracing::info!(?kind, stack_id = %stack.stack_id, "unit stack ensured");
+        Ok(EnsuredUnit {
+            kind,
+            plan,
+            stack,
+            outputs,
+        })
+    }
+
+    /// Finds the unit's stack by its tag, with resources and outputs.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn find_unit_stack(&self, unit: &UnitIdentity) -> Result<Option<UnitStack>> {
+        let tag = self.tag_scheme.unit_tag(unit)?;
+        let Some(stack) = self.driver.find_by_tag(&tag).await? else {
+            return Ok(None);
+        };
+        let resources = self.driver.resources(&stack.stack_id).await?;
+        Ok(Some(UnitStack { stack, resources }))
+    }
+
+    /// Step "read secrets": every secret of the unit, by the ARNs in its outputs.
+    #[tracing::instrument(skip_all, fields(stack = %outputs.s3_user_arn))]
+    pub async fn read_unit_secrets(&self, outputs: &UnitOutputs) -> Result<UnitSecrets> {
+        let (registry, oauth, database, s3) = tokio::try_join!(
+            self.secrets.read_json(&outputs.registry_secret_arn),
+            self.secrets.read_json(&outputs.oauth_client_secret_arn),
+            self.secrets.read_json(&outputs.database_secret_arn),
+            self.secrets.read_json(&outputs.s3_credentials_secret_arn),
+        )?;
+        Ok(UnitSecrets {
+            registry,
+            oauth,
+            database,
+            s3,
+        })
+    }
+
+    /// Deletes the unit's stack (found by tag); `false` when there was none. The unit's
+    /// bucket is retained by the template's DeletionPolicy.
+    pub async fn delete_unit_stack(&self, unit: &UnitIdentity) -> Result<bool> {
+        match self.find_unit_stack(unit).await? {
+            Some(found) => {
+                self.driver.delete(&found.stack.stack_id).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Tags as a map, for display.
+pub fn tag_map(tags: &[Tag]) -> BTreeMap<&str, &str> {
+    tags.iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(password: &str) -> UnitParameters {
+        UnitParameters {
+            registry_server: "registry.example.com".into(),
+            registry_username: "puller".into(),
+            registry_password: SecretString::from(password.to_owned()),
+            oauth_client_id: "seaview-trucking".into(),
+            db_username: "trucking".into(),
+            kms_key_id: None,
+            existing_bucket: None,
+        }
+    }
+
+    #[test]
+    fn password_is_json_escaped_and_redacted() {
+        let unit = UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap();
+        let tag = TagScheme::default().unit_tag(&unit).unwrap();
+        let list = params("a\"b\\c").template_parameters(&unit, &tag).unwrap();
+        let (_, value) = list
+            .iter()
+            .find(|(k, _)| k == "RegistryPasswordJson")
+            .unwrap();
+        let ParameterValue::Secret(secret) = value else {
+            panic!("password must be a secret parameter")
+        };
+        assert_eq!(secret.expose_secret(), "a\\\"b\\\\c");
+        assert!(!format!("{list:?} {:?}", params("a\"b\\c")).contains("a\\\"b"));
+    }
+
+    #[test]
+    fn template_is_compiled_in() {
+        assert!(BUSINESS_UNIT_TEMPLATE.contains("AWS::SecretsManager::Secret"));
+        for key in [
+            "RegistrySecretArn",
+            "DatabaseSecretArn",
+            "S3CredentialsSecretArn",
+        ] {
+            assert!(BUSINESS_UNIT_TEMPLATE.contains(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn quotes_in_plain_values_are_refused() {
+        let unit = UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap();
+        let tag = TagScheme::default().unit_tag(&unit).unwrap();
+        let mut p = params("x");
+        p.registry_username = "pu\"ller".into();
+        assert!(p.template_parameters(&unit, &tag).is_err());
+    }
+}

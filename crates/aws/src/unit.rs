@@ -1,0 +1,269 @@
+//! Who a stack belongs to: the company and business unit, their stack name and tags.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AwsError;
+
+/// A company and one of its business units, as the AWS stage needs them.
+///
+/// Slugs are lower-case DNS labels (they name the stack, the secrets and the S3 prefix);
+/// display names go into tag values. The domain crate validates units at the edge; this type
+/// re-checks what AWS would otherwise reject, so bad input never reaches AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitIdentity {
+    company_slug: String,
+    company_name: String,
+    unit_slug: String,
+    unit_name: String,
+}
+
+const MAX_COMPANY_SLUG: usize = 32;
+const MAX_UNIT_SLUG: usize = 63;
+
+fn check_slug(what: &str, slug: &str, max: usize) -> Result<(), AwsError> {
+    let ok = !slug.is_empty()
+        && slug.len() <= max
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AwsError::InvalidInput(format!(
+            "{what} slug {slug:?} must be 1-{max} lower-case letters, digits or '-', not starting or ending with '-'"
+        )))
+    }
+}
+
+/// Characters AWS accepts in tag keys and values (Unicode letters, digits, space, `_.:/=+-@`).
+fn check_tag_text(what: &str, text: &str, max: usize) -> Result<(), AwsError> {
+    let ok = !text.trim().is_empty()
+        && text.chars().count() <= max
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(AwsError::InvalidInput(format!(
+            "{what} {text:?} must be 1-{max} letters, digits, spaces or _.:/=+-@"
+        )))
+    }
+}
+
+impl UnitIdentity {
+    pub fn parse(
+        company_slug: &str,
+        company_name: &str,
+        unit_slug: &str,
+        unit_name: &str,
+    ) -> Result<Self, AwsError> {
+        check_slug("company", company_slug, MAX_COMPANY_SLUG)?;
+        check_slug("unit", unit_slug, MAX_UNIT_SLUG)?;
+        check_tag_text("company name", company_name, 128)?;
+        check_tag_text("unit name", unit_name, 256)?;
+        Ok(Self {
+            company_slug: company_slug.to_owned(),
+            company_name: company_name.to_owned(),
+            unit_slug: unit_slug.to_owned(),
+            unit_name: unit_name.to_owned(),
+        })
+    }
+
+    pub fn company_slug(&self) -> &str {
+        &self.company_slug
+    }
+    pub fn company_name(&self) -> &str {
+        &self.company_name
+    }
+    pub fn unit_slug(&self) -> &str {
+        &self.unit_slug
+    }
+    pub fn unit_name(&self) -> &str {
+        &self.unit_name
+    }
+
+    /// `berth-<company>-<unit>`: at most 6 + 32 + 1 + 63 = 102 characters, within
+    /// CloudFormation's 128 and its `[a-zA-Z][-a-zA-Z0-9]*` syntax.
+    pub fn stack_name(&self) -> String {
+        format!("berth-{}-{}", self.company_slug, self.unit_slug)
+    }
+}
+
+/// One resource tag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}::{}", self.key, self.value)
+    }
+}
+
+/// How a company tags its units: a key and a value template, each with the placeholders
+/// `{company}`, `{unit}` (display names) and `{company_slug}`, `{unit_slug}`.
+///
+/// The default is SeaView's convention, key `{company}` and value `{unit}`: the Trucking
+/// unit's resources carry the tag `SeaView` = `Trucking`, written `SeaView::Trucking`.
+/// Stacks are found again by this tag, so changing a company's scheme needs a re-tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagScheme {
+    pub key: String,
+    pub value: String,
+}
+
+impl Default for TagScheme {
+    fn default() -> Self {
+        Self {
+            key: "{company}".into(),
+            value: "{unit}".into(),
+        }
+    }
+}
+
+/// Fixed tags every Berth resource carries besides the company's own.
+pub const TAG_COMPANY: &str = "berth:company";
+pub const TAG_UNIT: &str = "berth:unit";
+pub const TAG_MANAGED_BY: &str = "berth:managed-by";
+
+impl TagScheme {
+    fn fill(template: &str, unit: &UnitIdentity) -> String {
+        template
+            .replace("{company_slug}", &unit.company_slug)
+            .replace("{unit_slug}", &unit.unit_slug)
+            .replace("{company}", &unit.company_name)
+            .replace("{unit}", &unit.unit_name)
+    }
+
+    /// Checks the scheme once at start-up: known placeholders only, no reserved `aws:` keys,
+    /// and a key that identifies the unit together with the value.
+    pub fn validate(&self) -> Result<(), AwsError> {
+        for (what, template) in [("key", &self.key), ("value", &self.value)] {
+            let stripped = template
+                .replace("{company_slug}", "")
+                .replace("{unit_slug}", "")
+                .replace("{company}", "")
+                .replace("{unit}", "");
+            if stripped.contains('{') || stripped.contains('}') {
+                return Err(AwsError::Config(format!(
+                    "tag scheme {what} {template:?}: only {{company}}, {{unit}}, {{company_slug}} and {{unit_slug}} may be used"
+                )));
+            }
+        }
+        if self.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(AwsError::Config(
+                "tag scheme key must not start with aws:".into(),
+            ));
+        }
+        let both = format!("{}{}", self.key, self.value);
+        if !(both.contains("{unit}") || both.contains("{unit_slug}")) {
+            return Err(AwsError::Config(
+                "tag scheme must include {unit} or {unit_slug} in its key or value".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The company's unit tag for `unit`.
+    pub fn unit_tag(&self, unit: &UnitIdentity) -> Result<Tag, AwsError> {
+        let tag = Tag {
+            key: Self::fill(&self.key, unit),
+            value: Self::fill(&self.value, unit),
+        };
+        check_tag_text("tag key", &tag.key, 128)?;
+        check_tag_text("tag value", &tag.value, 256)?;
+        if tag.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(AwsError::InvalidInput(format!(
+                "tag key {:?} uses the reserved aws: prefix",
+                tag.key
+            )));
+        }
+        Ok(tag)
+    }
+
+    /// Every stack tag for `unit`: the company's unit tag plus the fixed `berth:*` tags.
+    pub fn stack_tags(&self, unit: &UnitIdentity) -> Result<Vec<Tag>, AwsError> {
+        let mut tags = vec![self.unit_tag(unit)?];
+        for (key, value) in [
+            (TAG_COMPANY, unit.company_slug()),
+            (TAG_UNIT, unit.unit_slug()),
+            (TAG_MANAGED_BY, "berth"),
+        ] {
+            if tags.iter().all(|t| t.key != key) {
+                tags.push(Tag {
+                    key: key.into(),
+                    value: value.into(),
+                });
+            }
+        }
+        Ok(tags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trucking() -> UnitIdentity {
+        UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap()
+    }
+
+    #[test]
+    fn default_scheme_is_company_colon_colon_unit() {
+        let tag = TagScheme::default().unit_tag(&trucking()).unwrap();
+        assert_eq!(tag.to_string(), "SeaView::Trucking");
+        assert_eq!(trucking().stack_name(), "berth-seaview-trucking");
+    }
+
+    #[test]
+    fn custom_scheme_and_fixed_tags() {
+        let scheme = TagScheme {
+            key: "{company}:business-unit".into(),
+            value: "{unit_slug}".into(),
+        };
+        scheme.validate().unwrap();
+        let tags = scheme.stack_tags(&trucking()).unwrap();
+        assert_eq!(tags[0].key, "SeaView:business-unit");
+        assert_eq!(tags[0].value, "trucking");
+        assert!(tags
+            .iter()
+            .any(|t| t.key == TAG_MANAGED_BY && t.value == "berth"));
+    }
+
+    #[test]
+    fn bad_schemes_are_refused() {
+        for (key, value) in [
+            ("aws:unit", "{unit}"),
+            ("{company}", "{division}"),
+            ("{company}", "fixed"),
+        ] {
+            let scheme = TagScheme {
+                key: key.into(),
+                value: value.into(),
+            };
+            assert!(scheme.validate().is_err(), "{key} {value}");
+        }
+    }
+
+    #[test]
+    fn bad_units_never_reach_aws() {
+        for (company, unit) in [
+            ("SeaView", "trucking"),
+            ("seaview", "-trucking"),
+            ("seaview", ""),
+            ("seaview", "truck_ing"),
+        ] {
+            assert!(UnitIdentity::parse(company, "SeaView", unit, "Trucking").is_err());
+        }
+        assert!(UnitIdentity::parse("seaview", "SeaView", "ca", "California {charging}").is_err());
+        assert!(
+            UnitIdentity::parse("seaview", "SeaView", "ca", "California charging stations").is_ok()
+        );
+    }
+}

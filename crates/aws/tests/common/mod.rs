@@ -1,0 +1,131 @@
+//! Shared helpers of the integration tests against the local AWS emulator (tools/aws-emulator/start.sh).
+//!
+//! The emulator is chosen through the standard variables only: `AWS_ENDPOINT_URL` (default
+//! `http://127.0.0.1:5055` when unset), `AWS_REGION` (default `eu-central-1`) and the usual
+//! credentials (dummy ones when none are set). Each test runs in its own moto account
+//! (`x-moto-account-id` header), so tests run in parallel on one emulator.
+//! When the emulator is not reachable, tests print a notice and return, except with
+//! `CI=true`, where they fail.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_cloudformation::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_cloudformation::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
+use aws_sdk_cloudformation::error::BoxError;
+use berth_aws::{AwsSettings, AwsStage, TagScheme, UnitIdentity, UnitParameters, WaitPolicy};
+use secrecy::SecretString;
+
+/// Sets moto's account header on every request: one isolated account per test.
+#[derive(Debug, Clone)]
+struct MotoAccount(String);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+/// Whether the emulator answers on its health URL; panics under CI when it does not.
+pub fn emulator_available(test: &str) -> bool {
+    let url = endpoint();
+    let hostport = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let reachable = std::net::TcpStream::connect(&hostport)
+        .and_then(|mut stream| {
+            use std::io::{Read, Write};
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+            write!(
+                stream,
+                "GET /moto-api/ HTTP/1.0\r\nHost: {hostport}\r\n\r\n"
+            )?;
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head)?;
+            Ok(head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200"))
+        })
+        .unwrap_or(false);
+    if reachable {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("AWS emulator not reachable at {url} (CI=true): start it with tools/aws-emulator/start.sh");
+    }
+    eprintln!("SKIPPED {test}: AWS emulator not reachable at {url}; start it with tools/aws-emulator/start.sh");
+    false
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh 12-digit moto account per test.
+pub fn account() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    format!("{:012}", (nanos / 1000 + n * 7919) % 1_000_000_000_000)
+}
+
+pub async fn stage() -> AwsStage {
+    let settings = AwsSettings {
+        region: std::env::var("AWS_REGION")
+            .ok()
+            .or_else(|| Some("eu-central-1".into())),
+        endpoint_url: Some(endpoint()),
+        tag_scheme: TagScheme::default(),
+    };
+    let config = berth_aws::load_sdk_config(&settings).await.unwrap();
+    let interceptor = MotoAccount(account());
+    let dummy = std::env::var("AWS_ACCESS_KEY_ID").is_err();
+    let mut cfn =
+        aws_sdk_cloudformation::config::Builder::from(&config).interceptor(interceptor.clone());
+    let mut sm = aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(interceptor);
+    if dummy {
+        let creds = Credentials::for_tests();
+        cfn = cfn.credentials_provider(creds.clone());
+        sm = sm.credentials_provider(creds);
+    }
+    AwsStage::from_clients(
+        aws_sdk_cloudformation::Client::from_conf(cfn.build()),
+        aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+        TagScheme::default(),
+        WaitPolicy::default(),
+    )
+}
+
+pub fn trucking() -> UnitIdentity {
+    UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap()
+}
+
+pub const REGISTRY_PASSWORD: &str = "Registry-Pass\"word-7d1f";
+
+pub fn params() -> UnitParameters {
+    UnitParameters {
+        registry_server: "registry.seaview.example".into(),
+        registry_username: "puller".into(),
+        registry_password: SecretString::from(REGISTRY_PASSWORD.to_owned()),
+        oauth_client_id: "seaview-trucking".into(),
+        db_username: "trucking".into(),
+        kms_key_id: None,
+        existing_bucket: None,
+    }
+}
