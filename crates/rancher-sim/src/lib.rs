@@ -9,7 +9,8 @@
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! let sim = berth_rancher_sim::RancherSim::start(Default::default()).await?;
-//! println!("{} {}", sim.url(), sim.admin_token());
+//! let (url, token) = (sim.url(), sim.admin_token().to_owned());
+//! # let _ = (url, token);
 //! # Ok(()) }
 //! ```
 
