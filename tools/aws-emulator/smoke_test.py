@@ -178,7 +178,7 @@ def main() -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if not ok and detail else ""))
     print(f"aws-emulator smoke: {len(RESULTS) - len(failed)} passed, {len(failed)} failed")
     if failed:
-        print("berth_moto_ext no longer matches moto's internals or behaviour; see tools/aws-emulator/README section in docs/aws.md",
+        print("berth_moto_ext no longer matches moto's internals or behaviour; see docs/aws.md (Local emulator)",
               file=sys.stderr)
     return 1 if failed else 0
 

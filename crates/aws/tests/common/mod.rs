@@ -69,7 +69,12 @@ pub fn emulator_available(test: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("AWS emulator not reachable at {url} (CI=true): start it with tools/aws-emulator/start.sh");
     }
-    eprintln!("SKIPPED {test}: AWS emulator not reachable at {url}; start it with tools/aws-emulator/start.sh");
+    // Written to stderr directly: the test harness captures eprintln! of passing tests.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: AWS emulator not reachable at {url}; start it with tools/aws-emulator/start.sh"
+    );
     false
 }
 
