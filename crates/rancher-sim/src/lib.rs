@@ -296,6 +296,19 @@ async fn rancher(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let (m, p) = (method.clone(), uri.path().to_owned());
+    let resp = rancher_inner(shared, method, uri, headers, body).await;
+    tracing::debug!(method = %m, path = %p, status = resp.status().as_u16(), "rancher-sim request");
+    resp
+}
+
+async fn rancher_inner(
+    shared: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let query = parse_query(uri.query().unwrap_or(""));
     let decoded: Vec<String> = path
