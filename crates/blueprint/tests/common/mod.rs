@@ -11,7 +11,9 @@ pub fn templates_root() -> PathBuf {
 /// The secrets the AWS stage hands over for a unit, with awkward characters on purpose.
 pub fn sample_secrets() -> Secrets {
     [
-        ("registry_pull_key", "eyJhdXRocyI6e319: #not-a-comment"),
+        ("registry_server", "registry.seaview.example"),
+        ("registry_username", "robot$trucking"),
+        ("registry_password", "eyJhdXRocyI6e319: #not-a-comment"),
         ("db_username", "trucking_admin"),
         (
             "db_password",
@@ -20,6 +22,8 @@ pub fn sample_secrets() -> Secrets {
         ("oauth_client_id", "berth-trucking"),
         ("oauth_client_secret", "s3cr3t/with\\backslash"),
         ("s3_access_key_id", "AKIAEXAMPLE"),
+        ("s3_bucket", "seaview-berth-data"),
+        ("s3_prefix", "trucking/"),
         (
             "s3_secret_access_key",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",

@@ -122,13 +122,17 @@ pub fn templates() -> Templates {
 
 pub fn context(namespace: &str, cluster_id: &str, size: &str) -> RenderContext {
     let secrets: Secrets = [
-        ("registry_pull_key", "eyJhdXRocyI6e319"),
+        ("registry_server", "registry.seaview.example"),
+        ("registry_username", "robot$trucking"),
+        ("registry_password", "eyJhdXRocyI6e319"),
         ("db_username", "trucking"),
         ("db_password", "pa: ss#word"),
         ("oauth_client_id", "berth-trucking"),
         ("oauth_client_secret", "oauth-secret"),
         ("s3_access_key_id", "AKIAEXAMPLE"),
         ("s3_secret_access_key", "s3-secret"),
+        ("s3_bucket", "seaview-berth-data"),
+        ("s3_prefix", "trucking/"),
     ]
     .into_iter()
     .collect();
