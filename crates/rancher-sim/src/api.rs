@@ -29,7 +29,7 @@ impl Req {
             .map(|(_, v)| v.as_str())
     }
 
-    fn body_json(&self) -> Result<Value, String> {
+    pub fn body_json(&self) -> Result<Value, String> {
         serde_json::from_slice(&self.body)
             .map_err(|e| format!("failed to decode request body: {e}"))
     }
@@ -133,7 +133,7 @@ pub fn steve_error(status: StatusCode, code: &str, message: impl Into<String>) -
     )
 }
 
-fn collection(resource_type: &str, self_link: String, data: Vec<Value>) -> Value {
+pub fn collection(resource_type: &str, self_link: String, data: Vec<Value>) -> Value {
     json!({
         "type": "collection", "resourceType": resource_type, "links": {"self": self_link},
         "actions": {}, "pagination": {"limit": 1000, "total": data.len()}, "data": data,
@@ -153,6 +153,10 @@ pub fn v3(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Response
     let types: Vec<String> = segs.iter().map(|s| norm_type(s)).collect();
     let t = |i: usize| types.get(i).map(String::as_str);
     match (req.method.clone(), segs.len(), t(0)) {
+        (_, 3.., Some("project")) if t(2) == Some("app") => {
+            crate::legacy::apps(world, now, req, segs)
+        }
+        (Method::GET, 2, Some("template")) => crate::legacy::template(world, req, segs[1]),
         (Method::GET, 1, Some("user")) => {
             let user = json!({
                 "id": ADMIN_USER, "type": "user", "username": "admin", "name": "Default Admin",

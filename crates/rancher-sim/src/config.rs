@@ -15,6 +15,9 @@ pub struct SimConfig {
     /// Load the `insight` charts into a `stable` cluster repo on every cluster.
     pub seed_insight: bool,
     pub timings: Timings,
+    /// Serve the legacy v3 apps API (`/v3/projects/<id>/apps`, `/v3/templates`), as a Rancher
+    /// 2.5–2.10 with the `legacy` feature flag on. Its catalogs mirror the cluster repos.
+    pub legacy_apps: bool,
 }
 
 impl Default for SimConfig {
@@ -24,6 +27,7 @@ impl Default for SimConfig {
             clusters: vec![("berth".into(), "c-m-berth001".into())],
             seed_insight: true,
             timings: Timings::fast(),
+            legacy_apps: false,
         }
     }
 }
@@ -124,6 +128,9 @@ pub struct Faults {
     pub repo_download_failed: Option<String>,
     /// An install sent with `projectId` fails with "failed to wait for roles to be populated".
     pub roles_never_populate: bool,
+    /// Legacy v3 apps read `active` (with no conditions) right after creation, before any
+    /// work started (terraform-provider-rancher2#436).
+    pub legacy_born_active: bool,
 }
 
 mod millis {

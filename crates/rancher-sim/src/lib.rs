@@ -16,6 +16,7 @@
 
 mod api;
 mod config;
+mod legacy;
 mod world;
 
 use std::collections::BTreeMap;

@@ -202,6 +202,9 @@ pub struct World {
     pub operations: BTreeMap<(String, String, String), Operation>,
     pub counters: BTreeMap<String, u64>,
     pub history: Vec<HelmRecord>,
+    pub legacy_enabled: bool,
+    /// (project id, app name) → legacy v3 app
+    pub legacy_apps: BTreeMap<(String, String), crate::legacy::LegacyApp>,
     next_id: u64,
 }
 
@@ -228,6 +231,8 @@ impl World {
             operations: BTreeMap::new(),
             counters: BTreeMap::new(),
             history: Vec::new(),
+            legacy_enabled: config.legacy_apps,
+            legacy_apps: BTreeMap::new(),
             next_id: 0,
         };
         for (name, id) in &config.clusters {

@@ -181,7 +181,7 @@ struct OperationInfo {
     logs_link: Option<String>,
 }
 
-fn str_at(v: &Value, path: &[&str]) -> String {
+pub(crate) fn str_at(v: &Value, path: &[&str]) -> String {
     let mut cur = v;
     for p in path {
         cur = &cur[*p];
@@ -189,7 +189,7 @@ fn str_at(v: &Value, path: &[&str]) -> String {
     cur.as_str().unwrap_or_default().to_owned()
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -258,6 +258,27 @@ impl RancherClient {
 
     pub fn config(&self) -> &RancherConfig {
         &self.cfg
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        &self.http.base
+    }
+
+    pub(crate) async fn get_json(&self, path: &str) -> Result<Value, RancherError> {
+        self.get(path).await
+    }
+
+    pub(crate) async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency: Idempotency,
+    ) -> Result<(), RancherError> {
+        self.http
+            .send(method, path, body, idempotency)
+            .await
+            .map(|_| ())
     }
 
     async fn get(&self, path: &str) -> Result<Value, RancherError> {

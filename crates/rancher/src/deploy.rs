@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::client::{ChartAction, ChartSpec, RancherClient, Target};
 use crate::error::RancherError;
+use crate::legacy::{CatalogScope, LegacyCatalog};
 
 /// Where a unit's environment lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,13 +196,49 @@ pub enum DeployEvent {
     },
 }
 
-/// Deploys the plan into a prepared target, in order. An app starts only when all its
-/// dependencies are ready; when one fails, its dependents (direct or not) are skipped and the
-/// report names the failing app and Rancher's/Helm's message. Independent apps still run.
+/// Deploys the plan into a prepared target through Apps & Marketplace, in order. An app starts
+/// only when all its dependencies are ready; when one fails, its dependents (direct or not) are
+/// skipped and the report names the failing app and Rancher's/Helm's message. Independent apps
+/// still run.
 #[tracing::instrument(skip_all, fields(blueprint = %plan.blueprint, namespace = %target.namespace))]
 pub async fn deploy_blueprint(
     client: &RancherClient,
     target: &Target,
+    plan: &DeployPlan,
+    on_event: impl FnMut(&DeployEvent) + Send,
+) -> DeployReport {
+    run(client, target, &Mode::AppsV1, plan, on_event).await
+}
+
+/// The same through the legacy v3 apps API (old servers): every app's repo is taken as a legacy
+/// catalog of `scope`, and the namespace must be in `prepared.project_id`.
+#[tracing::instrument(skip_all, fields(blueprint = %plan.blueprint, namespace = %prepared.target.namespace))]
+pub async fn deploy_blueprint_legacy(
+    client: &RancherClient,
+    prepared: &PreparedTarget,
+    scope: CatalogScope,
+    plan: &DeployPlan,
+    on_event: impl FnMut(&DeployEvent) + Send,
+) -> DeployReport {
+    let mode = Mode::Legacy {
+        project_id: prepared.project_id.clone(),
+        scope,
+    };
+    run(client, &prepared.target, &mode, plan, on_event).await
+}
+
+enum Mode {
+    AppsV1,
+    Legacy {
+        project_id: String,
+        scope: CatalogScope,
+    },
+}
+
+async fn run(
+    client: &RancherClient,
+    target: &Target,
+    mode: &Mode,
     plan: &DeployPlan,
     mut on_event: impl FnMut(&DeployEvent) + Send,
 ) -> DeployReport {
@@ -223,9 +260,10 @@ pub async fn deploy_blueprint(
                 chart: app.chart.clone(),
                 version: app.version.clone(),
             });
-            let repo_ok = match repos_checked.get(app.repo.as_str()) {
-                Some(r) => r.clone(),
-                None => {
+            let repo_ok = match (mode, repos_checked.get(app.repo.as_str())) {
+                (Mode::Legacy { .. }, _) => Ok(()),
+                (Mode::AppsV1, Some(r)) => r.clone(),
+                (Mode::AppsV1, None) => {
                     let r = client
                         .wait_repo_ready(&target.cluster_id, &app.repo)
                         .await
@@ -249,7 +287,19 @@ pub async fn deploy_blueprint(
                         wait: app.wait,
                         timeout: app.timeout,
                     };
-                    match client.deploy_chart(target, &spec).await {
+                    let result = match mode {
+                        Mode::AppsV1 => client.deploy_chart(target, &spec).await,
+                        Mode::Legacy { project_id, scope } => {
+                            let catalog = LegacyCatalog {
+                                name: app.repo.clone(),
+                                scope: scope.clone(),
+                            };
+                            client
+                                .deploy_chart_legacy(project_id, &target.namespace, &catalog, &spec)
+                                .await
+                        }
+                    };
+                    match result {
                         Ok(o) => match o.action {
                             ChartAction::Unchanged => AppOutcome::Unchanged {
                                 revision: o.revision,

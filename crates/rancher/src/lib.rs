@@ -11,14 +11,16 @@ mod client;
 mod deploy;
 mod error;
 mod http;
+mod legacy;
 
 pub use client::{
     AppStatus, ChartAction, ChartOutcome, ChartSpec, Cluster, Namespace, OperationState, Project,
     RancherClient, RancherConfig, Target, UninstallOutcome, User, DEFAULT_USER_AGENT,
 };
 pub use deploy::{
-    deploy_blueprint, prepare_target, AppOutcome, AppReport, DeployEvent, DeployPlan, DeployReport,
-    PlanError, PlannedApp, PreparedTarget, TargetSpec,
+    deploy_blueprint, deploy_blueprint_legacy, prepare_target, AppOutcome, AppReport, DeployEvent,
+    DeployPlan, DeployReport, PlanError, PlannedApp, PreparedTarget, TargetSpec,
 };
 pub use error::{ApiFamily, RancherError};
 pub use http::{ApiToken, RetryPolicy};
+pub use legacy::{CatalogScope, LegacyCatalog};

@@ -1,4 +1,4 @@
-//! `rancher-sim --addr 127.0.0.1:8444 [--seed insight] [--token KEY] [--cluster NAME=ID]... [--fast]`
+//! `rancher-sim --addr 127.0.0.1:8444 [--seed insight] [--token KEY] [--cluster NAME=ID]... [--fast] [--legacy]`
 //!
 //! Runs the Rancher simulator for the local dev stack. Logs go to stderr (`RUST_LOG` filters).
 
@@ -17,7 +17,8 @@ const USAGE: &str =
   --token KEY        the admin API key to accept (default token-berth:simulatorsecret,
                      or $RANCHER_SIM_TOKEN)
   --cluster NAME=ID  a downstream cluster besides `local` (default berth=c-m-berth001)
-  --fast             test timings (milliseconds) instead of realistic seconds-long rollouts";
+  --fast             test timings (milliseconds) instead of realistic seconds-long rollouts
+  --legacy           also serve the legacy v3 apps API (catalog:// apps, /v3/templates)";
 
 fn parse(args: impl Iterator<Item = String>) -> Result<(SocketAddr, SimConfig), String> {
     let mut addr: SocketAddr = "127.0.0.1:8444".parse().expect("valid default");
@@ -60,6 +61,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<(SocketAddr, SimConfig), 
                 clusters.push((name.to_owned(), id.to_owned()));
             }
             "--fast" => config.timings = Timings::fast(),
+            "--legacy" => config.legacy_apps = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -150,12 +152,14 @@ mod tests {
             "--cluster",
             "a=c-1",
             "--fast",
+            "--legacy",
         ]))
         .unwrap();
         assert_eq!(addr.port(), 0);
         assert!(!c.seed_insight);
         assert_eq!(c.clusters, vec![("a".to_string(), "c-1".to_string())]);
         assert_eq!(c.timings, Timings::fast());
+        assert!(c.legacy_apps);
     }
 
     #[test]

@@ -1,0 +1,439 @@
+//! Legacy v3 apps (catalog v1, contract §5): templates, create validation, condition-driven
+//! states (with the optional born-`active` race), upgrade 204 with replace semantics, rollback,
+//! delete. Only served when the simulator runs with `legacy_apps`.
+
+use std::time::Instant;
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use crate::api::{collection, json_response, norman_error, parse_query, Req};
+use crate::world::{Action, HelmRecord, World};
+
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub id: String,
+    pub external_id: String,
+    pub answers: Map<String, Value>,
+    pub values_yaml: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LegacyApp {
+    pub project_id: String,
+    pub name: String,
+    pub target_namespace: String,
+    pub current: Revision,
+    pub history: Vec<Revision>,
+    /// When the current install/upgrade started.
+    pub started: Instant,
+    pub fail_message: Option<String>,
+    pub born_active: bool,
+    pub removing_since: Option<Instant>,
+}
+
+/// `catalog://?catalog=X&type=…&template=T&version=V` → (repo name, template, version).
+fn parse_external_id(id: &str) -> Option<(String, String, String)> {
+    let q = id.strip_prefix("catalog://?")?;
+    let params = parse_query(q);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let catalog = get("catalog")?;
+    let repo = catalog.rsplit('/').next().unwrap_or(&catalog).to_owned();
+    Some((repo, get("template")?, get("version")?))
+}
+
+fn project_cluster(project_id: &str) -> &str {
+    project_id.split(':').next().unwrap_or(project_id)
+}
+
+fn check_external_id(
+    world: &World,
+    cluster: &str,
+    external_id: &str,
+) -> Result<(String, String), Box<Response>> {
+    let server_error = |m: String| {
+        Box::new(norman_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerError",
+            m,
+            None,
+        ))
+    };
+    let Some((repo, template, version)) = parse_external_id(external_id) else {
+        return Err(Box::new(norman_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "InvalidFormat",
+            format!("invalid externalId {external_id:?}"),
+            Some("externalId"),
+        )));
+    };
+    let found = world
+        .repos
+        .get(cluster)
+        .and_then(|r| r.get(&repo))
+        .and_then(|r| r.charts.get(&template))
+        .is_some_and(|versions| versions.iter().any(|v| v.version == version));
+    if !found {
+        return Err(server_error(format!(
+            "failed to find template version for {repo}-{template}-{version}"
+        )));
+    }
+    Ok((template, version))
+}
+
+/// The condition-driven state at `now` (contract §5).
+fn state(
+    world: &World,
+    app: &LegacyApp,
+    now: Instant,
+) -> (&'static str, &'static str, Vec<Value>, String) {
+    if app.removing_since.is_some() {
+        return ("removing", "yes", Vec::new(), String::new());
+    }
+    let t = &world.config_timings;
+    let installed_at = app.started + t.operation_wait + t.operation_run;
+    let deployed_at = installed_at + t.helm_ready;
+    let cond = |ty: &str, status: &str| json!({"type": ty, "status": status});
+    if now < app.started + t.operation_wait && app.born_active {
+        return ("active", "no", Vec::new(), String::new());
+    }
+    if now < installed_at {
+        return (
+            "installing",
+            "yes",
+            vec![cond("Installed", "Unknown")],
+            String::new(),
+        );
+    }
+    if let Some(msg) = &app.fail_message {
+        return (
+            "installing",
+            "error",
+            vec![cond("Installed", "False")],
+            msg.clone(),
+        );
+    }
+    if now < deployed_at {
+        return (
+            "deploying",
+            "yes",
+            vec![cond("Installed", "True"), cond("Deployed", "Unknown")],
+            String::new(),
+        );
+    }
+    (
+        "active",
+        "no",
+        vec![cond("Installed", "True"), cond("Deployed", "True")],
+        String::new(),
+    )
+}
+
+fn app_json(world: &World, req: &Req, app: &LegacyApp, now: Instant) -> Value {
+    let (st, transitioning, conditions, message) = state(world, app, now);
+    let short = app.project_id.split(':').nth(1).unwrap_or(&app.project_id);
+    let id = format!("{short}:{}", app.name);
+    let self_link = format!("{}/v3/project/{}/apps/{id}", req.base, app.project_id);
+    json!({
+        "id": id, "type": "app", "baseType": "app", "name": app.name, "projectId": app.project_id,
+        "targetNamespace": app.target_namespace, "externalId": app.current.external_id,
+        "answers": app.current.answers, "valuesYaml": app.current.values_yaml,
+        "appRevisionId": app.current.id, "state": st, "transitioning": transitioning,
+        "transitioningMessage": message, "conditions": conditions,
+        "links": {"self": self_link, "update": self_link, "remove": self_link,
+                  "revision": format!("{self_link}/revision")},
+        "actions": {"upgrade": format!("{self_link}?action=upgrade"), "rollback": format!("{self_link}?action=rollback")},
+    })
+}
+
+/// `GET /v3/templates/<ns>:<catalog>-<template>` (or `<catalog>-<template>`).
+pub fn template(world: &mut World, req: &Req, id: &str) -> Response {
+    if !world.legacy_enabled {
+        return norman_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "schema templates not found",
+            None,
+        );
+    }
+    let (cluster, rest) = id.split_once(':').unwrap_or(("local", id));
+    let found = world.repos.get(cluster).and_then(|repos| {
+        repos.values().find_map(|repo| {
+            let template = rest.strip_prefix(&format!("{}-", repo.name))?;
+            repo.charts
+                .get(template)
+                .map(|v| (repo.name.clone(), template.to_owned(), v.clone()))
+        })
+    });
+    let Some((catalog, template, versions)) = found else {
+        return norman_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("templates \"{id}\" not found"),
+            None,
+        );
+    };
+    let links: Map<String, Value> = versions
+        .iter()
+        .map(|v| {
+            (
+                v.version.clone(),
+                json!(format!(
+                    "{}/v3/templateVersions/{id}-{}",
+                    req.base, v.version
+                )),
+            )
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        json!({"id": id, "type": "template", "name": template, "catalogId": catalog,
+               "defaultVersion": versions.first().map(|v| v.version.clone()), "versionLinks": links,
+               "links": {"self": format!("{}/v3/templates/{id}", req.base)}}),
+    )
+}
+
+/// `/v3/projects/<projectId>/apps[/<id>]`.
+pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Response {
+    if !world.legacy_enabled {
+        return norman_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "schema apps not found",
+            None,
+        );
+    }
+    let project_id = segs[1].to_owned();
+    if !world.projects.iter().any(|p| p.id == project_id) {
+        return norman_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("projects \"{project_id}\" not found"),
+            None,
+        );
+    }
+    let removal = world.config_timings.project_activate;
+    world
+        .legacy_apps
+        .retain(|_, a| a.removing_since.is_none_or(|t| now < t + removal));
+    let cluster = project_cluster(&project_id).to_owned();
+    match (req.method.clone(), segs.len()) {
+        (Method::GET, 3) => {
+            let data = world
+                .legacy_apps
+                .values()
+                .filter(|a| a.project_id == project_id)
+                .filter(|a| req.q("name").is_none_or(|n| n == a.name))
+                .map(|a| app_json(world, req, a, now))
+                .collect();
+            json_response(
+                StatusCode::OK,
+                collection(
+                    "app",
+                    format!("{}/v3/projects/{project_id}/apps", req.base),
+                    data,
+                ),
+            )
+        }
+        (Method::POST, 3) => {
+            let body = match req.body_json() {
+                Ok(b) => b,
+                Err(e) => {
+                    return norman_error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "InvalidBodyContent",
+                        e,
+                        None,
+                    )
+                }
+            };
+            let name = body["name"].as_str().unwrap_or_default().to_owned();
+            let ns = body["targetNamespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let external_id = body["externalId"].as_str().unwrap_or_default().to_owned();
+            for (field, v) in [
+                ("name", &name),
+                ("targetNamespace", &ns),
+                ("externalId", &external_id),
+            ] {
+                if v.is_empty() {
+                    return norman_error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "MissingRequired",
+                        format!("Field {field} is required"),
+                        Some(field),
+                    );
+                }
+            }
+            let in_project = world
+                .namespaces
+                .get(&cluster)
+                .and_then(|m| m.get(&ns))
+                .is_some_and(|n| n.project_id.as_deref() == Some(project_id.as_str()));
+            if !in_project {
+                return norman_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "InvalidReference",
+                    format!("namespace {ns} is not in project {project_id}"),
+                    Some("targetNamespace"),
+                );
+            }
+            if world
+                .legacy_apps
+                .contains_key(&(project_id.clone(), name.clone()))
+            {
+                return norman_error(
+                    StatusCode::CONFLICT,
+                    "AlreadyExists",
+                    format!("apps \"{name}\" already exists"),
+                    None,
+                );
+            }
+            let (template, version) = match check_external_id(world, &cluster, &external_id) {
+                Ok(v) => v,
+                Err(resp) => return *resp,
+            };
+            let rev = Revision {
+                id: format!("apprevision-{}", world.next_suffix()),
+                external_id,
+                answers: body["answers"].as_object().cloned().unwrap_or_default(),
+                values_yaml: body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
+            };
+            let app = LegacyApp {
+                project_id: project_id.clone(),
+                name: name.clone(),
+                target_namespace: ns.clone(),
+                current: rev.clone(),
+                history: vec![rev],
+                started: now,
+                fail_message: world.faults.fail_charts.get(&template).cloned(),
+                born_active: world.faults.legacy_born_active,
+                removing_since: None,
+            };
+            record(
+                world,
+                &cluster,
+                &ns,
+                &name,
+                Action::Install,
+                &template,
+                &version,
+            );
+            let json = app_json(world, req, &app, now);
+            world.legacy_apps.insert((project_id, name), app);
+            json_response(StatusCode::CREATED, json)
+        }
+        (method, 4) => {
+            let name = segs[3].rsplit(':').next().unwrap_or(segs[3]).to_owned();
+            let key = (project_id.clone(), name.clone());
+            let Some(app) = world.legacy_apps.get(&key).cloned() else {
+                return norman_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("apps \"{name}\" not found"),
+                    None,
+                );
+            };
+            match (method, req.q("action")) {
+                (Method::GET, None) => {
+                    json_response(StatusCode::OK, app_json(world, req, &app, now))
+                }
+                (Method::DELETE, None) => {
+                    let a = world.legacy_apps.get_mut(&key).expect("exists");
+                    a.removing_since.get_or_insert(now);
+                    let a = a.clone();
+                    json_response(StatusCode::OK, app_json(world, req, &a, now))
+                }
+                (Method::POST, Some("upgrade")) => {
+                    let body = req.body_json().unwrap_or(Value::Null);
+                    let external_id = body["externalId"]
+                        .as_str()
+                        .unwrap_or(&app.current.external_id)
+                        .to_owned();
+                    let (template, version) = match check_external_id(world, &cluster, &external_id)
+                    {
+                        Ok(v) => v,
+                        Err(resp) => return *resp,
+                    };
+                    // Replace, never merge: a missing valuesYaml clears it.
+                    let rev = Revision {
+                        id: format!("apprevision-{}", world.next_suffix()),
+                        external_id,
+                        answers: body["answers"].as_object().cloned().unwrap_or_default(),
+                        values_yaml: body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
+                    };
+                    let fail = world.faults.fail_charts.get(&template).cloned();
+                    record(
+                        world,
+                        &cluster,
+                        &app.target_namespace,
+                        &name,
+                        Action::Upgrade,
+                        &template,
+                        &version,
+                    );
+                    let a = world.legacy_apps.get_mut(&key).expect("exists");
+                    a.current = rev.clone();
+                    a.history.push(rev);
+                    a.started = now;
+                    a.fail_message = fail;
+                    a.born_active = false;
+                    axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
+                }
+                (Method::POST, Some("rollback")) => {
+                    let body = req.body_json().unwrap_or(Value::Null);
+                    let rid = body["revisionId"].as_str().unwrap_or_default();
+                    let Some(rev) = app.history.iter().find(|r| r.id == rid).cloned() else {
+                        return norman_error(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "InvalidReference",
+                            format!("revision {rid} not found"),
+                            Some("revisionId"),
+                        );
+                    };
+                    let a = world.legacy_apps.get_mut(&key).expect("exists");
+                    a.current = rev;
+                    a.started = now;
+                    a.fail_message = None;
+                    axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
+                }
+                (Method::POST, Some(other)) => norman_error(
+                    StatusCode::NOT_FOUND,
+                    "ActionNotAvailable",
+                    format!("action {other} not available"),
+                    None,
+                ),
+                _ => norman_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    "method not allowed",
+                    None,
+                ),
+            }
+        }
+        _ => norman_error(StatusCode::NOT_FOUND, "NotFound", "not found", None),
+    }
+}
+
+fn record(
+    world: &mut World,
+    cluster: &str,
+    ns: &str,
+    release: &str,
+    action: Action,
+    chart: &str,
+    version: &str,
+) {
+    world.history.push(HelmRecord {
+        cluster: cluster.into(),
+        namespace: ns.into(),
+        release: release.into(),
+        action,
+        chart: chart.into(),
+        version: version.into(),
+        operation: "legacy-v3-app".into(),
+    });
+}
