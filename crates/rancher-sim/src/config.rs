@@ -128,6 +128,9 @@ pub struct Faults {
     pub repo_download_failed: Option<String>,
     /// An install sent with `projectId` fails with "failed to wait for roles to be populated".
     pub roles_never_populate: bool,
+    /// Installs/upgrades sent with `wait:true` fail when Helm's wait runs out ("context deadline
+    /// exceeded"): workloads that never become ready.
+    pub readiness_timeout: bool,
     /// Legacy v3 apps read `active` (with no conditions) right after creation, before any
     /// work started (terraform-provider-rancher2#436).
     pub legacy_born_active: bool,

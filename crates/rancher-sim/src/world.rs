@@ -524,7 +524,18 @@ impl World {
             OpPlan::default()
         } else {
             OpPlan {
-                fail_message: faults.fail_charts.get(&first_chart).cloned(),
+                fail_message: faults.fail_charts.get(&first_chart).cloned().or_else(|| {
+                    (faults.readiness_timeout && wait).then(|| {
+                        format!(
+                            "Error: {} FAILED: context deadline exceeded",
+                            if action == Action::Install {
+                                "INSTALLATION"
+                            } else {
+                                "UPGRADE"
+                            }
+                        )
+                    })
+                }),
                 stuck_pending_pod: faults.pod_stuck_pending,
                 vanish: faults.pod_vanishes,
                 stuck_pending_release: faults.stuck_pending_install,

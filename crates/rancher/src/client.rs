@@ -796,7 +796,7 @@ impl RancherClient {
                 .await
             {
                 Ok(a) => a,
-                Err(e @ RancherError::Timeout { .. }) => {
+                Err(e @ (RancherError::Timeout { .. } | RancherError::Transport { .. })) => {
                     tracing::warn!(error = %e, "helm action outcome unknown; looking at the release again");
                     continue;
                 }

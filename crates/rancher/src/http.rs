@@ -164,7 +164,10 @@ impl Http {
                 }
                 Err(e) => {
                     // Connection failures happen before the request is processed.
-                    let retryable = e.is_connect() || e.is_request();
+                    // A Helm action that failed later may have reached the API: the caller
+                    // re-reads the state instead.
+                    let retryable =
+                        e.is_connect() || (idempotency == Idempotency::Safe && e.is_request());
                     let err = RancherError::Transport {
                         path: clean_path.clone(),
                         source: e.without_url(),

@@ -438,3 +438,31 @@ async fn garbage_collected_operations_fall_back_to_the_app() {
         .unwrap();
     assert_eq!(out.action, ChartAction::Installed);
 }
+
+#[tokio::test]
+async fn workloads_never_ready_fail_with_helms_deadline_message() {
+    let (sim, client) = sim_harness().await;
+    sim.update_faults(|f| f.readiness_timeout = true);
+    let err = client
+        .deploy_chart(&target("never-ready"), &influx(json!({})))
+        .await
+        .unwrap_err();
+    match &err {
+        RancherError::OperationFailed { message, .. } => {
+            assert_eq!(
+                message,
+                "Error: INSTALLATION FAILED: context deadline exceeded"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without wait:true Helm does not wait, so the same install "succeeds".
+    let mut spec = influx(json!({}));
+    spec.release = "applied-only".into();
+    spec.wait = false;
+    let out = client
+        .deploy_chart(&target("never-ready"), &spec)
+        .await
+        .unwrap();
+    assert_eq!(out.action, ChartAction::Installed);
+}
