@@ -118,6 +118,50 @@ impl DeployPlan {
     }
 }
 
+/// A chart of a plan that the cluster's repos do not offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingChart {
+    pub app: String,
+    pub repo: String,
+    pub chart: String,
+    pub version: String,
+    /// Versions the repo does offer, newest first (empty when the chart is unknown).
+    pub available: Vec<String>,
+}
+
+/// Pre-flight check (before approval or deployment): every chart version of the plan exists in
+/// its cluster repo. Returns the missing ones; an empty list means the plan can be installed.
+#[tracing::instrument(skip_all, fields(cluster_id = %cluster_id, blueprint = %plan.blueprint))]
+pub async fn verify_charts(
+    client: &RancherClient,
+    cluster_id: &str,
+    plan: &DeployPlan,
+) -> Result<Vec<MissingChart>, RancherError> {
+    let mut index: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for app in &plan.apps {
+        let key = (app.repo.as_str(), app.chart.as_str());
+        if let std::collections::btree_map::Entry::Vacant(slot) = index.entry(key) {
+            client.wait_repo_ready(cluster_id, &app.repo).await?;
+            let versions = client
+                .chart_versions(cluster_id, &app.repo, &app.chart)
+                .await?;
+            slot.insert(versions);
+        }
+        let available = &index[&key];
+        if !available.contains(&app.version) {
+            missing.push(MissingChart {
+                app: app.name.clone(),
+                repo: app.repo.clone(),
+                chart: app.chart.clone(),
+                version: app.version.clone(),
+                available: available.clone(),
+            });
+        }
+    }
+    Ok(missing)
+}
+
 /// What happened to one app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppOutcome {

@@ -18,8 +18,9 @@ pub use client::{
     RancherClient, RancherConfig, Target, UninstallOutcome, User, DEFAULT_USER_AGENT,
 };
 pub use deploy::{
-    deploy_blueprint, deploy_blueprint_legacy, prepare_target, AppOutcome, AppReport, DeployEvent,
-    DeployPlan, DeployReport, PlanError, PlannedApp, PreparedTarget, TargetSpec,
+    deploy_blueprint, deploy_blueprint_legacy, prepare_target, verify_charts, AppOutcome,
+    AppReport, DeployEvent, DeployPlan, DeployReport, MissingChart, PlanError, PlannedApp,
+    PreparedTarget, TargetSpec,
 };
 pub use error::{ApiFamily, RancherError};
 pub use http::{ApiToken, RetryPolicy};

@@ -4,7 +4,9 @@
 mod common;
 
 use berth_blueprint::RenderMode;
-use berth_rancher::{deploy_blueprint, AppOutcome, DeployEvent, DeployPlan, PlanError};
+use berth_rancher::{
+    deploy_blueprint, verify_charts, AppOutcome, DeployEvent, DeployPlan, PlanError,
+};
 use berth_rancher_sim::Action;
 use common::{context, make_plan, prepare, sim_harness, templates};
 
@@ -134,4 +136,29 @@ async fn preview_values_cannot_be_deployed() {
         DeployPlan::new(bp, &rendered),
         Err(PlanError::PreviewValues)
     ));
+}
+
+#[tokio::test]
+async fn verify_charts_finds_missing_versions_before_deploying() {
+    let (sim, client) = sim_harness().await;
+    let target = prepare(&client, "seaview-verify").await;
+    let mut plan = make_plan("small", &target);
+    assert!(verify_charts(&client, &target.target.cluster_id, &plan)
+        .await
+        .unwrap()
+        .is_empty());
+    plan.apps[3].version = "9.9.9".into();
+    let missing = verify_charts(&client, &target.target.cluster_id, &plan)
+        .await
+        .unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        (missing[0].app.as_str(), missing[0].version.as_str()),
+        ("dsm", "9.9.9")
+    );
+    assert_eq!(missing[0].available, ["2.7.0", "2.6.3"]);
+    assert!(
+        sim.helm_history().is_empty(),
+        "verification installs nothing"
+    );
 }
