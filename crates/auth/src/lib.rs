@@ -9,6 +9,7 @@
 mod claims;
 mod client;
 mod error;
+mod lazy;
 pub mod settings;
 
 pub use client::{
@@ -16,6 +17,7 @@ pub use client::{
     VerifiedIdToken, LOGIN_TIMEOUT,
 };
 pub use error::{AuthError, TokenProblem};
+pub use lazy::LazyOidcClient;
 pub use settings::{ConfigError, ConfigProblem, OidcSettings};
 
 /// Re-exported so callers name the same `Url` type as the API.

@@ -75,7 +75,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl OidcSettings {
-    /// Reads and validates the `BERTH_OIDC_*` environment variables (see [`env`]).
+    /// Reads and validates the `BERTH_OIDC_*` environment variables (see [`env`](mod@env)).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

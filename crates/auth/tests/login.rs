@@ -564,3 +564,46 @@ async fn logout_ends_the_session_at_the_provider() {
     assert_eq!(status, 200);
     assert!(html.contains(">Sign in</button>"));
 }
+
+#[tokio::test]
+async fn a_lazy_client_waits_for_a_provider_that_starts_late() {
+    let port = free_port();
+    let Some(mut early) = TestIdp::start(IdpOptions {
+        port: Some(port),
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    // Same settings as the provider on `port`, which is down when Berth starts.
+    let settings = early.settings();
+    early.stop();
+    let lazy = berth_auth::LazyOidcClient::new(settings);
+    let err = lazy.get().await.err().expect("provider is down");
+    assert!(
+        matches!(
+            err,
+            AuthError::Unreachable {
+                endpoint: "discovery",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(lazy.get_ready().is_none());
+
+    let _late = TestIdp::start(IdpOptions {
+        port: Some(port),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = lazy
+        .get()
+        .await
+        .expect("discovered once the provider is up");
+    let user = sign_in(client, "audrey").await;
+    assert_eq!(user.roles, vec![Role::Auditor]);
+    assert!(lazy.get_ready().is_some());
+}

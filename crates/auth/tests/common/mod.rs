@@ -128,7 +128,12 @@ impl TestIdp {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("the local OpenID provider cannot run: {why}");
             }
-            eprintln!("SKIPPED: the local OpenID provider cannot run here: {why}");
+            // Written to stderr directly: the harness captures eprintln! of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the local OpenID provider cannot run here: {why}"
+            );
             return None;
         }
         let dir = TempDir::new();
