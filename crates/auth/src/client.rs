@@ -325,6 +325,13 @@ impl OidcClient {
     /// Starts a login: the URL to send the browser to, and what to keep until the callback.
     /// Always PKCE S256, a fresh `state` and `nonce`. `return_to` is reduced to a local path.
     pub fn begin_login(&self, return_to: &str) -> (Url, PendingLogin) {
+        self.begin_login_with(return_to, false)
+    }
+
+    /// Like [`begin_login`](Self::begin_login); with `force_login` the provider is asked
+    /// (`prompt=login`) to show its login form even when it still has a session, e.g. for
+    /// "sign in as someone else".
+    pub fn begin_login_with(&self, return_to: &str, force_login: bool) -> (Url, PendingLogin) {
         let discovered = self.inner.current();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = discovered.client.authorize_url(
@@ -334,6 +341,9 @@ impl OidcClient {
         );
         for scope in self.inner.settings.scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if force_login {
+            request = request.add_prompt(CoreAuthPrompt::Login);
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         let pending = PendingLogin {

@@ -523,6 +523,15 @@ async fn logout_ends_the_session_at_the_provider() {
         browser.navigate(again).await.is_err(),
         "SSO session reuse expected"
     );
+    // ...unless Berth asks for the form (prompt=login).
+    let (forced, _) = client.begin_login_with("/", true);
+    assert_eq!(query_param(&forced, "prompt").as_deref(), Some("login"));
+    let (status, _, html) = browser
+        .navigate(forced)
+        .await
+        .expect("login form with prompt=login");
+    assert_eq!(status, 200);
+    assert!(html.contains(">Sign in</button>"));
 
     let end = client
         .end_session_url(Some(&user.id_token), None)
