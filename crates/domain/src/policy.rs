@@ -78,7 +78,7 @@ pub enum Denied {
     NotSignedIn,
     #[error("Your account has no Berth role yet; ask an administrator for access.")]
     NoRole,
-    #[error("Only a {0} may do this.")]
+    #[error("This needs the {0} role.")]
     NeedsRole(Role),
     #[error("You cannot decide your own request; another admin has to.")]
     OwnRequest,

@@ -1,0 +1,137 @@
+//! Reading environments and their timelines.
+
+use berth_domain::{Blueprint, RequestStatus, Size};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{requests::RequestView, Stamp};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentRow {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub status: RequestStatus,
+    pub blueprint: Blueprint,
+    pub size: Size,
+    pub created_by: String,
+    pub updated_at: Stamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub at: Stamp,
+    /// A one-line human summary of the event's details.
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentView {
+    pub id: Uuid,
+    pub company: String,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub owner_contact: String,
+    pub status: RequestStatus,
+    pub blueprint: Blueprint,
+    pub size: Size,
+    pub created_by: String,
+    pub created_at: Stamp,
+    pub requests: Vec<RequestView>,
+    pub events: Vec<EventView>,
+}
+
+/// The company's environments, newest change first; `query` searches names and slugs.
+#[server(endpoint = "list_environments")]
+pub async fn list_environments(query: String) -> Result<Vec<EnvironmentRow>, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        guard::require(berth_domain::Action::ReadEnvironments).await?;
+        let s = guard::services()?;
+        let query = query.chars().take(100).collect::<String>();
+        let rows =
+            berth_db::requests::list_environments(&s.pool, s.company.id, Some(&query)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| EnvironmentRow {
+                id: r.id,
+                name: r.name,
+                slug: r.slug,
+                status: r.status,
+                blueprint: r.blueprint,
+                size: r.size,
+                created_by: r.created_by_name,
+                updated_at: r.updated_at.into(),
+            })
+            .collect())
+    })
+    .await
+}
+
+/// One environment with its requests and full timeline.
+#[server(endpoint = "get_environment")]
+pub async fn get_environment(id: Uuid) -> Result<EnvironmentView, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
+        let s = guard::services()?;
+        let env = berth_db::requests::get_environment(&s.pool, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let requests = berth_db::requests::requests_for_environment(&s.pool, id).await?;
+        let events = berth_db::events::for_environment(&s.pool, id).await?;
+        Ok(EnvironmentView {
+            id: env.id,
+            company: env.company_name,
+            name: env.name,
+            slug: env.slug,
+            description: env.description,
+            owner_contact: env.owner_contact,
+            status: env.status,
+            blueprint: env.blueprint,
+            size: env.size,
+            created_by: env.created_by_name,
+            created_at: env.created_at.into(),
+            requests: requests
+                .into_iter()
+                .map(|r| RequestView::new(r, &actor))
+                .collect(),
+            events: events
+                .into_iter()
+                .map(|e| EventView {
+                    id: e.id,
+                    summary: summarize(&e.kind, &e.details),
+                    kind: e.kind,
+                    actor: e.actor_name,
+                    at: e.created_at.into(),
+                })
+                .collect(),
+        })
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+fn summarize(kind: &str, details: &serde_json::Value) -> Option<String> {
+    let text = |k: &str| details.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    match kind {
+        "request.submitted" => details.get("spec").map(|spec| {
+            let field = |k: &str| spec.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+            format!(
+                "{} ({}), blueprint {}, size {}",
+                field("name"),
+                field("slug"),
+                field("blueprint"),
+                field("size")
+            )
+        }),
+        "request.approved" | "request.rejected" => text("note"),
+        _ => None,
+    }
+}

@@ -1,0 +1,71 @@
+//! Server-side helpers every server function uses: the services, the signed-in person, the
+//! policy check, and mapping an error to its HTTP status.
+
+use berth_db::{companies::Company, users::User, PgPool};
+use berth_domain::{policy, Action, Actor};
+use leptos::prelude::*;
+use std::future::Future;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// Where the signed-in user's id lives in the session.
+pub const SESSION_USER_KEY: &str = "berth.user_id";
+
+/// What server functions need from the server, provided as context by the server crate.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: PgPool,
+    pub company: Company,
+    /// The development sign-in (pick a demo user) is enabled.
+    pub dev_login: bool,
+}
+
+pub fn services() -> Result<Services, AppError> {
+    use_context::<Services>().ok_or_else(|| {
+        tracing::error!("Services missing from the server-function context");
+        AppError::Internal
+    })
+}
+
+/// The signed-in user, if any (read from the session cookie, then the database).
+pub async fn current_user() -> Result<Option<User>, AppError> {
+    let services = services()?;
+    let session: Session = leptos_axum::extract().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })?;
+    let Some(id) = session
+        .get::<Uuid>(SESSION_USER_KEY)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "unreadable session");
+            AppError::Internal
+        })?
+    else {
+        return Ok(None);
+    };
+    Ok(berth_db::users::get(&services.pool, id).await?)
+}
+
+/// The signed-in person, refused with 401/403 when the policy refuses `action`.
+pub async fn require(action: Action) -> Result<Actor, AppError> {
+    let actor = current_user().await?.map(|u| u.actor());
+    policy::authorize(actor.as_ref(), action)?;
+    actor.ok_or(AppError::Unauthorized("Sign in first.".into()))
+}
+
+/// Runs a server function body; on error sets the response's HTTP status to match.
+pub async fn respond<T>(
+    body: impl Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    let response = use_context::<leptos_axum::ResponseOptions>();
+    let result = body.await;
+    if let (Err(e), Some(response)) = (&result, response) {
+        response.set_status(
+            http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
+    }
+    result
+}

@@ -1,0 +1,177 @@
+//! Requesting a business unit, and deciding on requests.
+
+use berth_domain::{Blueprint, RequestStatus, Size, SpecErrors};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Stamp;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestView {
+    pub id: Uuid,
+    pub environment_id: Uuid,
+    pub environment_name: String,
+    pub kind: String,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub owner_contact: String,
+    pub blueprint: Blueprint,
+    pub size: Size,
+    pub status: RequestStatus,
+    pub requested_by: String,
+    pub requested_at: Stamp,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Stamp>,
+    pub decision_note: Option<String>,
+    /// Whether the viewer may approve or reject, or why not (shown next to the absent buttons).
+    pub can_decide: Result<(), String>,
+    pub can_withdraw: bool,
+}
+
+#[cfg(feature = "ssr")]
+impl RequestView {
+    pub(crate) fn new(r: berth_db::requests::Request, viewer: &berth_domain::Actor) -> Self {
+        use berth_domain::{policy::authorize, Action};
+        let open = r.status == RequestStatus::Submitted;
+        let can_decide = if open {
+            authorize(
+                Some(viewer),
+                Action::DecideRequest {
+                    requested_by: r.requested_by,
+                },
+            )
+            .map_err(|d| d.to_string())
+        } else {
+            Err(format!("This request is {}.", r.status))
+        };
+        let can_withdraw = open
+            && authorize(
+                Some(viewer),
+                Action::WithdrawRequest {
+                    requested_by: r.requested_by,
+                },
+            )
+            .is_ok();
+        Self {
+            id: r.id,
+            environment_id: r.environment_id,
+            environment_name: r.environment_name,
+            kind: r.kind,
+            name: r.spec.name.to_string(),
+            slug: r.spec.slug.to_string(),
+            description: r.spec.description.as_str().to_owned(),
+            owner_contact: r.spec.owner_contact.as_str().to_owned(),
+            blueprint: r.spec.blueprint,
+            size: r.spec.size,
+            status: r.status,
+            requested_by: r.requested_by_name,
+            requested_at: r.created_at.into(),
+            decided_by: r.decided_by_name,
+            decided_at: r.decided_at.map(Into::into),
+            decision_note: r.decision_note,
+            can_decide,
+            can_withdraw,
+        }
+    }
+}
+
+/// The outcome of submitting the request form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubmitOutcome {
+    /// Stored; the browser is redirected to the request's page.
+    Created { request_id: Uuid },
+    /// One or more fields were refused; nothing was stored.
+    Invalid(SpecErrors),
+}
+
+/// Submits a request for a new business unit.
+#[server(endpoint = "submit_request")]
+pub async fn submit_request(
+    name: String,
+    slug: String,
+    description: String,
+    owner_contact: String,
+    blueprint: String,
+    size: String,
+) -> Result<SubmitOutcome, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::CreateRequest).await?;
+        let spec = match berth_domain::RequestSpec::parse(
+            &name,
+            &slug,
+            &description,
+            &owner_contact,
+            &blueprint,
+            &size,
+        ) {
+            Ok(spec) => spec,
+            Err(errors) => return Ok(SubmitOutcome::Invalid(errors)),
+        };
+        let s = guard::services()?;
+        match berth_db::requests::submit(&s.pool, s.company.id, &actor, &spec).await {
+            Ok(sub) => {
+                leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
+                Ok(SubmitOutcome::Created {
+                    request_id: sub.request_id,
+                })
+            }
+            Err(berth_db::DbError::Taken { field, message }) => {
+                let mut errors = SpecErrors::default();
+                errors.push(field, message);
+                Ok(SubmitOutcome::Invalid(errors))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// One request, with what the viewer may do with it.
+#[server(endpoint = "get_request")]
+pub async fn get_request(id: Uuid) -> Result<RequestView, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
+        let s = guard::services()?;
+        let r = berth_db::requests::get_request(&s.pool, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(RequestView::new(r, &actor))
+    })
+    .await
+}
+
+/// Approves (`decision = "approve"`, optional note) or rejects (`"reject"`, reason required).
+/// Refused with 403 for anyone but an admin other than the requester.
+#[server(endpoint = "decide_request")]
+pub async fn decide_request(
+    id: Uuid,
+    decision: String,
+    note: String,
+) -> Result<RequestStatus, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
+        let decision = berth_domain::Decision::parse(&decision, &note)
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let s = guard::services()?;
+        Ok(berth_db::requests::decide(&s.pool, id, &actor, decision).await?)
+    })
+    .await
+}
+
+/// Withdraws one's own request while it awaits a decision.
+#[server(endpoint = "withdraw_request")]
+pub async fn withdraw_request(id: Uuid) -> Result<(), AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
+        let s = guard::services()?;
+        Ok(berth_db::requests::withdraw(&s.pool, id, &actor).await?)
+    })
+    .await
+}

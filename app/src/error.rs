@@ -1,0 +1,83 @@
+//! The one application error that crosses the wire: typed, with an HTTP status, and with
+//! internal details logged on the server instead of being sent to the browser.
+
+use serde::{Deserialize, Serialize};
+use server_fn_error::*;
+
+mod server_fn_error {
+    pub use leptos::server_fn::codec::JsonEncoding;
+    pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Not found.")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Something went wrong on our side. It has been logged; please try again.")]
+    Internal,
+    /// Raised by the server-function machinery itself (network, encoding, …).
+    #[error("Could not reach Berth: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthorized(_) => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound => 404,
+            AppError::Conflict(_) => 409,
+            AppError::Invalid(_) => 422,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<berth_domain::Denied> for AppError {
+    fn from(d: berth_domain::Denied) -> Self {
+        match d {
+            berth_domain::Denied::NotSignedIn => AppError::Unauthorized(d.to_string()),
+            _ => AppError::Forbidden(d.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<berth_db::DbError> for AppError {
+    fn from(e: berth_db::DbError) -> Self {
+        use berth_db::DbError;
+        use berth_domain::TransitionError;
+        match e {
+            DbError::NotFound => AppError::NotFound,
+            DbError::Taken { message, .. } | DbError::Conflict(message) => {
+                AppError::Conflict(message)
+            }
+            DbError::Transition(TransitionError::Denied(d)) => d.into(),
+            DbError::Transition(TransitionError::InvalidInput(m)) => AppError::Invalid(m),
+            DbError::Transition(t @ TransitionError::NotSubmitted(_)) => {
+                AppError::Conflict(t.to_string())
+            }
+            other => {
+                tracing::error!(error = &other as &dyn std::error::Error, cause = ?std::error::Error::source(&other), "storage failure");
+                AppError::Internal
+            }
+        }
+    }
+}

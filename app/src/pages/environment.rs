@@ -1,0 +1,114 @@
+//! One environment: its facts, its requests and its timeline of events.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::id_param;
+use crate::{
+    api::environments::{get_environment, EnvironmentView, EventView},
+    components::status::{ErrorNote, StatusBadge, When},
+    error::AppError,
+};
+
+#[component]
+pub fn EnvironmentPage() -> impl IntoView {
+    let id = id_param();
+    let env = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_environment(id).await,
+                None => Err(AppError::NotFound),
+            }
+        },
+    );
+    view! {
+        <Title text="Environment" />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                env.get()
+                    .map(|r| match r {
+                        Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                        Ok(e) => view! { <EnvironmentDetail e /> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+fn event_label(kind: &str) -> &str {
+    match kind {
+        "request.submitted" => "Request submitted",
+        "request.approved" => "Request approved",
+        "request.rejected" => "Request rejected",
+        "request.withdrawn" => "Request withdrawn",
+        other => other,
+    }
+}
+
+#[component]
+fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <div class="panel-head">
+                <h1>{e.name.clone()}</h1>
+                <span data-testid="environment-status">
+                    <StatusBadge status=e.status />
+                </span>
+            </div>
+            <dl class="facts">
+                <dt>"Company"</dt>
+                <dd>{e.company.clone()}</dd>
+                <dt>"Short name"</dt>
+                <dd><code>{e.slug.clone()}</code></dd>
+                <dt>"Blueprint"</dt>
+                <dd>{e.blueprint.label()}</dd>
+                <dt>"Size"</dt>
+                <dd>{e.size.label()}</dd>
+                <dt>"Owner contact"</dt>
+                <dd>{e.owner_contact.clone()}</dd>
+                <dt>"Description"</dt>
+                <dd class="prewrap">{if e.description.is_empty() { "—".to_string() } else { e.description.clone() }}</dd>
+                <dt>"Requested by"</dt>
+                <dd>{e.created_by.clone()} ", " <When stamp=e.created_at.clone() /></dd>
+            </dl>
+        </section>
+        <section class="panel" aria-labelledby="requests-title">
+            <h2 id="requests-title">"Requests"</h2>
+            <ul class="requests">
+                {e.requests
+                    .into_iter()
+                    .map(|r| view! {
+                        <li>
+                            <a href=format!("/requests/{}", r.id)>{format!("{} request", r.kind)}</a>
+                            " by " {r.requested_by} " "
+                            <StatusBadge status=r.status />
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+        </section>
+        <section class="panel" aria-labelledby="timeline-title">
+            <h2 id="timeline-title">"Timeline"</h2>
+            <ol class="timeline" data-testid="timeline">
+                {e.events.into_iter().map(|ev| view! { <TimelineItem ev /> }).collect_view()}
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn TimelineItem(ev: EventView) -> impl IntoView {
+    view! {
+        <li class=format!("event event-{}", ev.kind.replace('.', "-")) data-kind=ev.kind.clone()>
+            <div class="event-head">
+                <strong>{event_label(&ev.kind).to_string()}</strong>
+                " by "
+                <span class="actor">{ev.actor.unwrap_or_else(|| "Berth".into())}</span>
+                " · "
+                <When stamp=ev.at />
+            </div>
+            {ev.summary.map(|s| view! { <p class="event-summary prewrap">{s}</p> })}
+        </li>
+    }
+}

@@ -1,0 +1,18 @@
+//! One module per page.
+
+pub mod environment;
+pub mod environments;
+pub mod login;
+pub mod new_request;
+pub mod not_found;
+pub mod request;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+/// The `:id` route parameter as a UUID (None when malformed).
+pub(crate) fn id_param() -> Memo<Option<Uuid>> {
+    let params = use_params_map();
+    Memo::new(move |_| params.read().get("id").and_then(|s| s.parse().ok()))
+}

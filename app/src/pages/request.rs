@@ -1,0 +1,132 @@
+//! One request: what was asked, its status, and the decision for admins.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::id_param;
+use crate::{
+    api::requests::{get_request, DecideRequest, RequestView, WithdrawRequest},
+    components::status::{ErrorNote, StatusBadge, When},
+    error::AppError,
+};
+
+#[component]
+pub fn RequestPage() -> impl IntoView {
+    let id = id_param();
+    let decide = ServerAction::<DecideRequest>::new();
+    let withdraw = ServerAction::<WithdrawRequest>::new();
+    let request = Resource::new(
+        move || (id.get(), decide.version().get(), withdraw.version().get()),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => get_request(id).await,
+                None => Err(AppError::NotFound),
+            }
+        },
+    );
+
+    view! {
+        <Title text="Request" />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                request
+                    .get()
+                    .map(|r| match r {
+                        Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                        Ok(r) => view! { <RequestDetail r decide withdraw /> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn RequestDetail(
+    r: RequestView,
+    decide: ServerAction<DecideRequest>,
+    withdraw: ServerAction<WithdrawRequest>,
+) -> impl IntoView {
+    let decide_error = move || decide.value().get().and_then(Result::err);
+    let withdraw_error = move || withdraw.value().get().and_then(Result::err);
+    let id = r.id.to_string();
+    view! {
+        <section class="panel">
+            <div class="panel-head">
+                <h1>"Request for " {r.name.clone()}</h1>
+                <span data-testid="request-status">
+                    <StatusBadge status=r.status />
+                </span>
+            </div>
+            <dl class="facts">
+                <dt>"Business unit"</dt>
+                <dd>{r.name.clone()}</dd>
+                <dt>"Short name"</dt>
+                <dd><code>{r.slug.clone()}</code></dd>
+                <dt>"Blueprint"</dt>
+                <dd>{r.blueprint.label()}</dd>
+                <dt>"Size"</dt>
+                <dd>{r.size.label()}</dd>
+                <dt>"Owner contact"</dt>
+                <dd>{r.owner_contact.clone()}</dd>
+                <dt>"Description"</dt>
+                <dd class="prewrap">{if r.description.is_empty() { "—".to_string() } else { r.description.clone() }}</dd>
+                <dt>"Requested by"</dt>
+                <dd>{r.requested_by.clone()} ", " <When stamp=r.requested_at.clone() /></dd>
+                {r.decided_by.clone().map(|by| view! {
+                    <dt>"Decided by"</dt>
+                    <dd>{by} {r.decided_at.clone().map(|s| view! { ", " <When stamp=s /> })}</dd>
+                })}
+                {r.decision_note.clone().map(|n| view! {
+                    <dt>"Note"</dt>
+                    <dd class="prewrap">{n}</dd>
+                })}
+            </dl>
+            <p>
+                <a href=format!("/environments/{}", r.environment_id)>"Environment page and timeline →"</a>
+            </p>
+        </section>
+        {match r.can_decide.clone() {
+            Ok(()) => {
+                let (approve_id, reject_id) = (id.clone(), id);
+                view! {
+                <section class="panel" aria-labelledby="decide-title">
+                    <h2 id="decide-title">"Your decision"</h2>
+                    {move || decide_error().map(|e| view! { <ErrorNote error=e /> })}
+                    <div class="decide">
+                        <ActionForm action=decide attr:class="form">
+                            <input type="hidden" name="id" value=approve_id />
+                            <input type="hidden" name="decision" value="approve" />
+                            <div class="field">
+                                <label for="approve-note">"Note (optional)"</label>
+                                <textarea id="approve-note" name="note" rows="2" maxlength="1000"></textarea>
+                            </div>
+                            <button type="submit" class="primary" disabled=move || decide.pending().get()>"Approve"</button>
+                        </ActionForm>
+                        <ActionForm action=decide attr:class="form">
+                            <input type="hidden" name="id" value=reject_id />
+                            <input type="hidden" name="decision" value="reject" />
+                            <div class="field">
+                                <label for="reject-note">"Reason for rejecting (required)"</label>
+                                <textarea id="reject-note" name="note" rows="2" maxlength="1000" required></textarea>
+                            </div>
+                            <button type="submit" class="danger" disabled=move || decide.pending().get()>"Reject"</button>
+                        </ActionForm>
+                    </div>
+                </section>
+            }.into_any()
+            }
+            Err(reason) => view! {
+                <p class="notice" data-testid="no-decision">{reason}</p>
+            }.into_any(),
+        }}
+        {r.can_withdraw.then(|| view! {
+            <section class="panel">
+                {move || withdraw_error().map(|e| view! { <ErrorNote error=e /> })}
+                <ActionForm action=withdraw attr:class="inline">
+                    <input type="hidden" name="id" value=r.id.to_string() />
+                    <button type="submit" class="secondary">"Withdraw this request"</button>
+                </ActionForm>
+            </section>
+        })}
+    }
+}

@@ -1,0 +1,107 @@
+// The foundation slice: a manager requests a business unit, an admin approves it, both see it
+// on the environment's timeline; the requester cannot approve their own request.
+import { test, expect } from "@playwright/test";
+import { devSignIn, hydrated, watchConsole } from "./helpers.mjs";
+
+test("request → approve → timeline, with separation of duties", async ({ browser }) => {
+  const unit = `Trucking ${Date.now().toString(36)}`;
+
+  // --- the manager, in one browser context ---
+  const managerCtx = await browser.newContext();
+  const manager = await managerCtx.newPage();
+  const managerProblems = watchConsole(manager);
+  await devSignIn(manager, "Maria Manager");
+
+  await manager.getByRole("link", { name: "Request a unit" }).click();
+  await expect(manager.getByRole("heading", { name: "Request a business unit" })).toBeVisible();
+  await hydrated(manager);
+
+  // An invalid name is refused next to the field, and nothing is stored.
+  await manager.getByLabel("Business unit name").fill("Trucking!");
+  await manager.getByLabel("Owner contact").fill("maria@seaview.example");
+  await manager.getByRole("button", { name: "Submit request" }).click();
+  await expect(manager.getByTestId("name-error")).toContainText("'!' is not allowed");
+
+  // Fixed, it goes through and lands on the request page.
+  await manager.getByLabel("Business unit name").fill(unit);
+  await expect(manager.getByLabel("Short name")).toHaveValue(/^trucking-/);
+  await manager.getByLabel("Description").fill("Fleet telemetry for the trucking division.");
+  await manager.getByLabel("Size").selectOption("medium");
+  await manager.getByRole("button", { name: "Submit request" }).click();
+  await expect(manager).toHaveURL(/\/requests\/[0-9a-f-]{36}$/);
+  await expect(manager.getByTestId("request-status")).toHaveText("submitted");
+  // The requester gets no approve button, and is told why.
+  await expect(manager.getByTestId("no-decision")).toContainText("This needs the admin role.");
+  await expect(manager.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  const requestUrl = manager.url();
+
+  // --- an admin, in a separate browser context ---
+  const adminCtx = await browser.newContext();
+  const admin = await adminCtx.newPage();
+  const adminProblems = watchConsole(admin);
+  await devSignIn(admin, "Ada Admin");
+  await admin.getByRole("link", { name: unit }).click();
+  await expect(admin.getByRole("heading", { name: unit })).toBeVisible();
+  await admin.getByRole("link", { name: "create request" }).click();
+  await hydrated(admin);
+  await admin.getByLabel("Note (optional)").fill("Approved for Q1 rollout.");
+  await admin.getByRole("button", { name: "Approve" }).click();
+  await expect(admin.getByTestId("request-status")).toHaveText("approved");
+  await expect(admin.getByText("Approved for Q1 rollout.")).toBeVisible();
+
+  // --- the manager sees the approved state and both events with actor names ---
+  await manager.goto(requestUrl);
+  await expect(manager.getByTestId("request-status")).toHaveText("approved");
+  await manager.getByRole("link", { name: /Environment page and timeline/ }).click();
+  await expect(manager.getByTestId("environment-status")).toHaveText("approved");
+  const timeline = manager.getByTestId("timeline");
+  await expect(timeline.locator("li")).toHaveCount(2);
+  await expect(timeline.locator("li[data-kind='request.submitted']")).toContainText("Maria Manager");
+  await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Ada Admin");
+  await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Approved for Q1 rollout.");
+
+  expect(managerProblems).toEqual([]);
+  expect(adminProblems).toEqual([]);
+  await managerCtx.close();
+  await adminCtx.close();
+});
+
+test("the requester's direct call of the approve server function is refused with 403", async ({ browser }) => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  // Sam is both manager and admin: the policy still refuses his own request.
+  await devSignIn(page, "Sam Supervisor");
+  await page.goto("/requests/new");
+  await hydrated(page);
+  await page.getByLabel("Business unit name").fill(`Charging ${Date.now().toString(36)}`);
+  await page.getByLabel("Owner contact").fill("sam@seaview.example");
+  await page.getByRole("button", { name: "Submit request" }).click();
+  await expect(page).toHaveURL(/\/requests\/[0-9a-f-]{36}$/);
+  await expect(page.getByTestId("no-decision")).toContainText("cannot decide your own request");
+  const id = page.url().split("/").pop();
+
+  const res = await page.request.post("/api/decide_request", {
+    form: { id, decision: "approve", note: "" },
+    headers: { "Sec-Fetch-Site": "same-origin" },
+  });
+  expect(res.status()).toBe(403);
+  await page.reload();
+  await expect(page.getByTestId("request-status")).toHaveText("submitted");
+  await ctx.close();
+});
+
+test("a user with no role is told politely, and the page reads without JavaScript", async ({ browser }) => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await devSignIn(page, "Nora Newcomer");
+  await expect(page.getByRole("alert")).toContainText("no Berth role yet");
+  await ctx.close();
+
+  const noJs = await browser.newContext({ javaScriptEnabled: false });
+  const p = await noJs.newPage();
+  await p.goto("/login");
+  await p.getByRole("button", { name: /^Audrey Auditor/ }).click();
+  await expect(p.getByRole("heading", { name: "Environments" })).toBeVisible();
+  await expect(p.getByTestId("environments")).toBeVisible();
+  await noJs.close();
+});

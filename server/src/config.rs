@@ -1,0 +1,221 @@
+//! Settings read once at start-up from the environment, validated together so one error lists
+//! every missing or invalid value.
+
+use std::{env, fmt, net::SocketAddr, time::Duration};
+
+/// Berth's own settings (Leptos reads its `LEPTOS_*` settings itself).
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub company_name: String,
+    pub company_slug: String,
+    pub site_addr: SocketAddr,
+    /// The origin people use in their browser (scheme://host[:port]); used by the CSRF check.
+    pub public_origin: String,
+    /// Cookies marked `Secure` with the `__Host-` prefix; off only for plain-http local dev.
+    pub secure_cookies: bool,
+    pub session_idle: Duration,
+    /// Development sign-in: pick a seeded demo user. Loopback addresses only.
+    pub dev_login: bool,
+    /// Seed the demo users on start-up.
+    pub seed_demo: bool,
+    pub db_max_connections: u32,
+    pub log_json: bool,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &"[redacted]")
+            .field("company_name", &self.company_name)
+            .field("company_slug", &self.company_slug)
+            .field("site_addr", &self.site_addr)
+            .field("public_origin", &self.public_origin)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session_idle", &self.session_idle)
+            .field("dev_login", &self.dev_login)
+            .field("seed_demo", &self.seed_demo)
+            .finish()
+    }
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env(site_addr: SocketAddr) -> Result<Self, ConfigError> {
+        Self::from_lookup(site_addr, |k| env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (the environment in production, a map in tests).
+    pub fn from_lookup(
+        site_addr: SocketAddr,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut errors = Vec::new();
+        let text = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut flag = |k: &str, default: bool| match text(k).as_deref() {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => {
+                errors.push(format!("{k}: expected true or false, got '{other}'"));
+                default
+            }
+        };
+        let dev_login = flag("BERTH_DEV_LOGIN", false);
+        let seed_demo = flag("BERTH_SEED_DEMO", false);
+        let log_json = flag("BERTH_LOG_JSON", false);
+        let secure_default = !site_addr.ip().is_loopback();
+        let secure_cookies = flag("BERTH_SECURE_COOKIES", secure_default);
+
+        let database_url = text("DATABASE_URL").unwrap_or_else(|| {
+            errors.push("DATABASE_URL: missing (postgres://user:password@host:port/db)".into());
+            String::new()
+        });
+        if !database_url.is_empty()
+            && !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"))
+        {
+            errors.push("DATABASE_URL: must start with postgres://".into());
+        }
+
+        let company_name = text("BERTH_COMPANY_NAME").unwrap_or_else(|| "SeaView".into());
+        let company_slug = text("BERTH_COMPANY_SLUG")
+            .unwrap_or_else(|| berth_domain::UnitSlug::suggest(&company_name));
+        if let Err(e) = berth_domain::UnitSlug::parse(&company_slug) {
+            errors.push(format!("BERTH_COMPANY_SLUG ('{company_slug}'): {e}"));
+        }
+
+        let public_origin = text("BERTH_PUBLIC_URL")
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{site_addr}"));
+        if !(public_origin.starts_with("http://") || public_origin.starts_with("https://"))
+            || public_origin["https://".len().min(public_origin.len())..].contains('/')
+        {
+            errors.push(format!(
+                "BERTH_PUBLIC_URL: expected an origin such as https://berth.example.com, got '{public_origin}'"
+            ));
+        }
+        if secure_cookies && public_origin.starts_with("http://") && !site_addr.ip().is_loopback()
+        {
+            errors.push("BERTH_PUBLIC_URL: secure cookies need an https:// public URL".into());
+        }
+
+        let number = |k: &str, default: u64, errors: &mut Vec<String>| match text(k) {
+            None => default,
+            Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).unwrap_or_else(|| {
+                errors.push(format!("{k}: expected a positive whole number, got '{v}'"));
+                default
+            }),
+        };
+        let session_idle =
+            Duration::from_secs(60 * number("BERTH_SESSION_IDLE_MINUTES", 60, &mut errors));
+        let db_max_connections = number("BERTH_DB_MAX_CONNECTIONS", 10, &mut errors) as u32;
+
+        if dev_login && !site_addr.ip().is_loopback() {
+            errors.push(format!(
+                "BERTH_DEV_LOGIN: the development sign-in is only allowed on a loopback address, \
+                 but the server would listen on {site_addr}"
+            ));
+        }
+
+        if errors.is_empty() {
+            Ok(Self {
+                database_url,
+                company_name,
+                company_slug,
+                site_addr,
+                public_origin,
+                secure_cookies,
+                session_idle,
+                dev_login,
+                seed_demo,
+                db_max_connections,
+                log_json,
+            })
+        } else {
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(addr: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(addr.parse().unwrap(), |k| map.get(k).cloned())
+    }
+
+    const DB: (&str, &str) = ("DATABASE_URL", "postgres://u:p@127.0.0.1/db");
+
+    #[test]
+    fn defaults_are_safe() {
+        let s = load("127.0.0.1:3000", &[DB]).unwrap();
+        assert!(!s.dev_login);
+        assert!(!s.secure_cookies, "plain http on loopback");
+        assert_eq!(s.company_slug, "seaview");
+        assert_eq!(s.public_origin, "http://127.0.0.1:3000");
+        let s = load(
+            "0.0.0.0:3000",
+            &[DB, ("BERTH_PUBLIC_URL", "https://berth.example.com")],
+        )
+        .unwrap();
+        assert!(s.secure_cookies, "secure by default off loopback");
+    }
+
+    #[test]
+    fn dev_login_is_refused_off_loopback() {
+        for addr in ["0.0.0.0:3000", "192.168.1.10:3000", "[::]:3000"] {
+            let err = load(
+                addr,
+                &[
+                    DB,
+                    ("BERTH_DEV_LOGIN", "true"),
+                    ("BERTH_PUBLIC_URL", "https://berth.example.com"),
+                ],
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("loopback"), "{addr}: {err}");
+        }
+        assert!(load("127.0.0.1:3000", &[DB, ("BERTH_DEV_LOGIN", "true")]).unwrap().dev_login);
+        assert!(load("[::1]:3000", &[DB, ("BERTH_DEV_LOGIN", "1")]).unwrap().dev_login);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let err = load(
+            "127.0.0.1:3000",
+            &[
+                ("BERTH_DEV_LOGIN", "maybe"),
+                ("BERTH_SESSION_IDLE_MINUTES", "-3"),
+                ("BERTH_COMPANY_SLUG", "Sea View"),
+            ],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "DATABASE_URL",
+            "BERTH_DEV_LOGIN",
+            "BERTH_SESSION_IDLE_MINUTES",
+            "BERTH_COMPANY_SLUG",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(err.0.len(), 4);
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let s = load("127.0.0.1:3000", &[DB]).unwrap();
+        assert!(!format!("{s:?}").contains("u:p@"));
+    }
+}

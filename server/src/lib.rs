@@ -1,0 +1,10 @@
+//! Berth's server: configuration, sessions, sign-in routes, security middleware, and the
+//! Leptos app with its server functions. `main.rs` only wires these together.
+
+pub mod config;
+pub mod middleware;
+pub mod routes;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,4 @@
+//! Cross-cutting HTTP protections applied to every response.
+
+pub mod csrf;
+pub mod headers;

@@ -1,0 +1,143 @@
+//! Builds the application (database, sessions, routes) and runs it until told to stop.
+
+use std::{future::Future, sync::Arc};
+
+use anyhow::Context;
+use app::{api::guard::Services, shell, App};
+use axum::{
+    middleware,
+    routing::{get, post},
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sqlx::postgres::PgConnectOptions;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::{config::Settings, middleware as mw, routes, seed, state::AppState};
+
+/// A bound, ready-to-run server. Tests build one on port 0.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Connects to the database, migrates, seeds what is asked for, and binds the listener.
+    pub async fn build(settings: Settings, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = settings
+            .database_url
+            .parse()
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let pool = berth_db::connect(options, settings.db_max_connections)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        Self::build_with_pool(settings, leptos_options, pool).await
+    }
+
+    /// As [`Application::build`], on an existing pool (tests get a fresh database each).
+    pub async fn build_with_pool(
+        settings: Settings,
+        leptos_options: LeptosOptions,
+        pool: berth_db::PgPool,
+    ) -> anyhow::Result<Self> {
+        berth_db::migrate(&pool).await.context("database migration failed")?;
+        let company = berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
+            .await
+            .context("cannot record the company")?;
+        if settings.seed_demo {
+            seed::demo_users(&pool).await.context("cannot seed demo users")?;
+        }
+
+        let store = PostgresStore::new(pool.clone());
+        store.migrate().await.context("session store migration failed")?;
+        let cookie_name = if settings.secure_cookies {
+            "__Host-berth.sid"
+        } else {
+            "berth.sid"
+        };
+        let sessions = SessionManagerLayer::new(store)
+            .with_name(cookie_name)
+            .with_secure(settings.secure_cookies)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::try_from(settings.session_idle)
+                    .context("session idle timeout out of range")?,
+            ));
+
+        let services = Services {
+            pool,
+            company,
+            dev_login: settings.dev_login,
+        };
+        let state = AppState {
+            leptos_options: leptos_options.clone(),
+            services: services.clone(),
+        };
+
+        let routes = generate_route_list(App);
+        let context = {
+            let services = services.clone();
+            move || {
+                provide_context(services.clone());
+                leptos::nonce::provide_nonce();
+            }
+        };
+        let server_fn_context = {
+            let services = services.clone();
+            move || provide_context(services.clone())
+        };
+        let server_fns = move |req: axum::extract::Request| {
+            leptos_axum::handle_server_fns_with_context(server_fn_context.clone(), req)
+        };
+
+        let mut router = Router::new()
+            .route("/healthz", get(routes::health::healthz))
+            .route("/readyz", get(routes::health::readyz))
+            .route("/auth/login", get(routes::auth::login))
+            .route("/auth/logout", post(routes::auth::logout))
+            .route("/api/{*fn_name}", post(server_fns));
+        if settings.dev_login {
+            router = router.route("/auth/dev-login", post(routes::auth::dev_login));
+        }
+        let router = router
+            .leptos_routes_with_context(&state, routes, context, {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            })
+            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .with_state(state)
+            .layer(sessions)
+            .layer(middleware::from_fn_with_state(
+                Arc::<str>::from(settings.public_origin.as_str()),
+                mw::csrf::layer,
+            ))
+            .layer(middleware::from_fn(mw::headers::layer))
+            .layer(TraceLayer::new_for_http());
+
+        let listener = TcpListener::bind(settings.site_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.site_addr))?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")
+    }
+}

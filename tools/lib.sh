@@ -1,0 +1,213 @@
+# Shared by tools/run.sh and tools/test.sh: install what is missing (checked by version, so a
+# second run costs seconds), start local services, and stop what we started on exit.
+# Source it; do not run it.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+mkdir -p "$LOCAL"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+# Pinned tool versions (see ../shared/docs/toolchain.md for why these).
+CARGO_LEPTOS_VERSION=0.3.10
+SQLX_CLI_VERSION=0.8.6
+WASM_OPT_VERSION=132
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# --- cleanup of everything started by this script -------------------------------------------
+CLEANUP=()
+on_exit() {
+  local status=$?
+  trap - EXIT INT TERM
+  local i
+  for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
+    eval "${CLEANUP[$i]}" >/dev/null 2>&1 || true
+  done
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+at_exit() { CLEANUP+=("$1"); }
+
+as_root() { [ "$(id -u)" = 0 ]; }
+sudo_maybe() { if as_root; then "$@"; else sudo "$@"; fi; }
+
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    sudo_maybe apt-get update -qq
+    APT_UPDATED=1
+  fi
+  sudo_maybe env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- system packages -------------------------------------------------------------------------
+ensure_system_packages() {
+  local missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  [ -x "$(pg_bin_dir)/initdb" ] || missing+=(postgresql)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v curl >/dev/null || missing+=(curl ca-certificates)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
+pg_bin_dir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return; }
+  done
+  echo /usr/lib/postgresql/15/bin
+}
+
+# --- Rust toolchain pieces -------------------------------------------------------------------
+wasm_bindgen_lock_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_rust_tools() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first (https://rustup.rs)"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
+    log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes the first time)"
+    cargo install --locked cargo-leptos --version "$CARGO_LEPTOS_VERSION" --features no_downloads
+  fi
+  local wb
+  wb="$(wasm_bindgen_lock_version)"
+  [ -n "$wb" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
+    log "installing wasm-bindgen-cli $wb (matches Cargo.lock)"
+    # Not --locked: its lock pins a yanked webpki-roots (see toolchain notes).
+    cargo install wasm-bindgen-cli --version "$wb" --force
+  fi
+  if ! sqlx --version 2>/dev/null | grep -q " $SQLX_CLI_VERSION"; then
+    log "installing sqlx-cli $SQLX_CLI_VERSION"
+    cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --no-default-features --features postgres,rustls --locked
+  fi
+}
+
+# npm ci into a folder when its lock changed since the last install.
+npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.berth-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    log "npm ci in ${dir#"$ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+
+ensure_node_tools() {
+  npm_ci "$ROOT/tools/wasm-opt"
+  # Debian's binaryen (108) breaks hydration: the npm one must come first on PATH.
+  export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$PATH"
+  wasm-opt --version | grep -q "version $WASM_OPT_VERSION" \
+    || die "wasm-opt $WASM_OPT_VERSION expected first on PATH, found: $(wasm-opt --version)"
+  npm_ci "$ROOT/end2end"
+  if [ -f "$ROOT/tools/test-idp/package-lock.json" ]; then npm_ci "$ROOT/tools/test-idp"; fi
+}
+
+install_all() {
+  ensure_system_packages
+  ensure_rust_tools
+  ensure_node_tools
+}
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+wait_for_port() { # host port seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Sets DATABASE_URL (a superuser-free role with CREATEDB, for #[sqlx::test]) unless given.
+ensure_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    log "using DATABASE_URL from the environment"
+    return
+  fi
+  local bin port
+  bin="$(pg_bin_dir)"
+  if as_root; then
+    # As root: the Debian cluster, run by the postgres user.
+    local cluster version
+    version="$(basename "$(dirname "$bin")")"
+    cluster="$(pg_lsclusters -h 2>/dev/null | awk -v v="$version" '$1 == v { print $2; exit }')"
+    if [ -z "$cluster" ]; then
+      log "creating PostgreSQL $version cluster 'main'"
+      pg_createcluster "$version" main >/dev/null
+      cluster=main
+    fi
+    port="$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c { print $3 }')"
+    if ! pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c { print $4 }' | grep -q online; then
+      log "starting PostgreSQL $version/$cluster on port $port"
+      pg_ctlcluster "$version" "$cluster" start
+      at_exit "pg_ctlcluster $version $cluster stop -m fast"
+    fi
+    wait_for_port 127.0.0.1 "$port" 30 || die "PostgreSQL did not start"
+    runuser -u postgres -- psql -qAt -p "$port" -c "SELECT 1 FROM pg_roles WHERE rolname = 'berth'" | grep -q 1 \
+      || runuser -u postgres -- psql -q -p "$port" -c "CREATE ROLE berth LOGIN CREATEDB PASSWORD 'berth'"
+    runuser -u postgres -- psql -qAt -p "$port" -c "SELECT 1 FROM pg_database WHERE datname = 'berth'" | grep -q 1 \
+      || runuser -u postgres -- psql -q -p "$port" -c "CREATE DATABASE berth OWNER berth"
+  else
+    # As a normal user: a project-local cluster, git-ignored.
+    local data="$LOCAL/pg/data" sock="$LOCAL/pg/sock"
+    port="${BERTH_PG_PORT:-5433}"
+    mkdir -p "$sock"
+    if [ ! -f "$data/PG_VERSION" ]; then
+      log "initialising a project-local PostgreSQL in .local/pg"
+      "$bin/initdb" -D "$data" -U berth --auth=trust -E UTF8 >/dev/null
+    fi
+    if ! "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+      log "starting the project-local PostgreSQL on port $port"
+      "$bin/pg_ctl" -D "$data" -l "$LOCAL/pg/log" -w start \
+        -o "-p $port -k $sock -c listen_addresses=127.0.0.1" >/dev/null
+      at_exit "'$bin/pg_ctl' -D '$data' -m fast stop"
+    fi
+    psql -qAt -h 127.0.0.1 -p "$port" -U berth postgres -c "SELECT 1 FROM pg_database WHERE datname = 'berth'" | grep -q 1 \
+      || psql -q -h 127.0.0.1 -p "$port" -U berth postgres -c "CREATE DATABASE berth"
+  fi
+  export DATABASE_URL="postgres://berth:berth@127.0.0.1:$port/berth"
+}
+
+# Replaces one database (for the end-to-end run) with an empty one; prints its URL.
+fresh_database() {
+  local name="$1" base="${DATABASE_URL%/*}"
+  psql -q "$base/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+  echo "$base/$name"
+}
+
+# --- other local services --------------------------------------------------------------------
+AWS_EMULATOR_PORT="${AWS_EMULATOR_PORT:-5055}"
+start_aws_emulator() {
+  "$ROOT/tools/aws-emulator/setup.sh"
+  local pid
+  pid="$("$ROOT/tools/aws-emulator/start.sh" "$AWS_EMULATOR_PORT")"
+  at_exit "kill $pid"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$AWS_EMULATOR_PORT" AWS_REGION="${AWS_REGION:-eu-central-1}" \
+    AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+}
+
+RANCHER_SIM_ADDR="${RANCHER_SIM_ADDR:-127.0.0.1:8444}"
+start_rancher_sim() {
+  cargo build -q -p berth-rancher-sim --bin rancher-sim
+  "$ROOT/target/debug/rancher-sim" --addr "$RANCHER_SIM_ADDR" --seed insight >"$LOCAL/rancher-sim.log" 2>&1 &
+  local pid=$!
+  at_exit "kill $pid"
+  wait_for_port "${RANCHER_SIM_ADDR%:*}" "${RANCHER_SIM_ADDR##*:}" 30 || die "the Rancher simulator did not start (see .local/rancher-sim.log)"
+  export BERTH_RANCHER_URL="http://$RANCHER_SIM_ADDR" BERTH_RANCHER_TOKEN="token-berth:simulatorsecret"
+}

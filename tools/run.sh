@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what is missing, starts the whole local stack (PostgreSQL, AWS emulator, Rancher
+# simulator) and Berth with the demo accounts, and stops everything on exit or Ctrl-C.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+install_all
+ensure_postgres
+start_aws_emulator
+start_rancher_sim
+
+export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
+export BERTH_PUBLIC_URL="${BERTH_PUBLIC_URL:-http://$LEPTOS_SITE_ADDR}"
+export BERTH_DEV_LOGIN="${BERTH_DEV_LOGIN:-true}"
+export BERTH_SEED_DEMO="${BERTH_SEED_DEMO:-true}"
+export RUST_LOG="${RUST_LOG:-info,sqlx=warn}"
+export SQLX_OFFLINE=true
+
+log "building Berth (the first build takes a few minutes)"
+cargo leptos build
+cat >&2 <<MSG
+
+  Berth:               http://$LEPTOS_SITE_ADDR
+  Sign in:             http://$LEPTOS_SITE_ADDR/login  (development sign-in; pick a demo account)
+  Demo accounts:       Maria Manager, Mark Manager (managers) · Ada Admin, Alan Admin (admins)
+                       Audrey Auditor (auditor) · Sam Supervisor (manager + admin)
+                       Nora Newcomer (no role: sees the "no access" notice)
+  PostgreSQL:          $DATABASE_URL
+  AWS emulator:        $AWS_ENDPOINT_URL
+  Rancher simulator:   $BERTH_RANCHER_URL
+  Stop everything:     Ctrl-C
+
+MSG
+LEPTOS_SITE_ROOT=target/site target/debug/server &
+server=$!
+at_exit "kill $server"
+wait "$server"

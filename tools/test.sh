@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test: format, lint, offline query metadata, unit and database tests, the AWS,
+# Rancher and SSO suites against their local servers, infrastructure checks, and the end-to-end
+# browser tests. Installs what is missing first; stops what it started on exit.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+export CI="${CI:-}"
+started=$SECONDS
+step() { log "[$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $*"; }
+
+step "installing what is missing"
+install_all
+
+step "format"
+cargo fmt --all --check
+
+step "PostgreSQL and the query metadata"
+ensure_postgres
+sqlx migrate run --source migrations
+# Every query!() has committed offline metadata matching the live schema.
+cargo sqlx prepare --workspace --check -- --all-targets
+
+step "lint (server side, then the WASM side alone)"
+export SQLX_OFFLINE=true
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+
+step "local AWS emulator"
+start_aws_emulator
+
+step "unit, database, AWS, Rancher and SSO tests"
+cargo test --workspace --no-fail-fast
+
+step "CloudFormation lint and emulator smoke test"
+tools/aws-emulator/lint.sh
+
+step "infrastructure checks (Terraform, Dockerfile, Kubernetes manifests)"
+tools/infra/setup.sh
+tools/infra/check.sh
+
+step "end-to-end: release build"
+cargo leptos build --release
+e2e_db="$(fresh_database berth_e2e)"
+step "end-to-end: starting Berth on 127.0.0.1:3000"
+DATABASE_URL="$e2e_db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR=127.0.0.1:3000 \
+  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=warn \
+  target/release/server >"$LOCAL/e2e-server.log" 2>&1 &
+server=$!
+at_exit "kill $server"
+for _ in $(seq 1 300); do
+  curl -fs http://127.0.0.1:3000/readyz >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { cat "$LOCAL/e2e-server.log" >&2; die "Berth exited during start-up"; }
+  sleep 0.2
+done
+curl -fs http://127.0.0.1:3000/readyz >/dev/null || die "Berth did not become ready"
+step "end-to-end: Playwright"
+(cd end2end && npx playwright test)
+
+step "all tests passed in $(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s"
