@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use components::layout::Layout;
@@ -20,6 +20,8 @@ use pages::{
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -33,6 +35,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <MetaTags />
             </head>
             <body>
+                // Pages are rendered whole before sending (SsrMode::Async) so they read
+                // without JavaScript.
                 <App />
             </body>
         </html>
@@ -55,13 +59,40 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=EnvironmentsPage />
-                    <Route path=path!("/login") view=LoginPage />
-                    <Route path=path!("/requests/new") view=NewRequestPage />
-                    <Route path=path!("/requests/:id") view=RequestPage />
-                    <Route path=path!("/environments/:id") view=EnvironmentPage />
+                    <Route path=path!("/") ssr=SsrMode::Async view=EnvironmentsPage />
+                    <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
+                    <Route path=path!("/requests/new") ssr=SsrMode::Async view=NewRequestPage />
+                    <Route path=path!("/requests/:id") ssr=SsrMode::Async view=RequestPage />
+                    <Route path=path!("/environments/:id") ssr=SsrMode::Async view=EnvironmentPage />
                 </Routes>
             </Layout>
         </Router>
+    }
+}
+
+/// Sets the page's Content-Security-Policy: scripts only from Berth with this response's nonce
+/// (the hydration script is inline), WASM compilation allowed, nothing framed, no plugins.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use http::{header::CONTENT_SECURITY_POLICY, HeaderValue};
+    let nonce = leptos::nonce::use_nonce()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    // `cargo leptos watch` live-reloads over a websocket on the reload port.
+    let reload = std::env::var("LEPTOS_WATCH")
+        .ok()
+        .and_then(|_| std::env::var("LEPTOS_RELOAD_PORT").ok())
+        .map(|port| format!(" ws://127.0.0.1:{port}"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
+         frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
+    );
+    if let (Some(response), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        HeaderValue::from_str(&policy),
+    ) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
     }
 }

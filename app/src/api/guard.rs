@@ -36,13 +36,10 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
         tracing::error!(error = %e, "session layer missing");
         AppError::Internal
     })?;
-    let Some(id) = session
-        .get::<Uuid>(SESSION_USER_KEY)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "unreadable session");
-            AppError::Internal
-        })?
+    let Some(id) = session.get::<Uuid>(SESSION_USER_KEY).await.map_err(|e| {
+        tracing::warn!(error = %e, "unreadable session");
+        AppError::Internal
+    })?
     else {
         return Ok(None);
     };
@@ -57,14 +54,13 @@ pub async fn require(action: Action) -> Result<Actor, AppError> {
 }
 
 /// Runs a server function body; on error sets the response's HTTP status to match.
-pub async fn respond<T>(
-    body: impl Future<Output = Result<T, AppError>>,
-) -> Result<T, AppError> {
+pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
     let response = use_context::<leptos_axum::ResponseOptions>();
     let result = body.await;
     if let (Err(e), Some(response)) = (&result, response) {
         response.set_status(
-            http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+            http::StatusCode::from_u16(e.status())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
         );
     }
     result
