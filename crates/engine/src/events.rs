@@ -1,0 +1,19 @@
+//! Event kinds the engine writes to the append-only `events` table (same transaction as the
+//! change they describe). The timeline and exports key on these strings.
+
+pub const RUN_ENQUEUED: &str = "run.enqueued";
+pub const RUN_STARTED: &str = "run.started";
+pub const RUN_SUCCEEDED: &str = "run.succeeded";
+pub const RUN_FAILED: &str = "run.failed";
+pub const RUN_CANCELLED: &str = "run.cancelled";
+pub const RUN_RETRIED: &str = "run.retried";
+pub const STEP_STARTED: &str = "step.started";
+pub const STEP_SUCCEEDED: &str = "step.succeeded";
+/// A transient failure; the step is scheduled again after a backoff.
+pub const STEP_RETRYING: &str = "step.retrying";
+pub const STEP_FAILED: &str = "step.failed";
+/// A lease expired (worker crashed or stalled) and another worker took the step over.
+pub const STEP_LEASE_EXPIRED: &str = "step.lease_expired";
+pub const REQUEST_PROVISIONING: &str = "request.provisioning";
+pub const REQUEST_READY: &str = "request.ready";
+pub const REQUEST_FAILED: &str = "request.failed";

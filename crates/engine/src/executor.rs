@@ -1,0 +1,83 @@
+//! The boundary between the engine (durability, leases, retries) and the work of a step.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde_json::Value;
+
+use crate::{RunId, StepId, StepKind};
+
+/// The business unit a run provisions, read from the environment and its company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitInfo {
+    pub environment_id: uuid::Uuid,
+    pub company_slug: String,
+    pub company_name: String,
+    pub unit_slug: String,
+    pub unit_name: String,
+    /// `small`, `medium` or `large`.
+    pub size: String,
+}
+
+/// Everything a step execution may use. Contains no secrets.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub run_id: RunId,
+    pub step_id: StepId,
+    /// `ensure_stack`, `read_secrets`, `ensure_namespace` or `chart:<app>`.
+    pub name: String,
+    pub kind: StepKind,
+    /// The blueprint app of a `chart:` step.
+    pub app: Option<String>,
+    /// This attempt's number (1-based, counted over the run's life).
+    pub attempt: u32,
+    /// Unique per step and attempt (`<step id>:<attempt>`); checked by the engine before the
+    /// executor is called, and usable by executors as a client token for external calls.
+    pub idempotency_key: String,
+    pub blueprint: String,
+    pub blueprint_version: String,
+    pub unit: UnitInfo,
+    /// Outputs of this run's succeeded steps, by step name.
+    pub outputs: BTreeMap<String, Value>,
+    /// This step's output from the environment's latest earlier successful run (e.g. the stack
+    /// id, so a stack deleted outside Berth is reported rather than silently recreated).
+    pub previous_output: Option<Value>,
+}
+
+/// A successful step: a non-secret output for later steps and people, and log lines.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepOutput {
+    pub output: Option<Value>,
+    /// Short lines for the step's log. Executors redact them; they are stored as given.
+    pub log: Vec<String>,
+}
+
+/// A failed step. The message is stored and shown: it must not contain secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// Worth trying again later (throttling, 5xx, timeouts, a cluster briefly unreachable).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help (access denied, invalid input, a failed Helm release).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl StepError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StepError::Transient(_))
+    }
+}
+
+/// Runs one step. Implementations must be idempotent, reconcile-style: look at what exists
+/// before creating, so that a step repeated after a crash or an expired lease does no harm.
+pub trait StepExecutor: Send + Sync + 'static {
+    fn execute(
+        &self,
+        step: &StepContext,
+    ) -> impl Future<Output = Result<StepOutput, StepError>> + Send;
+
+    /// Called when a run this worker touched has finished (any way), to drop in-memory state
+    /// such as secrets.
+    fn run_finished(&self, _run: RunId) {}
+}
