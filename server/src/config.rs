@@ -56,7 +56,11 @@ impl Settings {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
-        let text = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let text = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let mut flag = |k: &str, default: bool| match text(k).as_deref() {
             None => default,
             Some("1" | "true" | "yes" | "on") => true,
@@ -76,9 +80,9 @@ impl Settings {
             errors.push("DATABASE_URL: missing (postgres://user:password@host:port/db)".into());
             String::new()
         });
-        if !database_url.is_empty()
-            && !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"))
-        {
+        let postgres_scheme =
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        if !database_url.is_empty() && !postgres_scheme {
             errors.push("DATABASE_URL: must start with postgres://".into());
         }
 
@@ -99,8 +103,7 @@ impl Settings {
                 "BERTH_PUBLIC_URL: expected an origin such as https://berth.example.com, got '{public_origin}'"
             ));
         }
-        if secure_cookies && public_origin.starts_with("http://") && !site_addr.ip().is_loopback()
-        {
+        if secure_cookies && public_origin.starts_with("http://") && !site_addr.ip().is_loopback() {
             errors.push("BERTH_PUBLIC_URL: secure cookies need an https:// public URL".into());
         }
 
@@ -186,8 +189,16 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().contains("loopback"), "{addr}: {err}");
         }
-        assert!(load("127.0.0.1:3000", &[DB, ("BERTH_DEV_LOGIN", "true")]).unwrap().dev_login);
-        assert!(load("[::1]:3000", &[DB, ("BERTH_DEV_LOGIN", "1")]).unwrap().dev_login);
+        assert!(
+            load("127.0.0.1:3000", &[DB, ("BERTH_DEV_LOGIN", "true")])
+                .unwrap()
+                .dev_login
+        );
+        assert!(
+            load("[::1]:3000", &[DB, ("BERTH_DEV_LOGIN", "1")])
+                .unwrap()
+                .dev_login
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ async fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "migrate" => {
             let pool = berth_db::connect(
-                settings.database_url.parse().context("invalid DATABASE_URL")?,
+                settings
+                    .database_url
+                    .parse()
+                    .context("invalid DATABASE_URL")?,
                 1,
             )
             .await?;
@@ -49,8 +52,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

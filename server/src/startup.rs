@@ -44,16 +44,24 @@ impl Application {
         leptos_options: LeptosOptions,
         pool: berth_db::PgPool,
     ) -> anyhow::Result<Self> {
-        berth_db::migrate(&pool).await.context("database migration failed")?;
-        let company = berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
+        berth_db::migrate(&pool)
             .await
-            .context("cannot record the company")?;
+            .context("database migration failed")?;
+        let company =
+            berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
+                .await
+                .context("cannot record the company")?;
         if settings.seed_demo {
-            seed::demo_users(&pool).await.context("cannot seed demo users")?;
+            seed::demo_users(&pool)
+                .await
+                .context("cannot seed demo users")?;
         }
 
         let store = PostgresStore::new(pool.clone());
-        store.migrate().await.context("session store migration failed")?;
+        store
+            .migrate()
+            .await
+            .context("session store migration failed")?;
         let cookie_name = if settings.secure_cookies {
             "__Host-berth.sid"
         } else {
@@ -127,14 +135,20 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await

@@ -153,7 +153,8 @@ mod tests {
             ),
         ];
         // (who, [read, create, decide-other, decide-own, withdraw-own, withdraw-other])
-        let table: [(&str, Option<Actor>, [Result<(), Denied>; 6]); 6] = [
+        type Row = (&'static str, Option<Actor>, [Result<(), Denied>; 6]);
+        let table: [Row; 6] = [
             ("anonymous", None, [Err(Denied::NotSignedIn); 6]),
             ("no role", Some(who(&[])), [Err(Denied::NoRole); 6]),
             (

@@ -33,9 +33,7 @@ pub fn allowed(
 
 pub async fn layer(State(public_origin): State<Arc<str>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
-    let site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if allowed(req.method(), site, origin, &public_origin) {
         next.run(req).await

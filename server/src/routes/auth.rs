@@ -21,7 +21,11 @@ pub struct DevLogin {
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "sign-in failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed; it has been logged.").into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Sign-in failed; it has been logged.",
+    )
+        .into_response()
 }
 
 /// POST /auth/dev-login: signs in as a demo user.
