@@ -196,7 +196,7 @@ impl Provisioner {
             .ensure_unit_stack(&unit, &self.parameters(step), known.as_deref())
             .await
             .map_err(aws_error)?;
-        let kind = serde_json::to_value(&ensured.kind).unwrap_or(Value::Null);
+        let kind = serde_json::to_value(ensured.kind).unwrap_or(Value::Null);
         Ok(StepOutput {
             output: Some(json!({
                 "stack_id": ensured.stack.stack_id,

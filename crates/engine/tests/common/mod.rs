@@ -262,6 +262,9 @@ pub async fn until_called(exec: &TestExecutor, n: usize) {
     panic!("the executor was never called {n} times");
 }
 
+/// Scripted answers per step name, oldest first.
+type Script = HashMap<String, VecDeque<Result<StepOutput, StepError>>>;
+
 /// One recorded call of the test executor.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -279,7 +282,7 @@ pub struct Call {
 #[derive(Clone, Default)]
 pub struct TestExecutor {
     pub calls: Arc<Mutex<Vec<Call>>>,
-    script: Arc<Mutex<HashMap<String, VecDeque<Result<StepOutput, StepError>>>>>,
+    script: Arc<Mutex<Script>>,
     barrier: Option<(Vec<String>, Arc<Barrier>)>,
     hold: Option<(Vec<String>, Arc<Semaphore>)>,
     hang: bool,
