@@ -322,8 +322,11 @@ async fn execute<E: StepExecutor>(inner: &Inner<E>, claimed: &Claimed) -> Outcom
             }
         }
     };
+    // Boxed: the real executor's future (AWS SDK, Rancher client) is deep enough to hit the
+    // compiler's recursion limit when a binary spawns `run_until`.
+    let work = Box::pin(inner.executor.execute(&ctx));
     let result = tokio::select! {
-        result = inner.executor.execute(&ctx) => result,
+        result = work => result,
         () = heartbeat => {
             tracing::info!("lease lost (taken over or cancelled); step interrupted");
             return Outcome::LeaseLost;
