@@ -51,6 +51,38 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// Every problem at once, for the server's start-up check.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.lease < Duration::from_secs(1) {
+            problems.push("engine.lease must be at least 1 s".to_owned());
+        }
+        if self.heartbeat.is_zero() || self.heartbeat * 2 > self.lease {
+            problems.push(
+                "engine.heartbeat must be positive and at most half of engine.lease".to_owned(),
+            );
+        }
+        if self.concurrency == 0 {
+            problems.push("engine.concurrency must be at least 1".to_owned());
+        }
+        if self.poll_interval.is_zero() {
+            problems.push("engine.poll_interval must be positive".to_owned());
+        }
+        if self.retry.max_attempts == 0 || self.retry.chart_max_attempts == 0 {
+            problems.push("engine.retry attempts must be at least 1".to_owned());
+        }
+        if !(0.0..=1.0).contains(&self.retry.jitter) {
+            problems.push("engine.retry.jitter must be between 0 and 1".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// What a [`Engine::tick`] or [`Engine::drain`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -388,4 +420,22 @@ async fn execute<E: StepExecutor>(inner: &Inner<E>, claimed: &Claimed) -> Outcom
         }
     }
     Outcome::Error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation_lists_every_problem() {
+        assert!(EngineConfig::default().validate().is_ok());
+        let bad = EngineConfig {
+            lease: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(8),
+            concurrency: 0,
+            poll_interval: Duration::ZERO,
+            ..EngineConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().len(), 3);
+    }
 }

@@ -427,7 +427,23 @@ pub(crate) async fn claim(
     }
     tx.commit().await?;
     if !claimed.is_empty() {
-        record_claims(pool, &claimed).await?;
+        // The claims are committed: losing them to a hiccup here would stall the steps until
+        // their leases expire, so retry, and if it still fails go on (the finish paths start
+        // the run; only the start events would be missing, which the log says).
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=3 {
+            match record_claims(pool, &claimed).await {
+                Ok(()) => break,
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(error = %e, "cannot record claims; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record claims; step.started events missing")
+                }
+            }
+        }
     }
     Ok(claimed)
 }
