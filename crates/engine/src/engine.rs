@@ -222,9 +222,15 @@ impl<E: StepExecutor> Engine<E> {
         let mut tasks: JoinSet<(Claimed, Outcome)> = JoinSet::new();
         let mut in_flight: HashMap<Uuid, Claimed> = HashMap::new();
         let mut report = TickReport::default();
+        let mut last_reap: Option<tokio::time::Instant> = None;
         loop {
-            if let Err(e) = self.reap().await {
-                tracing::warn!(error = %e, "cannot reap expired leases");
+            // Exhausted expired leases are rare: look for them about once per poll interval,
+            // not on every completion.
+            if last_reap.is_none_or(|t| t.elapsed() >= cfg.poll_interval) {
+                last_reap = Some(tokio::time::Instant::now());
+                if let Err(e) = self.reap().await {
+                    tracing::warn!(error = %e, "cannot reap expired leases");
+                }
             }
             let free = cfg.concurrency.max(1).saturating_sub(tasks.len());
             if free > 0 {
