@@ -211,3 +211,16 @@ start_rancher_sim() {
   wait_for_port "${RANCHER_SIM_ADDR%:*}" "${RANCHER_SIM_ADDR##*:}" 30 || die "the Rancher simulator did not start (see .local/rancher-sim.log)"
   export BERTH_RANCHER_URL="http://$RANCHER_SIM_ADDR" BERTH_RANCHER_TOKEN="token-berth:simulatorsecret"
 }
+
+IDP_PORT="${IDP_PORT:-4444}"
+# Starts the local OpenID Connect provider (tools/test-idp) and points Berth at it.
+start_idp() {
+  local pid
+  pid="$("$ROOT/tools/test-idp/start.sh" "$IDP_PORT" | tail -n 1)"
+  at_exit "kill $pid"
+  export BERTH_OIDC_ISSUER="http://127.0.0.1:$IDP_PORT" \
+    BERTH_OIDC_CLIENT_ID=berth-local BERTH_OIDC_CLIENT_SECRET=berth-local-secret \
+    BERTH_OIDC_REDIRECT_URL="http://127.0.0.1:3000/auth/callback" \
+    BERTH_OIDC_SCOPES="openid profile email groups" \
+    BERTH_OIDC_ROLE_MAP="berth-managers=manager;berth-admins=admin;berth-auditors=auditor"
+}

@@ -8,6 +8,7 @@ install_all
 ensure_postgres
 start_aws_emulator
 start_rancher_sim
+start_idp
 
 export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
 export BERTH_PUBLIC_URL="${BERTH_PUBLIC_URL:-http://$LEPTOS_SITE_ADDR}"
@@ -21,10 +22,14 @@ cargo leptos build
 cat >&2 <<MSG
 
   Berth:               http://$LEPTOS_SITE_ADDR
-  Sign in:             http://$LEPTOS_SITE_ADDR/login  (development sign-in; pick a demo account)
-  Demo accounts:       Maria Manager, Mark Manager (managers) · Ada Admin, Alan Admin (admins)
-                       Audrey Auditor (auditor) · Sam Supervisor (manager + admin)
-                       Nora Newcomer (no role: sees the "no access" notice)
+  Sign in:             http://$LEPTOS_SITE_ADDR/login
+                       single sign-on through the local identity provider ($BERTH_OIDC_ISSUER):
+                         maria / maria-demo, mark / mark-demo     managers
+                         ada / ada-demo, alan / alan-demo         admins
+                         audrey / audrey-demo                     auditor
+                         sam / sam-demo                           manager + admin
+                         nora / nora-demo                         no role ("no access")
+                       or the development sign-in below it (same people, one click)
   PostgreSQL:          $DATABASE_URL
   AWS emulator:        $AWS_ENDPOINT_URL
   Rancher simulator:   $BERTH_RANCHER_URL

@@ -38,12 +38,13 @@ step "infrastructure checks (Terraform, Dockerfile, Kubernetes manifests)"
 tools/infra/setup.sh
 tools/infra/check.sh
 
-step "end-to-end: release build"
+step "end-to-end: release build and the local identity provider"
+start_idp
 cargo leptos build --release
 e2e_db="$(fresh_database berth_e2e)"
 step "end-to-end: starting Berth on 127.0.0.1:3000"
 DATABASE_URL="$e2e_db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR=127.0.0.1:3000 \
-  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=warn \
+  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=warn,server=info \
   target/release/server >"$LOCAL/e2e-server.log" 2>&1 &
 server=$!
 at_exit "kill $server"

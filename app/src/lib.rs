@@ -84,10 +84,15 @@ fn set_content_security_policy() {
         .and_then(|_| std::env::var("LEPTOS_RELOAD_PORT").ok())
         .map(|port| format!(" ws://127.0.0.1:{port}"))
         .unwrap_or_default();
+    // Signing out redirects to the identity provider; Chrome applies form-action to that.
+    let idp = use_context::<api::guard::Services>()
+        .and_then(|s| s.idp_origin)
+        .map(|o| format!(" {o}"))
+        .unwrap_or_default();
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
-         frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
+         frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'{idp}"
     );
     if let (Some(response), Ok(value)) = (
         use_context::<leptos_axum::ResponseOptions>(),

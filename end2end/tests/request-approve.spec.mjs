@@ -70,7 +70,7 @@ test("the requester's direct call of the approve server function is refused with
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   // Sam is both manager and admin: the policy still refuses his own request.
-  await devSignIn(page, "Sam Supervisor");
+  await devSignIn(page, "Sam Superuser");
   await page.goto("/requests/new");
   await hydrated(page);
   await page.getByLabel("Business unit name").fill(`Charging ${Date.now().toString(36)}`);
@@ -93,7 +93,7 @@ test("the requester's direct call of the approve server function is refused with
 test("a user with no role is told politely, and the page reads without JavaScript", async ({ browser }) => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  await devSignIn(page, "Nora Newcomer");
+  await devSignIn(page, "Nora Nobody");
   await expect(page.getByRole("alert")).toContainText("no Berth role yet");
   await ctx.close();
 

@@ -21,6 +21,8 @@ pub struct Settings {
     pub seed_demo: bool,
     pub db_max_connections: u32,
     pub log_json: bool,
+    /// Single sign-on, when `BERTH_OIDC_ISSUER` is set.
+    pub oidc: Option<berth_auth::OidcSettings>,
 }
 
 impl fmt::Debug for Settings {
@@ -35,6 +37,7 @@ impl fmt::Debug for Settings {
             .field("session_idle", &self.session_idle)
             .field("dev_login", &self.dev_login)
             .field("seed_demo", &self.seed_demo)
+            .field("oidc", &self.oidc.as_ref().map(|o| &o.issuer_url))
             .finish()
     }
 }
@@ -125,6 +128,29 @@ impl Settings {
             ));
         }
 
+        let oidc = if text("BERTH_OIDC_ISSUER").is_some() {
+            match berth_auth::OidcSettings::from_lookup(&get) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    errors.extend(
+                        e.problems
+                            .into_iter()
+                            .map(|p| format!("{}: {}", p.variable, p.message)),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if !dev_login && text("BERTH_OIDC_ISSUER").is_none() {
+            errors.push(
+                "no way to sign in: set BERTH_OIDC_ISSUER and the other BERTH_OIDC_* settings \
+                 (see docs/sso.md), or BERTH_DEV_LOGIN=true on a loopback address"
+                    .into(),
+            );
+        }
+
         if errors.is_empty() {
             Ok(Self {
                 database_url,
@@ -138,6 +164,7 @@ impl Settings {
                 seed_demo,
                 db_max_connections,
                 log_json,
+                oidc,
             })
         } else {
             Err(ConfigError(errors))
@@ -159,20 +186,33 @@ mod tests {
     }
 
     const DB: (&str, &str) = ("DATABASE_URL", "postgres://u:p@127.0.0.1/db");
+    const SSO: [(&str, &str); 4] = [
+        (
+            "BERTH_OIDC_ISSUER",
+            "https://sso.seaview.example/realms/seaview",
+        ),
+        ("BERTH_OIDC_CLIENT_ID", "berth"),
+        ("BERTH_OIDC_CLIENT_SECRET", "s3cret"),
+        (
+            "BERTH_OIDC_REDIRECT_URL",
+            "https://berth.example.com/auth/callback",
+        ),
+    ];
 
     #[test]
     fn defaults_are_safe() {
-        let s = load("127.0.0.1:3000", &[DB]).unwrap();
-        assert!(!s.dev_login);
+        let s = load("127.0.0.1:3000", &[DB, ("BERTH_DEV_LOGIN", "true")]).unwrap();
+        assert!(s.oidc.is_none());
         assert!(!s.secure_cookies, "plain http on loopback");
         assert_eq!(s.company_slug, "seaview");
         assert_eq!(s.public_origin, "http://127.0.0.1:3000");
-        let s = load(
-            "0.0.0.0:3000",
-            &[DB, ("BERTH_PUBLIC_URL", "https://berth.example.com")],
-        )
-        .unwrap();
+        let mut vars = vec![DB, ("BERTH_PUBLIC_URL", "https://berth.example.com")];
+        vars.extend(SSO);
+        vars.push(("BERTH_OIDC_ROLE_MAP", "berth-admins=admin"));
+        let s = load("0.0.0.0:3000", &vars).unwrap();
         assert!(s.secure_cookies, "secure by default off loopback");
+        assert!(!s.dev_login);
+        assert!(s.oidc.is_some());
     }
 
     #[test]
@@ -221,12 +261,35 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
-        assert_eq!(err.0.len(), 4);
+        assert!(text.contains("no way to sign in"), "{text}");
+        assert_eq!(err.0.len(), 5);
+    }
+
+    #[test]
+    fn single_sign_on_problems_are_listed_with_the_rest() {
+        let err = load(
+            "127.0.0.1:3000",
+            &[
+                DB,
+                ("BERTH_OIDC_ISSUER", "https://sso.example"),
+                ("BERTH_SESSION_IDLE_MINUTES", "x"),
+            ],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "BERTH_OIDC_CLIENT_ID",
+            "BERTH_OIDC_CLIENT_SECRET",
+            "BERTH_OIDC_ROLE_MAP",
+            "BERTH_SESSION_IDLE_MINUTES",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
     }
 
     #[test]
     fn debug_hides_the_database_password() {
-        let s = load("127.0.0.1:3000", &[DB]).unwrap();
+        let s = load("127.0.0.1:3000", &[DB, ("BERTH_DEV_LOGIN", "true")]).unwrap();
         assert!(!format!("{s:?}").contains("u:p@"));
     }
 }

@@ -12,8 +12,8 @@ pub const DEMO_USERS: &[(&str, &str, &[Role])] = &[
     ("ada", "Ada Admin", &[Role::Admin]),
     ("alan", "Alan Admin", &[Role::Admin]),
     ("audrey", "Audrey Auditor", &[Role::Auditor]),
-    ("sam", "Sam Supervisor", &[Role::Manager, Role::Admin]),
-    ("nora", "Nora Newcomer", &[]),
+    ("sam", "Sam Superuser", &[Role::Manager, Role::Admin]),
+    ("nora", "Nora Nobody", &[]),
 ];
 
 pub async fn demo_users(pool: &PgPool) -> Result<(), berth_db::DbError> {

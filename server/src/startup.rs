@@ -78,14 +78,26 @@ impl Application {
                     .context("session idle timeout out of range")?,
             ));
 
+        let idp_origin = settings.oidc.as_ref().and_then(|o| {
+            berth_auth::Url::parse(&o.issuer_url)
+                .ok()
+                .map(|u| u.origin().ascii_serialization())
+        });
         let services = Services {
             pool,
             company,
             dev_login: settings.dev_login,
+            sso: settings.oidc.is_some(),
+            idp_origin,
         };
+        let oidc = settings
+            .oidc
+            .clone()
+            .map(|o| Arc::new(berth_auth::LazyOidcClient::new(o)));
         let state = AppState {
             leptos_options: leptos_options.clone(),
             services: services.clone(),
+            oidc,
         };
 
         let routes = generate_route_list(App);
@@ -108,6 +120,7 @@ impl Application {
             .route("/healthz", get(routes::health::healthz))
             .route("/readyz", get(routes::health::readyz))
             .route("/auth/login", get(routes::auth::login))
+            .route("/auth/callback", get(routes::auth::callback))
             .route("/auth/logout", post(routes::auth::logout))
             .route("/api/{*fn_name}", post(server_fns));
         if settings.dev_login {

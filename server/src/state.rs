@@ -1,11 +1,16 @@
 //! Shared state handed to axum routes and, as context, to Leptos.
 
+use std::sync::Arc;
+
 use app::api::guard::Services;
 use axum::extract::FromRef;
+use berth_auth::LazyOidcClient;
 use leptos::prelude::LeptosOptions;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub services: Services,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<LazyOidcClient>>,
 }

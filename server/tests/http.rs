@@ -15,7 +15,7 @@ struct TestApp {
 }
 
 async fn spawn(pool: PgPool, dev_login: bool) -> TestApp {
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         (
             "DATABASE_URL",
             "postgres://unused@127.0.0.1/unused".to_string(),
@@ -23,6 +23,21 @@ async fn spawn(pool: PgPool, dev_login: bool) -> TestApp {
         ("BERTH_DEV_LOGIN", dev_login.to_string()),
         ("BERTH_SEED_DEMO", "true".to_string()),
     ]);
+    if !dev_login {
+        // Single sign-on configured instead (never reached here: discovery is lazy).
+        for (k, v) in [
+            ("BERTH_OIDC_ISSUER", "http://127.0.0.1:9"),
+            ("BERTH_OIDC_CLIENT_ID", "berth"),
+            ("BERTH_OIDC_CLIENT_SECRET", "secret"),
+            (
+                "BERTH_OIDC_REDIRECT_URL",
+                "http://127.0.0.1:3000/auth/callback",
+            ),
+            ("BERTH_OIDC_ROLE_MAP", "berth-admins=admin"),
+        ] {
+            vars.insert(k, v.to_string());
+        }
+    }
     let addr = "127.0.0.1:0".parse().unwrap();
     let settings = Settings::from_lookup(addr, |k| vars.get(k).cloned()).unwrap();
     let options = LeptosOptions::builder()
@@ -275,6 +290,20 @@ async fn anonymous_and_cross_site_calls_are_refused(pool: PgPool) {
     let nora = app.signed_in("nora").await;
     let res = app.call(&nora, "list_environments", &[("query", "")]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Refusals and sign-ins are in the audit trail, with who and from where.
+    use berth_db::audit::{recent, AuthEventKind};
+    let denied = recent(&app.pool, AuthEventKind::AccessDenied, 10)
+        .await
+        .unwrap();
+    let nora_id = app.user_id("nora").await;
+    assert!(denied
+        .iter()
+        .any(|(user, addr, reason)| *user == Some(nora_id)
+            && addr.as_deref() == Some("127.0.0.1")
+            && reason.as_deref().is_some_and(|r| r.contains("NoRole"))));
+    let sign_ins = recent(&app.pool, AuthEventKind::SignIn, 10).await.unwrap();
+    assert_eq!(sign_ins.len(), 3, "maria, ada and nora signed in");
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
@@ -357,8 +386,9 @@ async fn the_dev_sign_in_does_not_exist_unless_enabled(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let res = app.call(&browser(), "demo_users", &[]).await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.call(&browser(), "sign_in_options", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("\"demo_users\":[]"));
 }
 
 /// Runs the real binary: with the development sign-in on a non-loopback address it must exit

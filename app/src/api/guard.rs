@@ -20,6 +20,10 @@ pub struct Services {
     pub company: Company,
     /// The development sign-in (pick a demo user) is enabled.
     pub dev_login: bool,
+    /// Single sign-on is configured (the sign-in page offers it).
+    pub sso: bool,
+    /// The identity provider's origin: sign-out redirects there, so the page's CSP must allow it.
+    pub idp_origin: Option<String>,
 }
 
 pub fn services() -> Result<Services, AppError> {
@@ -46,10 +50,34 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     Ok(berth_db::users::get(&services.pool, id).await?)
 }
 
-/// The signed-in person, refused with 401/403 when the policy refuses `action`.
+/// The signed-in person, refused with 401/403 when the policy refuses `action`. Refusals are
+/// recorded in the sign-in audit trail.
 pub async fn require(action: Action) -> Result<Actor, AppError> {
     let actor = current_user().await?.map(|u| u.actor());
-    policy::authorize(actor.as_ref(), action)?;
+    if let Err(denied) = policy::authorize(actor.as_ref(), action) {
+        let source_addr =
+            leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .await
+                .ok()
+                .map(|c| c.0.ip().to_string());
+        let reason = format!("{action:?}: {denied:?}");
+        let event = berth_db::audit::AuthEvent {
+            user_id: actor.as_ref().map(|a| a.user_id),
+            subject: None,
+            source_addr,
+            reason: Some(&reason),
+        };
+        if let Err(e) = berth_db::audit::record(
+            &services()?.pool,
+            berth_db::audit::AuthEventKind::AccessDenied,
+            event,
+        )
+        .await
+        {
+            tracing::error!(error = %e, "cannot record an access-denied event");
+        }
+        return Err(denied.into());
+    }
     actor.ok_or(AppError::Unauthorized("Sign in first.".into()))
 }
 

@@ -46,24 +46,37 @@ pub async fn whoami() -> Result<Option<Me>, AppError> {
     .await
 }
 
-/// The demo accounts, when the development sign-in is enabled (404 otherwise).
-#[server(endpoint = "demo_users")]
-pub async fn demo_users() -> Result<Vec<DemoUser>, AppError> {
+/// How people can sign in on this server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInChoices {
+    /// Single sign-on through the company's identity provider.
+    pub sso: bool,
+    /// Demo accounts of the development sign-in (empty when it is off).
+    pub demo_users: Vec<DemoUser>,
+}
+
+#[server(endpoint = "sign_in_options")]
+pub async fn sign_in_options() -> Result<SignInChoices, AppError> {
     super::guard::respond(async {
         let services = super::guard::services()?;
-        if !services.dev_login {
-            return Err(AppError::NotFound);
-        }
-        let users = berth_db::users::list_by_issuer(&services.pool, DEMO_ISSUER).await?;
-        Ok(users
-            .into_iter()
-            .map(|u| DemoUser {
-                id: u.id,
-                name: u.display_name,
-                email: u.email,
-                roles: u.roles,
-            })
-            .collect())
+        let demo_users = if services.dev_login {
+            berth_db::users::list_by_issuer(&services.pool, DEMO_ISSUER)
+                .await?
+                .into_iter()
+                .map(|u| DemoUser {
+                    id: u.id,
+                    name: u.display_name,
+                    email: u.email,
+                    roles: u.roles,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(SignInChoices {
+            sso: services.sso,
+            demo_users,
+        })
     })
     .await
 }

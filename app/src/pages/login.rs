@@ -1,63 +1,40 @@
-//! Signing in. Until single sign-on lands, a development sign-in lets you pick a demo user;
-//! it only exists when the server was started with it enabled on a loopback address.
+//! Signing in: single sign-on through the company's identity provider and, on a local
+//! development server only, a development sign-in that picks a demo account.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
-use crate::{api::session::demo_users, error::AppError};
+use crate::api::session::{sign_in_options, DemoUser};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let users = Resource::new(|| (), |_| demo_users());
+    let options = Resource::new(|| (), |_| sign_in_options());
+    let query = use_query_map();
+    let failed = move || query.read().get("error");
     view! {
         <Title text="Sign in" />
         <section class="panel narrow">
             <h1>"Sign in"</h1>
+            {move || failed().map(|e| view! { <p class="alert alert-error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
-                    users
+                    options
                         .get()
                         .map(|r| match r {
-                            Ok(users) => {
+                            Ok(o) => {
+                                let nothing = !o.sso && o.demo_users.is_empty();
                                 view! {
-                                    <p class="notice">
-                                        "Development sign-in: pick a demo account. This page only exists on a local development server."
-                                    </p>
-                                    <ul class="demo-users">
-                                        {users
-                                            .into_iter()
-                                            .map(|u| {
-                                                let roles = u
-                                                    .roles
-                                                    .iter()
-                                                    .map(|r| r.as_str())
-                                                    .collect::<Vec<_>>()
-                                                    .join(", ");
-                                                view! {
-                                                    <li>
-                                                        <form method="post" action="/auth/dev-login">
-                                                            <input type="hidden" name="user_id" value=u.id.to_string() />
-                                                            <button type="submit" class="demo-user">
-                                                                <strong>{u.name.clone()}</strong>
-                                                                <span class="muted">
-                                                                    {if roles.is_empty() { "no role".to_string() } else { roles }}
-                                                                </span>
-                                                            </button>
-                                                        </form>
-                                                    </li>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </ul>
-                                }
-                                    .into_any()
-                            }
-                            Err(AppError::NotFound) => {
-                                view! {
-                                    <p>"Sign in with your company account."</p>
-                                    <p>
-                                        <a class="button" href="/auth/login">"Continue to single sign-on"</a>
-                                    </p>
+                                    {o.sso.then(|| view! {
+                                        <p>"Sign in with your company account."</p>
+                                        <p>
+                                            <a class="button" href="/auth/login" rel="external">"Sign in with single sign-on"</a>
+                                        </p>
+                                    })}
+                                    {(!o.demo_users.is_empty()).then(|| view! { <DemoUsers users=o.demo_users /> })}
+                                    {nothing.then(|| view! {
+                                        <p class="notice">"Sign-in is not configured on this server."</p>
+                                    })}
                                 }
                                     .into_any()
                             }
@@ -66,5 +43,36 @@ pub fn LoginPage() -> impl IntoView {
                 }}
             </Suspense>
         </section>
+    }
+}
+
+#[component]
+fn DemoUsers(users: Vec<DemoUser>) -> impl IntoView {
+    view! {
+        <h2>"Development sign-in"</h2>
+        <p class="notice">
+            "Pick a demo account. This only exists on a local development server."
+        </p>
+        <ul class="demo-users">
+            {users
+                .into_iter()
+                .map(|u| {
+                    let roles = u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+                    view! {
+                        <li>
+                            <form method="post" action="/auth/dev-login">
+                                <input type="hidden" name="user_id" value=u.id.to_string() />
+                                <button type="submit" class="demo-user">
+                                    <strong>{u.name.clone()}</strong>
+                                    <span class="muted">
+                                        {if roles.is_empty() { "no role".to_string() } else { roles }}
+                                    </span>
+                                </button>
+                            </form>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
     }
 }

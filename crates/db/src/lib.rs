@@ -1,6 +1,7 @@
 //! Berth's PostgreSQL storage. Functions take a pool or a transaction so the caller owns the
 //! transaction; every change writes its event in the same transaction as the change.
 
+pub mod audit;
 pub mod companies;
 pub mod events;
 pub mod requests;

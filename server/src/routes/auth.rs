@@ -1,23 +1,28 @@
-//! Signing in and out. The development sign-in picks a seeded demo user and exists only when
-//! enabled (and then only on loopback addresses, see `config`).
+//! Signing in and out: single sign-on (OpenID Connect, code flow with PKCE) and, on loopback
+//! development servers only, a development sign-in that picks a seeded demo user.
+
+use std::net::SocketAddr;
 
 use app::api::{guard::SESSION_USER_KEY, session::DEMO_ISSUER};
 use axum::{
-    extract::State,
+    extract::{ConnectInfo, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Redirect, Response},
     Form,
 };
+use berth_auth::{AuthError, CallbackParams, PendingLogin};
+use berth_db::audit::{self, AuthEvent, AuthEventKind};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-pub struct DevLogin {
-    user_id: Uuid,
-}
+/// The login in progress (state, nonce, PKCE verifier), kept server-side in the session.
+const PENDING_LOGIN_KEY: &str = "berth.pending_login";
+/// The ID token, kept only as the hint for signing out at the provider.
+const ID_TOKEN_KEY: &str = "berth.id_token";
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "sign-in failed");
@@ -28,51 +33,226 @@ fn internal(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-/// POST /auth/dev-login: signs in as a demo user.
+async fn audit(state: &AppState, kind: AuthEventKind, event: AuthEvent<'_>) {
+    if let Err(e) = audit::record(&state.services.pool, kind, event).await {
+        tracing::error!(error = %e, kind = kind.as_str(), "cannot record a sign-in audit event");
+    }
+}
+
+/// Signs `user_id` in on a fresh session id (no session fixation).
+async fn start_session(
+    session: &Session,
+    user_id: Uuid,
+    id_token: Option<&SecretString>,
+) -> Result<(), Response> {
+    session.cycle_id().await.map_err(internal)?;
+    session
+        .insert(SESSION_USER_KEY, user_id)
+        .await
+        .map_err(internal)?;
+    if let Some(token) = id_token {
+        session
+            .insert(ID_TOKEN_KEY, token.expose_secret())
+            .await
+            .map_err(internal)?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct DevLogin {
+    user_id: Uuid,
+}
+
+/// POST /auth/dev-login: signs in as a demo user (only routed when enabled).
 pub async fn dev_login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     Form(form): Form<DevLogin>,
 ) -> Response {
-    if !state.services.dev_login {
-        return StatusCode::NOT_FOUND.into_response();
-    }
     let user = match berth_db::users::get(&state.services.pool, form.user_id).await {
         Ok(Some(u)) if u.issuer == DEMO_ISSUER => u,
         Ok(_) => return (StatusCode::FORBIDDEN, "Not a demo account.").into_response(),
         Err(e) => return internal(e),
     };
-    // A fresh session id at every sign-in (no session fixation).
-    if let Err(e) = session.cycle_id().await {
-        return internal(e);
-    }
-    if let Err(e) = session.insert(SESSION_USER_KEY, user.id).await {
-        return internal(e);
+    if let Err(r) = start_session(&session, user.id, None).await {
+        return r;
     }
     if let Err(e) = berth_db::users::record_sign_in(&state.services.pool, user.id).await {
         return internal(e);
     }
+    let event = AuthEvent {
+        user_id: Some(user.id),
+        subject: Some(&user.subject),
+        source_addr: Some(peer.ip().to_string()),
+        reason: Some("development sign-in"),
+    };
+    audit(&state, AuthEventKind::SignIn, event).await;
     tracing::info!(user_id = %user.id, "development sign-in");
     Redirect::to("/").into_response()
 }
 
-/// POST /auth/logout: ends the session.
-pub async fn logout(session: Session) -> Response {
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// GET /auth/login: starts single sign-on (or shows the sign-in page when only the development
+/// sign-in exists).
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let Some(oidc) = state.oidc.as_ref() else {
+        return Redirect::to("/login").into_response();
+    };
+    let client = match oidc.get().await {
+        Ok(c) => c,
+        Err(e) => return auth_error_page(&e),
+    };
+    let (url, pending) = client.begin_login(q.return_to.as_deref().unwrap_or("/"));
+    if let Err(e) = session.insert(PENDING_LOGIN_KEY, &pending).await {
+        return internal(e);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// GET /auth/callback: the provider sends the browser back here with a code.
+pub async fn callback(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    Query(params): Query<CallbackParams>,
+) -> Response {
+    let source_addr = Some(peer.ip().to_string());
+    let Some(oidc) = state.oidc.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Taken out before anything else: a callback works at most once.
+    let pending: Option<PendingLogin> = match session.remove(PENDING_LOGIN_KEY).await {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    let result = match pending {
+        None => Err(AuthError::NoPendingLogin),
+        Some(pending) => match oidc.get().await {
+            Ok(client) => client
+                .complete_login(&pending, &params)
+                .await
+                .map(|signed_in| (signed_in, pending.return_to)),
+            Err(e) => Err(e),
+        },
+    };
+    let (signed_in, return_to) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::warn!(kind = e.kind(), "sign-in failed");
+            let event = AuthEvent {
+                source_addr,
+                reason: Some(e.kind()),
+                ..AuthEvent::default()
+            };
+            audit(&state, AuthEventKind::SignInFailed, event).await;
+            return auth_error_page(&e);
+        }
+    };
+    let name = signed_in
+        .name
+        .clone()
+        .unwrap_or_else(|| signed_in.subject.clone());
+    let user = match berth_db::users::upsert(
+        &state.services.pool,
+        &berth_db::users::Identity {
+            issuer: &signed_in.issuer,
+            subject: &signed_in.subject,
+            display_name: &name,
+            email: signed_in.email.as_deref(),
+            roles: &signed_in.roles,
+        },
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    if let Err(r) = start_session(&session, user.id, Some(&signed_in.id_token)).await {
+        return r;
+    }
+    if let Err(e) = berth_db::users::record_sign_in(&state.services.pool, user.id).await {
+        return internal(e);
+    }
+    let reason = if signed_in.roles.is_empty() {
+        "signed in without a Berth role"
+    } else {
+        "single sign-on"
+    };
+    let event = AuthEvent {
+        user_id: Some(user.id),
+        subject: Some(&signed_in.subject),
+        source_addr,
+        reason: Some(reason),
+    };
+    audit(&state, AuthEventKind::SignIn, event).await;
+    tracing::info!(user_id = %user.id, roles = ?signed_in.roles, "signed in");
+    Redirect::to(&return_to).into_response()
+}
+
+/// POST /auth/logout: ends the session, then the provider's session when it offers that.
+pub async fn logout(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+) -> Response {
+    let user_id: Option<Uuid> = session.get(SESSION_USER_KEY).await.ok().flatten();
+    let id_token: Option<String> = session.get(ID_TOKEN_KEY).await.ok().flatten();
     if let Err(e) = session.flush().await {
         return internal(e);
     }
-    Redirect::to("/").into_response()
+    if user_id.is_some() {
+        let event = AuthEvent {
+            user_id,
+            source_addr: Some(peer.ip().to_string()),
+            ..AuthEvent::default()
+        };
+        audit(&state, AuthEventKind::SignOut, event).await;
+    }
+    let end_session = match (state.oidc.as_ref().and_then(|o| o.get_ready()), id_token) {
+        (Some(client), Some(token)) => {
+            client.end_session_url(Some(&SecretString::from(token)), None)
+        }
+        _ => None,
+    };
+    match end_session {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
+        None => Redirect::to("/").into_response(),
+    }
 }
 
-/// GET /auth/login: where "Sign in" leads.
-pub async fn login(State(state): State<AppState>) -> Response {
-    if state.services.dev_login {
-        Redirect::to("/login").into_response()
+/// A plain page explaining why sign-in failed; no session is created.
+fn auth_error_page(e: &AuthError) -> Response {
+    let status = if e.is_transient() {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Single sign-on is not configured on this server.",
-        )
-            .into_response()
-    }
+        StatusCode::BAD_REQUEST
+    };
+    let message = html_escape(&e.to_string());
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sign-in failed · Berth</title><link rel=\"stylesheet\" href=\"/pkg/berth.css\"></head>\
+         <body><main id=\"main\"><section class=\"panel narrow\"><h1>Sign-in failed</h1>\
+         <p class=\"alert alert-error\" role=\"alert\">{message}</p>\
+         <p><a class=\"button\" href=\"/auth/login\">Try again</a> <a href=\"/\">Back to Berth</a></p>\
+         </section></main></body></html>"
+    );
+    (status, Html(body)).into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
