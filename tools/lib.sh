@@ -115,7 +115,7 @@ ensure_node_tools() {
   wasm-opt --version | grep -q "version $WASM_OPT_VERSION" \
     || die "wasm-opt $WASM_OPT_VERSION expected first on PATH, found: $(wasm-opt --version)"
   npm_ci "$ROOT/end2end"
-  if [ -f "$ROOT/tools/test-idp/package-lock.json" ]; then npm_ci "$ROOT/tools/test-idp"; fi
+  # tools/test-idp/start.sh installs its own packages.
 }
 
 install_all() {

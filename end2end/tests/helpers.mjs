@@ -22,3 +22,13 @@ export async function devSignIn(page, name) {
   await page.getByRole("button", { name: new RegExp(`^${name}`) }).click();
   await expect(page.getByTestId("who")).toHaveText(name);
 }
+
+/** Signs in through the local identity provider's real login form. */
+export async function ssoSignIn(page, username, password, displayName) {
+  await page.goto("/login");
+  await page.getByRole("link", { name: "Sign in with single sign-on" }).click();
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  if (displayName) await expect(page.getByTestId("who")).toHaveText(displayName);
+}

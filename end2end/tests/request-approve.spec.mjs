@@ -1,7 +1,8 @@
-// The foundation slice: a manager requests a business unit, an admin approves it, both see it
-// on the environment's timeline; the requester cannot approve their own request.
+// The foundation slice, signed in through the local identity provider: a manager requests a
+// business unit, an admin approves it, both see it on the environment's timeline; the requester
+// cannot approve their own request; the auditor reads the history and can change nothing.
 import { test, expect } from "@playwright/test";
-import { devSignIn, hydrated, watchConsole } from "./helpers.mjs";
+import { devSignIn, hydrated, ssoSignIn, watchConsole } from "./helpers.mjs";
 
 test("request → approve → timeline, with separation of duties", async ({ browser }) => {
   const unit = `Trucking ${Date.now().toString(36)}`;
@@ -9,8 +10,8 @@ test("request → approve → timeline, with separation of duties", async ({ bro
   // --- the manager, in one browser context ---
   const managerCtx = await browser.newContext();
   const manager = await managerCtx.newPage();
+  await ssoSignIn(manager, "maria", "maria-demo", "Maria Manager");
   const managerProblems = watchConsole(manager);
-  await devSignIn(manager, "Maria Manager");
 
   await manager.getByRole("link", { name: "Request a unit" }).click();
   await expect(manager.getByRole("heading", { name: "Request a business unit" })).toBeVisible();
@@ -34,12 +35,20 @@ test("request → approve → timeline, with separation of duties", async ({ bro
   await expect(manager.getByTestId("no-decision")).toContainText("This needs the admin role.");
   await expect(manager.getByRole("button", { name: "Approve" })).toHaveCount(0);
   const requestUrl = manager.url();
+  // The requester's own direct call of the approve server function is refused.
+  const own = await manager.request.post("/api/decide_request", {
+    form: { id: requestUrl.split("/").pop(), decision: "approve", note: "" },
+    headers: { "Sec-Fetch-Site": "same-origin" },
+  });
+  expect(own.status()).toBe(403);
+
 
   // --- an admin, in a separate browser context ---
   const adminCtx = await browser.newContext();
   const admin = await adminCtx.newPage();
+  await ssoSignIn(admin, "ada", "ada-demo", "Ada Admin");
   const adminProblems = watchConsole(admin);
-  await devSignIn(admin, "Ada Admin");
+  await admin.goto("/");
   await admin.getByRole("link", { name: unit }).click();
   await expect(admin.getByRole("heading", { name: unit })).toBeVisible();
   await admin.getByRole("link", { name: "create request" }).click();
@@ -60,10 +69,23 @@ test("request → approve → timeline, with separation of duties", async ({ bro
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Ada Admin");
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Approved for Q1 rollout.");
 
+  // --- the auditor reads the history and has nothing to click ---
+  const auditorCtx = await browser.newContext();
+  const auditor = await auditorCtx.newPage();
+  await ssoSignIn(auditor, "audrey", "audrey-demo", "Audrey Auditor");
+  await expect(auditor.getByRole("link", { name: "Request a unit" })).toHaveCount(0);
+  await auditor.getByRole("link", { name: unit }).click();
+  await expect(auditor.getByTestId("timeline").locator("li")).toHaveCount(2);
+  await auditor.getByRole("link", { name: "create request" }).click();
+  await expect(auditor.getByTestId("request-status")).toHaveText("approved");
+  await expect(auditor.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  await expect(auditor.getByRole("button", { name: "Reject" })).toHaveCount(0);
+
   expect(managerProblems).toEqual([]);
   expect(adminProblems).toEqual([]);
   await managerCtx.close();
   await adminCtx.close();
+  await auditorCtx.close();
 });
 
 test("the requester's direct call of the approve server function is refused with 403", async ({ browser }) => {

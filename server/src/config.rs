@@ -15,6 +15,8 @@ pub struct Settings {
     /// Cookies marked `Secure` with the `__Host-` prefix; off only for plain-http local dev.
     pub secure_cookies: bool,
     pub session_idle: Duration,
+    /// Signed-in sessions end this long after sign-in, however active.
+    pub session_absolute: Duration,
     /// Development sign-in: pick a seeded demo user. Loopback addresses only.
     pub dev_login: bool,
     /// Seed the demo users on start-up.
@@ -119,6 +121,8 @@ impl Settings {
         };
         let session_idle =
             Duration::from_secs(60 * number("BERTH_SESSION_IDLE_MINUTES", 60, &mut errors));
+        let session_absolute =
+            Duration::from_secs(3600 * number("BERTH_SESSION_ABSOLUTE_HOURS", 12, &mut errors));
         let db_max_connections = number("BERTH_DB_MAX_CONNECTIONS", 10, &mut errors) as u32;
 
         if dev_login && !site_addr.ip().is_loopback() {
@@ -160,6 +164,7 @@ impl Settings {
                 public_origin,
                 secure_cookies,
                 session_idle,
+                session_absolute,
                 dev_login,
                 seed_demo,
                 db_max_connections,

@@ -89,6 +89,7 @@ impl Application {
             dev_login: settings.dev_login,
             sso: settings.oidc.is_some(),
             idp_origin,
+            session_max_age: settings.session_absolute,
         };
         let oidc = settings
             .oidc
@@ -138,7 +139,10 @@ impl Application {
                 Arc::<str>::from(settings.public_origin.as_str()),
                 mw::csrf::layer,
             ))
-            .layer(middleware::from_fn(mw::headers::layer))
+            .layer(middleware::from_fn_with_state(
+                settings.secure_cookies,
+                mw::headers::layer,
+            ))
             .layer(TraceLayer::new_for_http());
 
         let listener = TcpListener::bind(settings.site_addr)

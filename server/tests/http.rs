@@ -15,6 +15,10 @@ struct TestApp {
 }
 
 async fn spawn(pool: PgPool, dev_login: bool) -> TestApp {
+    spawn_with(pool, dev_login, |_| {}).await
+}
+
+async fn spawn_with(pool: PgPool, dev_login: bool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut vars: HashMap<&str, String> = HashMap::from([
         (
             "DATABASE_URL",
@@ -39,7 +43,8 @@ async fn spawn(pool: PgPool, dev_login: bool) -> TestApp {
         }
     }
     let addr = "127.0.0.1:0".parse().unwrap();
-    let settings = Settings::from_lookup(addr, |k| vars.get(k).cloned()).unwrap();
+    let mut settings = Settings::from_lookup(addr, |k| vars.get(k).cloned()).unwrap();
+    tweak(&mut settings);
     let options = LeptosOptions::builder()
         .output_name("berth")
         .site_root("target/site")
@@ -126,6 +131,22 @@ impl TestApp {
         .unwrap()
     }
 
+    async fn decide(
+        &self,
+        client: &Client,
+        request: Uuid,
+        decision: &str,
+        note: &str,
+    ) -> reqwest::Response {
+        let id = request.to_string();
+        self.call(
+            client,
+            "decide_request",
+            &[("id", &id), ("decision", decision), ("note", note)],
+        )
+        .await
+    }
+
     async fn status(&self, request: Uuid) -> String {
         sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
             .bind(request)
@@ -166,76 +187,26 @@ async fn the_requester_cannot_approve_even_as_admin(pool: PgPool) {
     let sam = app.signed_in("sam").await; // manager + admin
     let request = app.submit(&sam, "Trucking").await;
 
-    let res = app
-        .call(
-            &sam,
-            "decide_request",
-            &[
-                ("id", &request.to_string()),
-                ("decision", "approve"),
-                ("note", ""),
-            ],
-        )
-        .await;
+    let res = app.decide(&sam, request, "approve", "").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("own request"));
     assert_eq!(app.status(request).await, "submitted");
 
     let auditor = app.signed_in("audrey").await;
-    let res = app
-        .call(
-            &auditor,
-            "decide_request",
-            &[
-                ("id", &request.to_string()),
-                ("decision", "approve"),
-                ("note", ""),
-            ],
-        )
-        .await;
+    let res = app.decide(&auditor, request, "approve", "").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     let ada = app.signed_in("ada").await;
-    let res = app
-        .call(
-            &ada,
-            "decide_request",
-            &[
-                ("id", &request.to_string()),
-                ("decision", "reject"),
-                ("note", ""),
-            ],
-        )
-        .await;
+    let res = app.decide(&ada, request, "reject", "").await;
     assert_eq!(
         res.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "a rejection needs a reason"
     );
-    let res = app
-        .call(
-            &ada,
-            "decide_request",
-            &[
-                ("id", &request.to_string()),
-                ("decision", "approve"),
-                ("note", "ok"),
-            ],
-        )
-        .await;
+    let res = app.decide(&ada, request, "approve", "ok").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.status(request).await, "approved");
-    let again = app
-        .call(
-            &ada,
-            "decide_request",
-            &[
-                ("id", &request.to_string()),
-                ("decision", "approve"),
-                ("note", ""),
-            ],
-        )
-        .await;
+    let again = app.decide(&ada, request, "approve", "").await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 }
 
@@ -269,17 +240,7 @@ async fn anonymous_and_cross_site_calls_are_refused(pool: PgPool) {
     assert_eq!(app.status(request).await, "submitted");
 
     let anonymous = browser();
-    let res = app
-        .call(
-            &anonymous,
-            "decide_request",
-            &[
-                ("id", &request.to_string()),
-                ("decision", "approve"),
-                ("note", ""),
-            ],
-        )
-        .await;
+    let res = app.decide(&anonymous, request, "approve", "").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = app
         .call(&anonymous, "list_environments", &[("query", "")])
@@ -372,6 +333,22 @@ async fn sign_in_cycles_the_session_and_logout_ends_it(pool: PgPool) {
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let who = app.call(&c, "whoami", &[]).await.text().await.unwrap();
     assert_eq!(who.trim(), "null", "signed out");
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn sessions_end_at_the_absolute_timeout(pool: PgPool) {
+    // A zero lifetime: every session is already past its absolute limit.
+    let app = spawn_with(pool, true, |s| {
+        s.session_absolute = std::time::Duration::ZERO
+    })
+    .await;
+    let maria = app.signed_in("maria").await;
+    let who = app.call(&maria, "whoami", &[]).await.text().await.unwrap();
+    assert_eq!(who.trim(), "null", "expired session still signed in");
+    let res = app
+        .call(&maria, "list_environments", &[("query", "")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]

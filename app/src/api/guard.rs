@@ -12,6 +12,15 @@ use crate::error::AppError;
 
 /// Where the signed-in user's id lives in the session.
 pub const SESSION_USER_KEY: &str = "berth.user_id";
+/// When the user signed in (Unix seconds), for the absolute session timeout.
+pub const SESSION_SIGNED_IN_AT_KEY: &str = "berth.signed_in_at";
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
 
 /// What server functions need from the server, provided as context by the server crate.
 #[derive(Clone)]
@@ -24,6 +33,8 @@ pub struct Services {
     pub sso: bool,
     /// The identity provider's origin: sign-out redirects there, so the page's CSP must allow it.
     pub idp_origin: Option<String>,
+    /// Absolute session lifetime after sign-in.
+    pub session_max_age: std::time::Duration,
 }
 
 pub fn services() -> Result<Services, AppError> {
@@ -47,6 +58,17 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     else {
         return Ok(None);
     };
+    let signed_in_at = session
+        .get::<u64>(SESSION_SIGNED_IN_AT_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if unix_now().saturating_sub(signed_in_at) >= services.session_max_age.as_secs() {
+        // Past the absolute lifetime: sign out, whatever the activity.
+        let _ = session.flush().await;
+        return Ok(None);
+    }
     Ok(berth_db::users::get(&services.pool, id).await?)
 }
 

@@ -2,15 +2,22 @@
 //! the HTML shell, because it carries the page's script nonce.
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{header, HeaderValue},
     middleware::Next,
     response::Response,
 };
 
-pub async fn layer(req: Request, next: Next) -> Response {
+/// `https` is true when Berth is served over https (secure cookies): browsers then get HSTS.
+pub async fn layer(State(https): State<bool>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -3,7 +3,10 @@
 
 use std::net::SocketAddr;
 
-use app::api::{guard::SESSION_USER_KEY, session::DEMO_ISSUER};
+use app::api::{
+    guard::{unix_now, SESSION_SIGNED_IN_AT_KEY, SESSION_USER_KEY},
+    session::DEMO_ISSUER,
+};
 use axum::{
     extract::{ConnectInfo, Query, State},
     http::StatusCode,
@@ -48,6 +51,10 @@ async fn start_session(
     session.cycle_id().await.map_err(internal)?;
     session
         .insert(SESSION_USER_KEY, user_id)
+        .await
+        .map_err(internal)?;
+    session
+        .insert(SESSION_SIGNED_IN_AT_KEY, unix_now())
         .await
         .map_err(internal)?;
     if let Some(token) = id_token {
