@@ -14,16 +14,6 @@ pub struct Me {
     pub roles: Vec<Role>,
 }
 
-impl Me {
-    pub fn actor(&self) -> berth_domain::Actor {
-        berth_domain::Actor {
-            user_id: self.id,
-            name: self.name.clone(),
-            roles: self.roles.clone(),
-        }
-    }
-}
-
 /// A demo account offered by the development sign-in page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DemoUser {

@@ -42,15 +42,19 @@ async fn audit(state: &AppState, kind: AuthEventKind, event: AuthEvent<'_>) {
     }
 }
 
-/// Signs `user_id` in on a fresh session id (no session fixation).
-async fn start_session(
+/// Signs `user` in: a fresh session id (no session fixation), the sign-in time for the absolute
+/// timeout, the ID token as logout hint, `users.last_sign_in`, and the audit record.
+async fn sign_in(
+    state: &AppState,
     session: &Session,
-    user_id: Uuid,
+    user: &berth_db::users::User,
     id_token: Option<&SecretString>,
+    source_addr: Option<String>,
+    reason: &str,
 ) -> Result<(), Response> {
     session.cycle_id().await.map_err(internal)?;
     session
-        .insert(SESSION_USER_KEY, user_id)
+        .insert(SESSION_USER_KEY, user.id)
         .await
         .map_err(internal)?;
     session
@@ -63,6 +67,17 @@ async fn start_session(
             .await
             .map_err(internal)?;
     }
+    berth_db::users::record_sign_in(&state.services.pool, user.id)
+        .await
+        .map_err(internal)?;
+    let event = AuthEvent {
+        user_id: Some(user.id),
+        subject: Some(&user.subject),
+        source_addr,
+        reason: Some(reason),
+    };
+    audit(state, AuthEventKind::SignIn, event).await;
+    tracing::info!(user_id = %user.id, roles = ?user.roles, reason, "signed in");
     Ok(())
 }
 
@@ -83,21 +98,20 @@ pub async fn dev_login(
         Ok(_) => return (StatusCode::FORBIDDEN, "Not a demo account.").into_response(),
         Err(e) => return internal(e),
     };
-    if let Err(r) = start_session(&session, user.id, None).await {
-        return r;
+    let source_addr = Some(peer.ip().to_string());
+    match sign_in(
+        &state,
+        &session,
+        &user,
+        None,
+        source_addr,
+        "development sign-in",
+    )
+    .await
+    {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(r) => r,
     }
-    if let Err(e) = berth_db::users::record_sign_in(&state.services.pool, user.id).await {
-        return internal(e);
-    }
-    let event = AuthEvent {
-        user_id: Some(user.id),
-        subject: Some(&user.subject),
-        source_addr: Some(peer.ip().to_string()),
-        reason: Some("development sign-in"),
-    };
-    audit(&state, AuthEventKind::SignIn, event).await;
-    tracing::info!(user_id = %user.id, "development sign-in");
-    Redirect::to("/").into_response()
 }
 
 #[derive(Deserialize)]
@@ -184,26 +198,16 @@ pub async fn callback(
         Ok(u) => u,
         Err(e) => return internal(e),
     };
-    if let Err(r) = start_session(&session, user.id, Some(&signed_in.id_token)).await {
-        return r;
-    }
-    if let Err(e) = berth_db::users::record_sign_in(&state.services.pool, user.id).await {
-        return internal(e);
-    }
     let reason = if signed_in.roles.is_empty() {
-        "signed in without a Berth role"
+        "single sign-on, no Berth role"
     } else {
         "single sign-on"
     };
-    let event = AuthEvent {
-        user_id: Some(user.id),
-        subject: Some(&signed_in.subject),
-        source_addr,
-        reason: Some(reason),
-    };
-    audit(&state, AuthEventKind::SignIn, event).await;
-    tracing::info!(user_id = %user.id, roles = ?signed_in.roles, "signed in");
-    Redirect::to(&return_to).into_response()
+    let id_token = Some(&signed_in.id_token);
+    match sign_in(&state, &session, &user, id_token, source_addr, reason).await {
+        Ok(()) => Redirect::to(&return_to).into_response(),
+        Err(r) => r,
+    }
 }
 
 /// POST /auth/logout: ends the session, then the provider's session when it offers that.

@@ -391,44 +391,10 @@ impl StepExecutor for TestExecutor {
 
 // --- the AWS emulator (tools/aws-emulator/start.sh) ---
 
-pub fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
-}
-
-/// Whether the emulator answers; panics under CI when it does not.
-pub fn emulator_available(test: &str) -> bool {
-    let url = endpoint();
-    let hostport = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let reachable = std::net::TcpStream::connect(&hostport)
-        .and_then(|mut stream| {
-            use std::io::{Read, Write};
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            write!(
-                stream,
-                "GET /moto-api/ HTTP/1.0\r\nHost: {hostport}\r\n\r\n"
-            )?;
-            let mut head = [0u8; 12];
-            stream.read_exact(&mut head)?;
-            Ok(head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200"))
-        })
-        .unwrap_or(false);
-    if reachable {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("AWS emulator not reachable at {url} (CI=true): start it with tools/aws-emulator/start.sh");
-    }
-    // Straight to stderr: the harness captures eprintln! of passing tests.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: AWS emulator not reachable at {url}; start it with tools/aws-emulator/start.sh"
-    );
-    false
-}
+#[path = "../../../aws/tests/support/emulator.rs"]
+mod emulator;
+#[allow(unused_imports)] // not every test binary talks to the emulator
+pub use emulator::{emulator_available, endpoint};
 
 /// A unit slug unique to this test run (the emulator outlives test databases).
 pub fn unique_slug() -> String {
