@@ -69,6 +69,10 @@ pub enum Action {
     DecideRequest { requested_by: Uuid },
     /// Withdraw a request made by `requested_by`.
     WithdrawRequest { requested_by: Uuid },
+    /// Retry a failed provisioning run or cancel one in progress.
+    OperateRuns,
+    /// Export an environment's full history (CSV/JSON) and use the auditors' view.
+    ExportHistory,
 }
 
 /// Why an action was refused; the text is safe to show to the caller.
@@ -109,6 +113,14 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
                 Err(Denied::NotRequester)
             }
         }
+        Action::OperateRuns => need(actor, Role::Admin),
+        Action::ExportHistory => {
+            if actor.has(Role::Auditor) {
+                Ok(())
+            } else {
+                need(actor, Role::Admin).map_err(|_| Denied::NeedsRole(Role::Auditor))
+            }
+        }
     }
 }
 
@@ -123,6 +135,61 @@ fn need(actor: &Actor, role: Role) -> Result<(), Denied> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Operating runs is for admins; exporting history for auditors and admins.
+    #[test]
+    fn run_operations_and_exports() {
+        let who = |roles: &[Role]| Actor {
+            user_id: Uuid::new_v4(),
+            name: "me".into(),
+            roles: roles.to_vec(),
+        };
+        let cases: [(&str, Option<Actor>, Result<(), Denied>, Result<(), Denied>); 6] = [
+            (
+                "anonymous",
+                None,
+                Err(Denied::NotSignedIn),
+                Err(Denied::NotSignedIn),
+            ),
+            (
+                "no role",
+                Some(who(&[])),
+                Err(Denied::NoRole),
+                Err(Denied::NoRole),
+            ),
+            (
+                "manager",
+                Some(who(&[Role::Manager])),
+                Err(Denied::NeedsRole(Role::Admin)),
+                Err(Denied::NeedsRole(Role::Auditor)),
+            ),
+            ("admin", Some(who(&[Role::Admin])), Ok(()), Ok(())),
+            (
+                "auditor",
+                Some(who(&[Role::Auditor])),
+                Err(Denied::NeedsRole(Role::Admin)),
+                Ok(()),
+            ),
+            (
+                "manager+admin",
+                Some(who(&[Role::Manager, Role::Admin])),
+                Ok(()),
+                Ok(()),
+            ),
+        ];
+        for (name, actor, operate, export) in cases {
+            assert_eq!(
+                authorize(actor.as_ref(), Action::OperateRuns),
+                operate,
+                "{name} operate"
+            );
+            assert_eq!(
+                authorize(actor.as_ref(), Action::ExportHistory),
+                export,
+                "{name} export"
+            );
+        }
+    }
 
     /// Every role (and anonymous, and no-role) × every action, on own and others' requests.
     #[test]
