@@ -26,7 +26,7 @@ printf 'server binary: %s bytes\n' "$(stat -c %s target/release/server)"
 
 db="$(fresh_database berth_bench)"
 DATABASE_URL="$db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR=127.0.0.1:3097 \
-  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=warn target/release/server &
+  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true BERTH_WORKER=false RUST_LOG=warn target/release/server &
 pid=$!
 at_exit "kill $pid"
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:3097/readyz >/dev/null && break; sleep 0.1; done

@@ -210,6 +210,14 @@ start_rancher_sim() {
   at_exit "kill $pid"
   wait_for_port "${RANCHER_SIM_ADDR%:*}" "${RANCHER_SIM_ADDR##*:}" 30 || die "the Rancher simulator did not start (see .local/rancher-sim.log)"
   export BERTH_RANCHER_URL="http://$RANCHER_SIM_ADDR" BERTH_RANCHER_TOKEN="token-berth:simulatorsecret"
+  # What the provisioning worker deploys with locally (the simulator's cluster; demo registry
+  # credentials, stored in each unit's registry secret in the emulator).
+  export BERTH_RANCHER_CLUSTER="${BERTH_RANCHER_CLUSTER:-berth}" BERTH_RANCHER_POLL_MS="${BERTH_RANCHER_POLL_MS:-250}" \
+    BERTH_DOMAIN="${BERTH_DOMAIN:-apps.berth.localhost}" \
+    BERTH_REGISTRY_SERVER="${BERTH_REGISTRY_SERVER:-registry.berth.localhost}" \
+    BERTH_REGISTRY_USERNAME="${BERTH_REGISTRY_USERNAME:-berth-pull}" \
+    BERTH_REGISTRY_PASSWORD="${BERTH_REGISTRY_PASSWORD:-local-demo-registry-password}" \
+    BERTH_ENGINE_POLL_MS="${BERTH_ENGINE_POLL_MS:-250}"
 }
 
 IDP_PORT="${IDP_PORT:-4444}"

@@ -81,3 +81,20 @@ impl From<berth_db::DbError> for AppError {
         }
     }
 }
+
+#[cfg(feature = "ssr")]
+impl From<berth_engine::EngineError> for AppError {
+    fn from(e: berth_engine::EngineError) -> Self {
+        use berth_engine::EngineError;
+        match e {
+            EngineError::Db(e) => e.into(),
+            EngineError::NotFound(_) => AppError::NotFound,
+            EngineError::Conflict(m) => AppError::Conflict(m),
+            EngineError::Invalid(m) => AppError::Invalid(m),
+            other => {
+                tracing::error!(error = &other as &dyn std::error::Error, cause = ?std::error::Error::source(&other), "engine failure");
+                AppError::Internal
+            }
+        }
+    }
+}

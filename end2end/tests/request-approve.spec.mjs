@@ -1,10 +1,12 @@
-// The foundation slice, signed in through the local identity provider: a manager requests a
-// business unit, an admin approves it, both see it on the environment's timeline; the requester
-// cannot approve their own request; the auditor reads the history and can change nothing.
+// The whole slice, signed in through the local identity provider: a manager requests a business
+// unit, an admin approves it, the manager watches it provisioned live (AWS emulator + Rancher
+// simulator) to all four charts deployed in order; the requester cannot approve their own
+// request; the auditor reads the history and can change nothing.
 import { test, expect } from "@playwright/test";
 import { devSignIn, hydrated, ssoSignIn, watchConsole } from "./helpers.mjs";
 
-test("request → approve → timeline, with separation of duties", async ({ browser }) => {
+test("request → approve → live provisioning → timeline, with separation of duties", async ({ browser }) => {
+  test.setTimeout(240_000);
   const unit = `Trucking ${Date.now().toString(36)}`;
 
   // --- the manager, in one browser context ---
@@ -43,6 +45,26 @@ test("request → approve → timeline, with separation of duties", async ({ bro
   expect(own.status()).toBe(403);
 
 
+  // The manager keeps the environment page open: nothing is provisioned yet, and the page
+  // follows the live stream from here on without any reload.
+  await manager.getByRole("link", { name: /Environment page and timeline/ }).click();
+  await hydrated(manager);
+  const panel = manager.getByTestId("provisioning");
+  await expect(panel).toHaveAttribute("data-live", "connected");
+  await expect(manager.getByTestId("no-run")).toBeVisible();
+  const slug = (await manager.locator("dd code").first().textContent()).trim();
+  // Record, in the page, each step's statuses in the order the stream showed them.
+  await manager.evaluate(() => {
+    window.__seen = {};
+    const record = () => {
+      for (const row of document.querySelectorAll("tr[data-step]")) {
+        const list = (window.__seen[row.dataset.step] ??= []);
+        if (list[list.length - 1] !== row.dataset.status) list.push(row.dataset.status);
+      }
+    };
+    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+
   // --- an admin, in a separate browser context ---
   const adminCtx = await browser.newContext();
   const admin = await adminCtx.newPage();
@@ -55,19 +77,44 @@ test("request → approve → timeline, with separation of duties", async ({ bro
   await hydrated(admin);
   await admin.getByLabel("Note (optional)").fill("Approved for Q1 rollout.");
   await admin.getByRole("button", { name: "Approve" }).click();
-  await expect(admin.getByTestId("request-status")).toHaveText("approved");
+  await expect(admin.getByTestId("request-status")).toHaveText(/approved|provisioning|ready/);
   await expect(admin.getByText("Approved for Q1 rollout.")).toBeVisible();
 
-  // --- the manager sees the approved state and both events with actor names ---
-  await manager.goto(requestUrl);
-  await expect(manager.getByTestId("request-status")).toHaveText("approved");
-  await manager.getByRole("link", { name: /Environment page and timeline/ }).click();
-  await expect(manager.getByTestId("environment-status")).toHaveText("approved");
+  // --- the manager watches the provisioning live, to the end ---
+  await expect(manager.getByTestId("run")).toBeVisible();
+  await expect(manager.getByTestId("run")).toHaveAttribute("data-status", "succeeded", { timeout: 150_000 });
+  await expect(manager.getByTestId("environment-status")).toHaveText("ready");
+  const charts = ["foundation", "certs", "influxdb", "dsm"];
+  for (const app of charts) {
+    await expect(manager.locator(`tr[data-step='chart:${app}']`)).toHaveAttribute("data-status", "succeeded");
+  }
+  await expect(manager.locator("tr[data-step='chart:influxdb']")).toContainText("influxdb 4.3.2");
+  await expect(manager.locator("tr[data-step='chart:influxdb']")).toContainText("deployed 4.3.2");
+  const seen = await manager.evaluate(() => window.__seen);
+  // Each chart was seen waiting or running before it succeeded: the page moved by itself.
+  for (const app of charts) {
+    const statuses = seen[`chart:${app}`] ?? [];
+    expect(statuses.at(-1), `chart:${app}: ${statuses}`).toBe("succeeded");
+    expect(statuses.length, `chart:${app} went live through ${statuses}`).toBeGreaterThan(1);
+  }
+  // The unit's stack, found by its tags: resources listed, never a secret value.
+  await expect(manager.getByTestId("stack")).toContainText(slug);
+  await expect(manager.getByTestId("stack-resources")).toContainText("AWS::SecretsManager::Secret");
+  await expect(manager.getByTestId("stack-resources")).toContainText("AWS::IAM::User");
+  expect(await manager.content()).not.toContain(process.env.BERTH_REGISTRY_PASSWORD ?? "local-demo-registry-password");
+
+  // The simulator installed the four charts once each, in dependency order.
+  const history = await (await manager.request.get(`${process.env.BERTH_RANCHER_URL ?? "http://127.0.0.1:8444"}/__sim/history`)).json();
+  const installs = history.filter((h) => h.namespace.includes(slug)).map((h) => `${h.action}:${h.release}`);
+  expect(installs).toEqual(charts.map((c) => `install:${c}`));
+
+  // The timeline holds the decision (who, what) and the run, with actor names.
+  await manager.reload();
   const timeline = manager.getByTestId("timeline");
-  await expect(timeline.locator("li")).toHaveCount(2);
   await expect(timeline.locator("li[data-kind='request.submitted']")).toContainText("Maria Manager");
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Ada Admin");
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Approved for Q1 rollout.");
+  await expect(timeline.locator("li[data-kind='run.succeeded']")).toHaveCount(1);
 
   // --- the auditor reads the history and has nothing to click ---
   const auditorCtx = await browser.newContext();
@@ -75,9 +122,10 @@ test("request → approve → timeline, with separation of duties", async ({ bro
   await ssoSignIn(auditor, "audrey", "audrey-demo", "Audrey Auditor");
   await expect(auditor.getByRole("link", { name: "Request a unit" })).toHaveCount(0);
   await auditor.getByRole("link", { name: unit }).click();
-  await expect(auditor.getByTestId("timeline").locator("li")).toHaveCount(2);
+  await expect(auditor.getByTestId("timeline").locator("li[data-kind='request.approved']")).toHaveCount(1);
+  await expect(auditor.getByTestId("provisioning").getByRole("button")).toHaveCount(0);
   await auditor.getByRole("link", { name: "create request" }).click();
-  await expect(auditor.getByTestId("request-status")).toHaveText("approved");
+  await expect(auditor.getByTestId("request-status")).toHaveText("ready");
   await expect(auditor.getByRole("button", { name: "Approve" })).toHaveCount(0);
   await expect(auditor.getByRole("button", { name: "Reject" })).toHaveCount(0);
 

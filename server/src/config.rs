@@ -25,6 +25,11 @@ pub struct Settings {
     pub log_json: bool,
     /// Single sign-on, when `BERTH_OIDC_ISSUER` is set.
     pub oidc: Option<berth_auth::OidcSettings>,
+    /// Blueprints and values templates (`BERTH_TEMPLATES`, default `templates`).
+    pub templates_dir: std::path::PathBuf,
+    /// The in-process provisioning worker; `None` with `BERTH_WORKER=false` (approvals still
+    /// enqueue runs, which `server worker` processes elsewhere then drain).
+    pub worker: Option<berth_engine::WorkerSettings>,
 }
 
 impl fmt::Debug for Settings {
@@ -40,6 +45,8 @@ impl fmt::Debug for Settings {
             .field("dev_login", &self.dev_login)
             .field("seed_demo", &self.seed_demo)
             .field("oidc", &self.oidc.as_ref().map(|o| &o.issuer_url))
+            .field("templates_dir", &self.templates_dir)
+            .field("worker", &self.worker)
             .finish()
     }
 }
@@ -78,6 +85,7 @@ impl Settings {
         let dev_login = flag("BERTH_DEV_LOGIN", false);
         let seed_demo = flag("BERTH_SEED_DEMO", false);
         let log_json = flag("BERTH_LOG_JSON", false);
+        let run_worker = flag("BERTH_WORKER", true);
         let secure_default = !site_addr.ip().is_loopback();
         let secure_cookies = flag("BERTH_SECURE_COOKIES", secure_default);
 
@@ -155,6 +163,19 @@ impl Settings {
             );
         }
 
+        let templates_dir = berth_engine::templates_dir(&get);
+        let worker = if run_worker {
+            match berth_engine::WorkerSettings::from_lookup(&get) {
+                Ok(w) => Some(w),
+                Err(problems) => {
+                    errors.extend(problems);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
         if errors.is_empty() {
             Ok(Self {
                 database_url,
@@ -170,6 +191,8 @@ impl Settings {
                 db_max_connections,
                 log_json,
                 oidc,
+                templates_dir,
+                worker,
             })
         } else {
             Err(ConfigError(errors))
@@ -182,9 +205,11 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// Loads `vars`; the worker is off unless `vars` turn it on.
     fn load(addr: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars
+        let map: HashMap<String, String> = [("BERTH_WORKER", "false")]
             .iter()
+            .chain(vars)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(addr.parse().unwrap(), |k| map.get(k).cloned())
@@ -218,6 +243,21 @@ mod tests {
         assert!(s.secure_cookies, "secure by default off loopback");
         assert!(!s.dev_login);
         assert!(s.oidc.is_some());
+    }
+
+    #[test]
+    fn the_worker_needs_its_settings() {
+        let err = load(
+            "127.0.0.1:3000",
+            &[DB, ("BERTH_DEV_LOGIN", "true"), ("BERTH_WORKER", "true")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("BERTH_RANCHER_URL: missing"), "{err}");
+        assert!(err.contains("BERTH_DOMAIN: missing"), "{err}");
+        let s = load("127.0.0.1:3000", &[DB, ("BERTH_DEV_LOGIN", "true")]).unwrap();
+        assert!(s.worker.is_none());
+        assert_eq!(s.templates_dir, std::path::PathBuf::from("templates"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod middleware;
+pub mod progress;
 pub mod routes;
 pub mod seed;
 pub mod startup;

@@ -1,4 +1,6 @@
-//! `server` — run Berth (default), or `server migrate` to apply migrations and exit.
+//! `server` — run Berth (default); `server migrate` applies migrations and exits; `server
+//! worker` runs only the provisioning worker (beside servers started with `BERTH_WORKER=false`,
+//! or to add workers: they share the queue safely).
 
 use anyhow::Context;
 use leptos::prelude::get_configuration;
@@ -38,8 +40,29 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        "worker" => {
+            let Some(worker_settings) = settings.worker.as_ref() else {
+                anyhow::bail!("`server worker` needs the worker on: unset BERTH_WORKER=false");
+            };
+            let pool = berth_db::connect(
+                settings
+                    .database_url
+                    .parse()
+                    .context("invalid DATABASE_URL")?,
+                settings.db_max_connections,
+            )
+            .await?;
+            berth_db::migrate(&pool).await?;
+            let templates = server::startup::load_templates(&settings)?;
+            let engine = server::startup::worker(worker_settings, pool, templates).await?;
+            engine.run_until(shutdown_signal()).await?;
+            tracing::info!("worker stopped");
+            Ok(())
+        }
         other => {
-            eprintln!("unknown command '{other}'; use `server` or `server migrate`");
+            eprintln!(
+                "unknown command '{other}'; use `server`, `server migrate` or `server worker`"
+            );
             std::process::exit(2);
         }
     }

@@ -23,6 +23,41 @@ use crate::{config::Settings, middleware as mw, routes, seed, state::AppState};
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The in-process provisioning worker, when enabled.
+    worker: Option<Worker>,
+}
+
+/// The engine running the real provisioner.
+pub type Worker = berth_engine::Engine<berth_engine::Provisioner>;
+
+/// Loads and validates the blueprints and values templates (errors name file and line).
+pub fn load_templates(settings: &Settings) -> anyhow::Result<Arc<berth_blueprint::Templates>> {
+    let templates =
+        berth_blueprint::Templates::open(&settings.templates_dir).with_context(|| {
+            format!(
+                "cannot load templates from {}",
+                settings.templates_dir.display()
+            )
+        })?;
+    Ok(Arc::new(templates))
+}
+
+/// The provisioning worker for `settings` (AWS and Rancher clients connected lazily).
+pub async fn worker(
+    settings: &berth_engine::WorkerSettings,
+    pool: berth_db::PgPool,
+    templates: Arc<berth_blueprint::Templates>,
+) -> anyhow::Result<Worker> {
+    let provisioner = settings
+        .provisioner(templates)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up the provisioning worker")?;
+    Ok(berth_engine::Engine::with_config(
+        pool,
+        provisioner,
+        settings.engine.clone(),
+    ))
 }
 
 impl Application {
@@ -51,6 +86,11 @@ impl Application {
             berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
                 .await
                 .context("cannot record the company")?;
+        let templates = load_templates(&settings)?;
+        let worker = match &settings.worker {
+            Some(w) => Some(worker(w, pool.clone(), templates.clone()).await?),
+            None => None,
+        };
         if settings.seed_demo {
             seed::demo_users(&pool)
                 .await
@@ -90,6 +130,7 @@ impl Application {
             sso: settings.oidc.is_some(),
             idp_origin,
             session_max_age: settings.session_absolute,
+            templates,
         };
         let oidc = settings
             .oidc
@@ -99,6 +140,7 @@ impl Application {
             leptos_options: leptos_options.clone(),
             services: services.clone(),
             oidc,
+            progress: crate::progress::ProgressHub::start(services.pool.clone()),
         };
 
         let routes = generate_route_list(App);
@@ -123,7 +165,8 @@ impl Application {
             .route("/auth/login", get(routes::auth::login))
             .route("/auth/callback", get(routes::auth::callback))
             .route("/auth/logout", post(routes::auth::logout))
-            .route("/api/{*fn_name}", post(server_fns));
+            .route("/api/{*fn_name}", post(server_fns))
+            .route("/environments/{id}/progress", get(routes::progress::stream));
         if settings.dev_login {
             router = router.route("/auth/dev-login", post(routes::auth::dev_login));
         }
@@ -148,7 +191,11 @@ impl Application {
         let listener = TcpListener::bind(settings.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.site_addr))?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            worker,
+        })
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -157,18 +204,40 @@ impl Application {
             .expect("bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves (and provisions, with the worker on) until `shutdown` completes, then finishes
+    /// in-flight requests and lets running steps finish or hands them back.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self.worker.map(|engine| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_until(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        });
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
         .await
-        .context("server error")
+        .context("server error");
+        if let Some(worker) = worker {
+            worker
+                .await
+                .context("the provisioning worker panicked")?
+                .context("the provisioning worker failed")?;
+        }
+        served
     }
 }

@@ -13,4 +13,6 @@ pub struct AppState {
     pub services: Services,
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<LazyOidcClient>>,
+    /// Change notifications for the live-progress streams.
+    pub progress: crate::progress::ProgressHub,
 }

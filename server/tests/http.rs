@@ -26,6 +26,12 @@ async fn spawn_with(pool: PgPool, dev_login: bool, tweak: impl FnOnce(&mut Setti
         ),
         ("BERTH_DEV_LOGIN", dev_login.to_string()),
         ("BERTH_SEED_DEMO", "true".to_string()),
+        // Approvals enqueue runs; no worker takes them here (the engine's own tests do).
+        ("BERTH_WORKER", "false".to_string()),
+        (
+            "BERTH_TEMPLATES",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../templates").to_string(),
+        ),
     ]);
     if !dev_login {
         // Single sign-on configured instead (never reached here: discovery is lazy).

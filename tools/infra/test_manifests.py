@@ -89,9 +89,10 @@ def test_config_and_secrets_come_from_configmap_and_existing_secret(docs):
     # The Secret exists beforehand (created by the operator); the manifests never carry one.
     assert not [d for d in docs if d["kind"] == "Secret"]
     for key in ("LEPTOS_SITE_ROOT", "LEPTOS_SITE_ADDR", "LEPTOS_OUTPUT_NAME", "BERTH_PUBLIC_URL", "AWS_REGION",
-                "BERTH_OIDC_ISSUER", "BERTH_OIDC_CLIENT_ID", "BERTH_RANCHER_URL"):
+                "BERTH_OIDC_ISSUER", "BERTH_OIDC_CLIENT_ID", "BERTH_RANCHER_URL", "BERTH_DOMAIN",
+                "BERTH_REGISTRY_SERVER", "BERTH_REGISTRY_USERNAME"):
         assert key in cm["data"], key
-    for secret_key in ("DATABASE_URL", "BERTH_OIDC_CLIENT_SECRET", "BERTH_RANCHER_TOKEN"):
+    for secret_key in ("DATABASE_URL", "BERTH_OIDC_CLIENT_SECRET", "BERTH_RANCHER_TOKEN", "BERTH_REGISTRY_PASSWORD"):
         assert secret_key not in cm["data"], f"{secret_key} belongs in the Secret"
     assert cm["data"]["LEPTOS_SITE_ADDR"] == "0.0.0.0:3000"
 

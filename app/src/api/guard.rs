@@ -35,6 +35,8 @@ pub struct Services {
     pub idp_origin: Option<String>,
     /// Absolute session lifetime after sign-in.
     pub session_max_age: std::time::Duration,
+    /// Blueprints (an approval plans its run from one) and values templates.
+    pub templates: std::sync::Arc<berth_blueprint::Templates>,
 }
 
 pub fn services() -> Result<Services, AppError> {
@@ -51,6 +53,15 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
         tracing::error!(error = %e, "session layer missing");
         AppError::Internal
     })?;
+    user_in_session(&services, &session).await
+}
+
+/// The user signed in to `session`, if any and within the absolute session lifetime. Plain
+/// axum routes (exports, live progress) call this with the session they extracted.
+pub async fn user_in_session(
+    services: &Services,
+    session: &Session,
+) -> Result<Option<User>, AppError> {
     let Some(id) = session.get::<Uuid>(SESSION_USER_KEY).await.map_err(|e| {
         tracing::warn!(error = %e, "unreadable session");
         AppError::Internal
@@ -76,13 +87,24 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
 /// recorded in the sign-in audit trail.
 pub async fn require(action: Action) -> Result<Actor, AppError> {
     let actor = current_user().await?.map(|u| u.actor());
+    let source_addr = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|c| c.0);
+    authorize(&services()?, actor, action, source_addr).await
+}
+
+/// The policy check behind [`require`], for callers that found the user themselves: a refusal
+/// is recorded in the sign-in audit trail and becomes a 401/403.
+pub async fn authorize(
+    services: &Services,
+    actor: Option<Actor>,
+    action: Action,
+    source_addr: Option<std::net::SocketAddr>,
+) -> Result<Actor, AppError> {
     if let Err(denied) = policy::authorize(actor.as_ref(), action) {
-        let source_addr =
-            leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .await
-                .ok()
-                .map(|c| c.0.ip().to_string());
         let reason = format!("{action:?}: {denied:?}");
+        let source_addr = source_addr.map(|a| a.ip().to_string());
         let event = berth_db::audit::AuthEvent {
             user_id: actor.as_ref().map(|a| a.user_id),
             subject: None,
@@ -90,7 +112,7 @@ pub async fn require(action: Action) -> Result<Actor, AppError> {
             reason: Some(&reason),
         };
         if let Err(e) = berth_db::audit::record(
-            &services()?.pool,
+            &services.pool,
             berth_db::audit::AuthEventKind::AccessDenied,
             event,
         )

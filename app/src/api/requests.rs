@@ -146,7 +146,8 @@ pub async fn get_request(id: Uuid) -> Result<RequestView, AppError> {
 }
 
 /// Approves (`decision = "approve"`, optional note) or rejects (`"reject"`, reason required).
-/// Refused with 403 for anyone but an admin other than the requester.
+/// Refused with 403 for anyone but an admin other than the requester. An approval enqueues the
+/// provisioning run in the same transaction.
 #[server(endpoint = "decide_request")]
 pub async fn decide_request(
     id: Uuid,
@@ -159,7 +160,9 @@ pub async fn decide_request(
         let decision = berth_domain::Decision::parse(&decision, &note)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let s = guard::services()?;
-        Ok(berth_db::requests::decide(&s.pool, id, &actor, decision).await?)
+        let outcome =
+            berth_engine::decide_request(&s.pool, &s.templates, id, &actor, decision).await?;
+        Ok(outcome.status)
     })
     .await
 }

@@ -3,9 +3,12 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::id_param;
+use super::{id_param, provisioning::ProvisioningPanel};
 use crate::{
-    api::environments::{get_environment, EnvironmentView, EventView},
+    api::{
+        environments::{get_environment, EnvironmentView, EventView},
+        provisioning::Provisioning,
+    },
     components::status::{ErrorNote, StatusBadge, When},
     error::AppError,
 };
@@ -42,18 +45,39 @@ fn event_label(kind: &str) -> &str {
         "request.approved" => "Request approved",
         "request.rejected" => "Request rejected",
         "request.withdrawn" => "Request withdrawn",
+        "request.provisioning" => "Provisioning started",
+        "request.ready" => "Environment ready",
+        "request.failed" => "Provisioning failed",
+        "run.enqueued" => "Run planned",
+        "run.started" => "Run started",
+        "run.succeeded" => "Run succeeded",
+        "run.failed" => "Run failed",
+        "run.cancelled" => "Run cancelled",
+        "run.retried" => "Run retried",
+        "step.started" => "Step started",
+        "step.succeeded" => "Step succeeded",
+        "step.retrying" => "Step will be retried",
+        "step.failed" => "Step failed",
+        "step.lease_expired" => "Step taken over after a worker stopped",
         other => other,
     }
 }
 
 #[component]
 fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
+    let live = RwSignal::new(None::<Provisioning>);
+    let rendered_status = e.status;
+    let status = move || {
+        live.get()
+            .and_then(|p| p.environment_status)
+            .unwrap_or(rendered_status)
+    };
     view! {
         <section class="panel">
             <div class="panel-head">
                 <h1>{e.name.clone()}</h1>
                 <span data-testid="environment-status">
-                    <StatusBadge status=e.status />
+                    {move || view! { <StatusBadge status=status() /> }}
                 </span>
             </div>
             <dl class="facts">
@@ -88,6 +112,7 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
                     .collect_view()}
             </ul>
         </section>
+        <ProvisioningPanel environment_id=e.id pushed=live />
         <section class="panel" aria-labelledby="timeline-title">
             <h2 id="timeline-title">"Timeline"</h2>
             <ol class="timeline" data-testid="timeline">

@@ -5,6 +5,7 @@ pub mod environments;
 pub mod login;
 pub mod new_request;
 pub mod not_found;
+pub mod provisioning;
 pub mod request;
 
 use leptos::prelude::*;

@@ -296,16 +296,38 @@ fn taken(e: sqlx::Error, spec: &RequestSpec) -> DbError {
 async fn lock_submitted(
     conn: &mut sqlx::PgConnection,
     request_id: Uuid,
-) -> Result<(Submitted, Uuid), DbError> {
+) -> Result<(Submitted, LockedRequest), DbError> {
     let row = sqlx::query!(
-        "SELECT environment_id, requested_by, status FROM requests WHERE id = $1 FOR UPDATE",
+        "SELECT environment_id, requested_by, status, kind, spec FROM requests
+         WHERE id = $1 FOR UPDATE",
         request_id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(DbError::NotFound)?;
     let submitted = Submitted::new(request_id, row.requested_by, parse(&row.status)?)?;
-    Ok((submitted, row.environment_id))
+    Ok((
+        submitted,
+        LockedRequest {
+            environment_id: row.environment_id,
+            kind: row.kind,
+            spec: row.spec,
+        },
+    ))
+}
+
+/// What a decision needs to know of the request it locked.
+struct LockedRequest {
+    environment_id: Uuid,
+    kind: String,
+    spec: serde_json::Value,
+}
+
+/// The outcome of [`decide_in`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    pub status: RequestStatus,
+    pub environment_id: Uuid,
 }
 
 /// Approves or rejects a request (the policy refuses self-decisions), updates its environment
@@ -317,7 +339,21 @@ pub async fn decide(
     decision: Decision,
 ) -> Result<RequestStatus, DbError> {
     let mut tx = pool.begin().await?;
-    let (submitted, environment_id) = lock_submitted(&mut tx, request_id).await?;
+    let decided = decide_in(&mut tx, request_id, actor, decision).await?;
+    tx.commit().await?;
+    Ok(decided.status)
+}
+
+/// [`decide`] inside the caller's transaction, so that what follows an approval (enqueuing
+/// the provisioning run) commits or rolls back with it. The event records exactly what was
+/// decided: the request's kind and specification as they stood.
+pub async fn decide_in(
+    conn: &mut sqlx::PgConnection,
+    request_id: Uuid,
+    actor: &Actor,
+    decision: Decision,
+) -> Result<Decided, DbError> {
+    let (submitted, locked) = lock_submitted(&mut *conn, request_id).await?;
     let decided = submitted.decide(actor, decision)?;
     let status = decided.decision.target();
     sqlx::query!(
@@ -328,31 +364,38 @@ pub async fn decide(
         decided.decided_by,
         decided.decision.note()
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    set_environment_status(&mut tx, environment_id, status).await?;
+    set_environment_status(&mut *conn, locked.environment_id, status).await?;
     let kind = match status {
         RequestStatus::Approved => events::kind::REQUEST_APPROVED,
         _ => events::kind::REQUEST_REJECTED,
     };
     events::append(
-        &mut tx,
-        environment_id,
+        &mut *conn,
+        locked.environment_id,
         Some(request_id),
         Some(actor.user_id),
         kind,
-        json!({ "note": decided.decision.note() }),
+        json!({
+            "note": decided.decision.note(),
+            "request_kind": locked.kind,
+            "spec": locked.spec,
+        }),
     )
     .await?;
-    tx.commit().await?;
     tracing::info!(%request_id, %status, "request decided");
-    Ok(status)
+    Ok(Decided {
+        status,
+        environment_id: locked.environment_id,
+    })
 }
 
 /// Withdraws a request still awaiting a decision; only its requester may.
 pub async fn withdraw(pool: &PgPool, request_id: Uuid, actor: &Actor) -> Result<(), DbError> {
     let mut tx = pool.begin().await?;
-    let (submitted, environment_id) = lock_submitted(&mut tx, request_id).await?;
+    let (submitted, locked) = lock_submitted(&mut tx, request_id).await?;
+    let environment_id = locked.environment_id;
     let withdrawn = submitted.withdraw(actor)?;
     sqlx::query!(
         "UPDATE requests SET status = 'withdrawn' WHERE id = $1",

@@ -10,23 +10,27 @@
 //! [`cancel_run`]). See `docs/engine.md`.
 
 mod dag;
+mod decide;
 mod engine;
 mod error;
 pub mod events;
 mod executor;
 mod provisioner;
 mod retry;
+mod settings;
 mod store;
 
 pub use dag::{plan_steps, PlannedStep, StepKind};
+pub use decide::{decide_request, DecisionOutcome};
 pub use engine::{Engine, EngineConfig, TickReport};
 pub use error::EngineError;
 pub use executor::{StepContext, StepError, StepExecutor, StepOutput, UnitInfo};
 pub use provisioner::{Provisioner, ProvisionerSettings};
 pub use retry::RetryPolicy;
+pub use settings::{templates_dir, WorkerSettings};
 pub use store::{
-    cancel_run, enqueue_run, enqueue_run_with, retry_run, run_status, steps_of_run, RunStatus,
-    StepStatus, StepView,
+    cancel_run, enqueue_run, enqueue_run_with, latest_run, retry_run, run_status, steps_of_run,
+    RunStatus, RunView, StepStatus, StepView,
 };
 
 use std::fmt;

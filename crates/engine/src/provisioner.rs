@@ -197,10 +197,25 @@ impl Provisioner {
             .await
             .map_err(aws_error)?;
         let kind = serde_json::to_value(ensured.kind).unwrap_or(Value::Null);
+        // Found again by its tags, as every later reader finds it; its resources (ids and
+        // types, never values) are shown on the environment page.
+        let resources = self
+            .aws
+            .find_unit_stack(&unit)
+            .await
+            .map_err(aws_error)?
+            .map(|found| found.resources)
+            .unwrap_or_default();
+        let plan = ensured.plan.as_ref();
         Ok(StepOutput {
             output: Some(json!({
                 "stack_id": ensured.stack.stack_id,
+                "stack_name": ensured.stack.stack_name,
+                "stack_status": ensured.stack.status,
                 "kind": kind,
+                "plan": plan.map(|p| p.summary()).unwrap_or_else(|| "no changes".into()),
+                "changes": plan.map(|p| p.changes.clone()).unwrap_or_default(),
+                "resources": resources,
                 "outputs": ensured.outputs,
             })),
             log: vec![format!(

@@ -296,6 +296,51 @@ pub async fn run_status(pool: &PgPool, run: RunId) -> Result<RunStatus, EngineEr
     status.parse().map_err(corrupt)
 }
 
+/// A run as stored, for pages.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub id: RunId,
+    pub environment_id: Uuid,
+    pub request_id: Uuid,
+    pub status: RunStatus,
+    pub blueprint: String,
+    pub blueprint_version: String,
+    pub created_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub error: Option<String>,
+}
+
+/// The environment's newest run, if any.
+pub async fn latest_run(
+    pool: &PgPool,
+    environment_id: Uuid,
+) -> Result<Option<RunView>, EngineError> {
+    let row = sqlx::query!(
+        "SELECT id, environment_id, request_id, status, blueprint, blueprint_version,
+                created_at, started_at, finished_at, error
+         FROM runs WHERE environment_id = $1 ORDER BY created_at DESC, id LIMIT 1",
+        environment_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(RunView {
+            id: RunId(r.id),
+            environment_id: r.environment_id,
+            request_id: r.request_id,
+            status: r.status.parse().map_err(corrupt)?,
+            blueprint: r.blueprint,
+            blueprint_version: r.blueprint_version,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            error: r.error,
+        })
+    })
+    .transpose()
+}
+
 /// The steps of a run in display order.
 pub async fn steps_of_run(pool: &PgPool, run: RunId) -> Result<Vec<StepView>, EngineError> {
     let rows = sqlx::query!(

@@ -46,6 +46,7 @@ fn worker(db_url: &str, sim: &RancherSim) -> Child {
         // Takeovers happen only when this test moves the dead worker's lease into the past.
         .env("BERTH_ENGINE_LEASE_MS", "600000")
         .env("BERTH_ENGINE_HEARTBEAT_MS", "200")
+        .env("BERTH_ENGINE_POLL_MS", "100")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true);

@@ -1,4 +1,5 @@
-//! Plain axum routes (not server functions): health checks and sign-in/out.
+//! Plain axum routes (not server functions): health checks, sign-in/out, live progress.
 
 pub mod auth;
 pub mod health;
+pub mod progress;

@@ -1,0 +1,241 @@
+//! An environment's provisioning: its latest run, the run's steps (the DAG), and the unit's
+//! CloudFormation stack as the run last saw it. The same snapshot is rendered on the page and
+//! pushed to the browser by the live-progress stream (`/environments/{id}/progress`).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Stamp;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Provisioning {
+    /// The environment's status (it follows its latest request through provisioning).
+    pub environment_status: Option<berth_domain::RequestStatus>,
+    pub run: Option<RunInfo>,
+    pub steps: Vec<StepInfo>,
+    pub stack: Option<StackInfo>,
+    /// The viewer may retry or cancel the run (an admin).
+    pub can_operate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: Uuid,
+    /// pending, running, succeeded, failed or cancelled.
+    pub status: String,
+    pub blueprint: String,
+    pub blueprint_version: String,
+    pub created_at: Stamp,
+    pub finished_at: Option<Stamp>,
+    pub duration_secs: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl RunInfo {
+    pub fn live(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "running")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInfo {
+    pub name: String,
+    pub label: String,
+    /// pending, running, succeeded, failed, blocked, skipped or cancelled.
+    pub status: String,
+    pub depends_on: Vec<String>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// For chart steps: the chart and the version the blueprint asks for ("influxdb 4.3.2").
+    pub chart: Option<String>,
+    /// For deployed charts: what Rancher reports (version and Helm revision).
+    pub deployed: Option<String>,
+    pub started_at: Option<Stamp>,
+    pub duration_secs: Option<i64>,
+    pub blocked_reason: Option<String>,
+    pub log: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackInfo {
+    pub name: String,
+    pub status: String,
+    /// The last change set's summary ("create: 9 to add").
+    pub plan: String,
+    pub changes: Vec<StackChange>,
+    pub resources: Vec<StackResourceInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackChange {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackResourceInfo {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: Option<String>,
+    pub status: String,
+}
+
+/// The provisioning snapshot of one environment.
+#[server(endpoint = "get_provisioning")]
+pub async fn get_provisioning(environment_id: Uuid) -> Result<Provisioning, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
+        let s = guard::services()?;
+        snapshot(&s, environment_id, &actor).await
+    })
+    .await
+}
+
+/// Retries the environment's failed run from its failed step (`action = "retry"`) or cancels
+/// its live run (`"cancel"`); a reason is required and recorded with who did it. Admins only.
+#[server(endpoint = "operate_run")]
+pub async fn operate_run(run_id: Uuid, action: String, reason: String) -> Result<(), AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let actor = guard::require(berth_domain::Action::OperateRuns).await?;
+        let s = guard::services()?;
+        let run = berth_engine::RunId(run_id);
+        match action.as_str() {
+            "retry" => berth_engine::retry_run(&s.pool, run, actor.user_id, &reason).await?,
+            "cancel" => berth_engine::cancel_run(&s.pool, run, actor.user_id, &reason).await?,
+            other => return Err(AppError::Invalid(format!("unknown action '{other}'"))),
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Builds the snapshot for `actor`; the caller has checked they may read environments.
+#[cfg(feature = "ssr")]
+pub async fn snapshot(
+    s: &super::guard::Services,
+    environment_id: Uuid,
+    actor: &berth_domain::Actor,
+) -> Result<Provisioning, AppError> {
+    let can_operate =
+        berth_domain::policy::authorize(Some(actor), berth_domain::Action::OperateRuns).is_ok();
+    let environment = berth_db::requests::get_environment(&s.pool, environment_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let environment_status = Some(environment.status);
+    let Some(run) = berth_engine::latest_run(&s.pool, environment_id).await? else {
+        return Ok(Provisioning {
+            environment_status,
+            can_operate,
+            ..Provisioning::default()
+        });
+    };
+    let steps = berth_engine::steps_of_run(&s.pool, run.id).await?;
+    let blueprint = s.templates.blueprint(&run.blueprint);
+    let stack = steps
+        .iter()
+        .find(|st| st.kind == berth_engine::StepKind::EnsureStack)
+        .and_then(|st| st.output.as_ref())
+        .map(stack_info);
+    let steps = steps
+        .into_iter()
+        .map(|st| {
+            let chart = st.app.as_deref().and_then(|app| {
+                blueprint
+                    .and_then(|b| b.app(app))
+                    .map(|a| format!("{} {}", a.chart.chart, a.chart.version))
+            });
+            let deployed = st.output.as_ref().and_then(|o| {
+                let version = o["chart_version"].as_str()?;
+                Some(match o["revision"].as_i64() {
+                    Some(rev) => format!("{version} (revision {rev})"),
+                    None => version.to_owned(),
+                })
+            });
+            StepInfo {
+                label: step_label(st.kind, st.app.as_deref()),
+                status: st.status.to_string(),
+                depends_on: st.depends_on,
+                attempts: st.attempts,
+                max_attempts: st.max_attempts,
+                chart,
+                deployed,
+                started_at: st.started_at.map(Into::into),
+                duration_secs: elapsed(st.started_at, st.finished_at),
+                blocked_reason: st.blocked_reason,
+                log: st.log,
+                error: st.error,
+                name: st.name,
+            }
+        })
+        .collect();
+    Ok(Provisioning {
+        environment_status,
+        run: Some(RunInfo {
+            id: run.id.0,
+            status: run.status.to_string(),
+            blueprint: run.blueprint,
+            blueprint_version: run.blueprint_version,
+            created_at: run.created_at.into(),
+            finished_at: run.finished_at.map(Into::into),
+            duration_secs: elapsed(run.started_at, run.finished_at),
+            error: run.error,
+        }),
+        steps,
+        stack,
+        can_operate,
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn step_label(kind: berth_engine::StepKind, app: Option<&str>) -> String {
+    use berth_engine::StepKind;
+    match kind {
+        StepKind::EnsureStack => "AWS: CloudFormation stack".into(),
+        StepKind::ReadSecrets => "AWS: read the unit's secrets".into(),
+        StepKind::EnsureNamespace => "Rancher: project and namespace".into(),
+        StepKind::DeployChart => format!("Chart {}", app.unwrap_or("?")),
+    }
+}
+
+/// Seconds from start to finish, or to now while running.
+#[cfg(feature = "ssr")]
+fn elapsed(start: Option<time::OffsetDateTime>, end: Option<time::OffsetDateTime>) -> Option<i64> {
+    let start = start?;
+    let end = end.unwrap_or_else(time::OffsetDateTime::now_utc);
+    Some((end - start).whole_seconds().max(0))
+}
+
+/// The stack part of the `ensure_stack` step's output (ids, types and statuses only).
+#[cfg(feature = "ssr")]
+fn stack_info(output: &serde_json::Value) -> StackInfo {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let list = |key: &str| output[key].as_array().cloned().unwrap_or_default();
+    StackInfo {
+        name: text(&output["stack_name"]),
+        status: text(&output["stack_status"]),
+        plan: text(&output["plan"]),
+        changes: list("changes")
+            .iter()
+            .map(|c| StackChange {
+                action: text(&c["action"]),
+                logical_id: text(&c["logical_id"]),
+                resource_type: text(&c["resource_type"]),
+            })
+            .collect(),
+        resources: list("resources")
+            .iter()
+            .map(|r| StackResourceInfo {
+                logical_id: text(&r["logical_id"]),
+                resource_type: text(&r["resource_type"]),
+                physical_id: r["physical_id"].as_str().map(str::to_owned),
+                status: text(&r["status"]),
+            })
+            .collect(),
+    }
+}

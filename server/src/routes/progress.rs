@@ -1,0 +1,114 @@
+//! `GET /environments/{id}/progress`: server-sent events carrying the environment's
+//! provisioning snapshot, first on connect (so a reconnecting browser catches up) and again
+//! whenever it changes. Readable by every role, as the environment page is.
+
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
+
+use app::api::{guard, provisioning};
+use axum::{
+    extract::{ConnectInfo, Path, State},
+    http::StatusCode,
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+};
+use futures_util::stream;
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// Changes closer together than this are sent as one snapshot.
+const COALESCE: Duration = Duration::from_millis(150);
+
+pub async fn stream(
+    State(state): State<AppState>,
+    session: Session,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<Uuid>,
+) -> Response {
+    let services = state.services.clone();
+    let user = match guard::user_in_session(&services, &session).await {
+        Ok(u) => u,
+        Err(e) => return error(e),
+    };
+    let actor = match guard::authorize(
+        &services,
+        user.map(|u| u.actor()),
+        berth_domain::Action::ReadEnvironments,
+        Some(addr),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return error(e),
+    };
+    match berth_db::requests::get_environment(&services.pool, id).await {
+        Ok(Some(_)) => {}
+        Ok(_) => return error(app::error::AppError::NotFound),
+        Err(e) => return error(e.into()),
+    }
+
+    struct Cursor {
+        rx: Receiver<Uuid>,
+        first: bool,
+        last: Option<String>,
+    }
+    let cursor = Cursor {
+        rx: state.progress.subscribe(),
+        first: true,
+        last: None,
+    };
+    let events = stream::unfold(cursor, move |mut c| {
+        let services = services.clone();
+        let actor = actor.clone();
+        async move {
+            loop {
+                if !c.first && !wait_for_change(&mut c.rx, id).await {
+                    return None;
+                }
+                c.first = false;
+                let snapshot = match provisioning::snapshot(&services, id, &actor).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live progress: snapshot failed");
+                        return None;
+                    }
+                };
+                let json = serde_json::to_string(&snapshot).unwrap_or_default();
+                if c.last.as_deref() == Some(json.as_str()) {
+                    continue;
+                }
+                c.last = Some(json.clone());
+                let event = Event::default().event("progress").data(json);
+                return Some((Ok::<_, Infallible>(event), c));
+            }
+        }
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// Waits until `id` (or possibly everything) changed; `false` when the hub is gone.
+async fn wait_for_change(rx: &mut Receiver<Uuid>, id: Uuid) -> bool {
+    loop {
+        match rx.recv().await {
+            Ok(changed) if changed == id || changed.is_nil() => break,
+            Ok(_) => continue,
+            Err(RecvError::Lagged(_)) => break,
+            Err(RecvError::Closed) => return false,
+        }
+    }
+    // Let a burst of changes (a step finishing and the next starting) settle into one send.
+    tokio::time::sleep(COALESCE).await;
+    while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}
+    true
+}
+
+fn error(e: app::error::AppError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, e.to_string()).into_response()
+}
