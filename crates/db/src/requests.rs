@@ -68,7 +68,7 @@ fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, DbError> {
 }
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside ILIKE.
-fn like_pattern(q: &str) -> String {
+pub(crate) fn like_pattern(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
     out.push('%');
     for c in q.chars() {
