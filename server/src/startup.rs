@@ -123,7 +123,16 @@ impl Application {
             .route("/auth/login", get(routes::auth::login))
             .route("/auth/callback", get(routes::auth::callback))
             .route("/auth/logout", post(routes::auth::logout))
-            .route("/api/{*fn_name}", post(server_fns));
+            .route("/api/{*fn_name}", post(server_fns))
+            .route(
+                "/environments/{id}/history.csv",
+                get(routes::export::history_csv),
+            )
+            .route(
+                "/environments/{id}/history.json",
+                get(routes::export::history_json),
+            )
+            .route("/audit/environments.csv", get(routes::export::audit_csv));
         if settings.dev_login {
             router = router.route("/auth/dev-login", post(routes::auth::dev_login));
         }

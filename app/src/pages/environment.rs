@@ -1,11 +1,11 @@
-//! One environment: its facts, its requests and its timeline of events.
+//! One environment: its facts, its requests and its timeline of events (pages/history.rs).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::id_param;
+use super::{history::History, id_param};
 use crate::{
-    api::environments::{get_environment, EnvironmentView, EventView},
+    api::environments::{get_environment, EnvironmentView},
     components::status::{ErrorNote, StatusBadge, When},
     error::AppError,
 };
@@ -33,16 +33,6 @@ pub fn EnvironmentPage() -> impl IntoView {
                     })
             }}
         </Transition>
-    }
-}
-
-fn event_label(kind: &str) -> &str {
-    match kind {
-        "request.submitted" => "Request submitted",
-        "request.approved" => "Request approved",
-        "request.rejected" => "Request rejected",
-        "request.withdrawn" => "Request withdrawn",
-        other => other,
     }
 }
 
@@ -88,27 +78,6 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
                     .collect_view()}
             </ul>
         </section>
-        <section class="panel" aria-labelledby="timeline-title">
-            <h2 id="timeline-title">"Timeline"</h2>
-            <ol class="timeline" data-testid="timeline">
-                {e.events.into_iter().map(|ev| view! { <TimelineItem ev /> }).collect_view()}
-            </ol>
-        </section>
-    }
-}
-
-#[component]
-fn TimelineItem(ev: EventView) -> impl IntoView {
-    view! {
-        <li class=format!("event event-{}", ev.kind.replace('.', "-")) data-kind=ev.kind.clone()>
-            <div class="event-head">
-                <strong>{event_label(&ev.kind).to_string()}</strong>
-                " by "
-                <span class="actor">{ev.actor.unwrap_or_else(|| "Berth".into())}</span>
-                " · "
-                <When stamp=ev.at />
-            </div>
-            {ev.summary.map(|s| view! { <p class="event-summary prewrap">{s}</p> })}
-        </li>
+        <History environment_id=e.id />
     }
 }

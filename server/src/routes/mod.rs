@@ -1,4 +1,5 @@
-//! Plain axum routes (not server functions): health checks and sign-in/out.
+//! Plain axum routes (not server functions): health checks, sign-in/out and history exports.
 
 pub mod auth;
+pub mod export;
 pub mod health;
