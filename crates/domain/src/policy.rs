@@ -145,7 +145,12 @@ mod tests {
             roles: roles.to_vec(),
         };
         // (who, actor, may operate runs, may export history)
-        type Case = (&'static str, Option<Actor>, Result<(), Denied>, Result<(), Denied>);
+        type Case = (
+            &'static str,
+            Option<Actor>,
+            Result<(), Denied>,
+            Result<(), Denied>,
+        );
         let cases: [Case; 6] = [
             (
                 "anonymous",
