@@ -607,6 +607,31 @@ async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
         .unwrap();
     assert!(bad.contains("not an event type"));
 
+    // The environment list pages too (50 a page): 60 more environments make two pages.
+    sqlx::query(
+        "INSERT INTO environments (id, company_id, name, slug, owner_contact, blueprint, size,
+                                   status, created_by)
+         SELECT gen_random_uuid(), company_id, 'Unit ' || n, 'unit-' || n, owner_contact,
+                blueprint, size, 'withdrawn', created_by
+         FROM environments, generate_series(1, 60) n WHERE id = $1",
+    )
+    .bind(env)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let list = maria.get(format!("{}/", app.base)).send().await.unwrap();
+    let list = list.text().await.unwrap();
+    assert_eq!(list.matches("href=\"/environments/").count(), 50);
+    let next = link(&list, "next").expect("a next page");
+    let list2 = maria
+        .get(format!("{}/{next}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let list2 = list2.text().await.unwrap();
+    assert_eq!(list2.matches("href=\"/environments/").count(), 11);
+    assert!(link(&list2, "next").is_none() && link(&list2, "prev").is_some());
+
     // The auditors' view: auditors see every environment; managers are refused.
     let audit = page(&audrey, String::new()).await;
     assert!(

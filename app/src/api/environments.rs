@@ -36,16 +36,31 @@ pub struct EnvironmentView {
     pub requests: Vec<RequestView>,
 }
 
-/// The company's environments, newest change first; `query` searches names and slugs.
+/// Environments on one page of the list.
+pub const LIST_PAGE_SIZE: i64 = 50;
+
+/// The company's environments, newest change first; `query` searches names and slugs. `page`
+/// (1-based, default 1) selects [`LIST_PAGE_SIZE`] rows; one more is returned when a next page
+/// exists.
 #[server(endpoint = "list_environments")]
-pub async fn list_environments(query: String) -> Result<Vec<EnvironmentRow>, AppError> {
+pub async fn list_environments(
+    query: String,
+    #[server(default)] page: i64,
+) -> Result<Vec<EnvironmentRow>, AppError> {
     use super::guard;
     guard::respond(async move {
-        guard::require(berth_domain::Action::ReadEnvironments).await?;
         let s = guard::services()?;
+        guard::require(berth_domain::Action::ReadEnvironments).await?;
         let query = query.chars().take(100).collect::<String>();
-        let rows =
-            berth_db::requests::list_environments(&s.pool, s.company.id, Some(&query)).await?;
+        let offset = (page.clamp(1, 1_000_000) - 1) * LIST_PAGE_SIZE;
+        let rows = berth_db::requests::list_environments_page(
+            &s.pool,
+            s.company.id,
+            Some(&query),
+            offset,
+            LIST_PAGE_SIZE + 1,
+        )
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| EnvironmentRow {

@@ -424,3 +424,25 @@ async fn exports_are_recorded_in_the_audit_trail(pool: PgPool) {
     assert_eq!(recent.len(), 1);
     assert_eq!(recent[0].0, Some(audrey.user_id));
 }
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn the_environment_list_comes_in_pages(pool: PgPool) {
+    let w = world(&pool).await;
+    let maria = person(&pool, "maria", &[Role::Manager]).await;
+    requests::submit(&pool, w.company, &maria, &spec("Third unit"))
+        .await
+        .unwrap();
+    let all = requests::list_environments(&pool, w.company, None)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    let p1 = requests::list_environments_page(&pool, w.company, None, 0, 2)
+        .await
+        .unwrap();
+    let p2 = requests::list_environments_page(&pool, w.company, None, 2, 2)
+        .await
+        .unwrap();
+    let paged: Vec<_> = p1.iter().chain(&p2).map(|e| e.id).collect();
+    assert_eq!(paged, all.iter().map(|e| e.id).collect::<Vec<_>>());
+    assert_eq!((p1.len(), p2.len()), (2, 1));
+}
