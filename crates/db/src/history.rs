@@ -368,6 +368,11 @@ pub async fn export(
 }
 
 impl Export {
+    /// True once every matching event has been returned (a short batch was read).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The next batch, or `None` when every matching event has been read.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, DbError> {
         if self.done {

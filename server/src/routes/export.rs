@@ -186,7 +186,8 @@ fn event_stream(
             let batch = export.next_batch().await.inspect_err(|e| {
                 tracing::error!(error = %e, "history export failed part-way");
             })?;
-            let last = batch.is_none();
+            // A short batch is the last one: close the document in the same chunk.
+            let last = batch.is_none() || export.is_done();
             let mut out = Vec::new();
             match format {
                 Format::Csv => {
