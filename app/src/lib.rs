@@ -14,8 +14,8 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    environment::EnvironmentPage, environments::EnvironmentsPage, login::LoginPage,
-    new_request::NewRequestPage, not_found::NotFound, request::RequestPage,
+    audit::AuditPage, environment::EnvironmentPage, environments::EnvironmentsPage,
+    login::LoginPage, new_request::NewRequestPage, not_found::NotFound, request::RequestPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/requests/new") ssr=SsrMode::Async view=NewRequestPage />
                     <Route path=path!("/requests/:id") ssr=SsrMode::Async view=RequestPage />
                     <Route path=path!("/environments/:id") ssr=SsrMode::Async view=EnvironmentPage />
+                    <Route path=path!("/audit") ssr=SsrMode::Async view=AuditPage />
                 </Routes>
             </Layout>
         </Router>

@@ -13,6 +13,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct ProgressHub {
     tx: broadcast::Sender<Uuid>,
+    /// Set at shutdown: open streams end so graceful shutdown does not wait on them forever.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 pub const CHANNEL: &str = "berth_progress";
@@ -22,11 +24,25 @@ impl ProgressHub {
     pub fn start(pool: sqlx::PgPool) -> Self {
         let (tx, _) = broadcast::channel(1024);
         tokio::spawn(listen(pool, tx.clone()));
-        Self { tx }
+        let (closing, _) = tokio::sync::watch::channel(false);
+        Self { tx, closing }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
         self.tx.subscribe()
+    }
+
+    /// Completes once the server is shutting down.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
+        }
+    }
+
+    /// Ends every open stream (at shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 }
 

@@ -25,6 +25,7 @@ pub struct Application {
     router: Router,
     /// The in-process provisioning worker, when enabled.
     worker: Option<Worker>,
+    progress: crate::progress::ProgressHub,
 }
 
 /// The engine running the real provisioner.
@@ -136,11 +137,12 @@ impl Application {
             .oidc
             .clone()
             .map(|o| Arc::new(berth_auth::LazyOidcClient::new(o)));
+        let progress = crate::progress::ProgressHub::start(services.pool.clone());
         let state = AppState {
             leptos_options: leptos_options.clone(),
             services: services.clone(),
             oidc,
-            progress: crate::progress::ProgressHub::start(services.pool.clone()),
+            progress: progress.clone(),
         };
 
         let routes = generate_route_list(App);
@@ -166,7 +168,16 @@ impl Application {
             .route("/auth/callback", get(routes::auth::callback))
             .route("/auth/logout", post(routes::auth::logout))
             .route("/api/{*fn_name}", post(server_fns))
-            .route("/environments/{id}/progress", get(routes::progress::stream));
+            .route("/environments/{id}/progress", get(routes::progress::stream))
+            .route(
+                "/environments/{id}/history.csv",
+                get(routes::export::history_csv),
+            )
+            .route(
+                "/environments/{id}/history.json",
+                get(routes::export::history_json),
+            )
+            .route("/audit/environments.csv", get(routes::export::audit_csv));
         if settings.dev_login {
             router = router.route("/auth/dev-login", post(routes::auth::dev_login));
         }
@@ -195,6 +206,7 @@ impl Application {
             listener,
             router,
             worker,
+            progress,
         })
     }
 
@@ -221,14 +233,26 @@ impl Application {
                     .await
             })
         });
+        use axum::serve::ListenerExt;
+        // Streamed responses (exports, live progress) end with a small write; without
+        // TCP_NODELAY it waits for the client's delayed ACK (~40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
+        .with_graceful_shutdown({
+            let progress = self.progress.clone();
+            async move {
+                shutdown.await;
+                progress.close();
+                let _ = stop.send(true);
+            }
         })
         .await
         .context("server error");

@@ -21,16 +21,6 @@ pub struct EnvironmentRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventView {
-    pub id: i64,
-    pub kind: String,
-    pub actor: Option<String>,
-    pub at: Stamp,
-    /// A one-line human summary of the event's details.
-    pub summary: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentView {
     pub id: Uuid,
     pub company: String,
@@ -44,19 +34,33 @@ pub struct EnvironmentView {
     pub created_by: String,
     pub created_at: Stamp,
     pub requests: Vec<RequestView>,
-    pub events: Vec<EventView>,
 }
 
-/// The company's environments, newest change first; `query` searches names and slugs.
+/// Environments on one page of the list.
+pub const LIST_PAGE_SIZE: i64 = 50;
+
+/// The company's environments, newest change first; `query` searches names and slugs. `page`
+/// (1-based, default 1) selects [`LIST_PAGE_SIZE`] rows; one more is returned when a next page
+/// exists.
 #[server(endpoint = "list_environments")]
-pub async fn list_environments(query: String) -> Result<Vec<EnvironmentRow>, AppError> {
+pub async fn list_environments(
+    query: String,
+    #[server(default)] page: i64,
+) -> Result<Vec<EnvironmentRow>, AppError> {
     use super::guard;
     guard::respond(async move {
-        guard::require(berth_domain::Action::ReadEnvironments).await?;
         let s = guard::services()?;
+        guard::require(berth_domain::Action::ReadEnvironments).await?;
         let query = query.chars().take(100).collect::<String>();
-        let rows =
-            berth_db::requests::list_environments(&s.pool, s.company.id, Some(&query)).await?;
+        let offset = (page.clamp(1, 1_000_000) - 1) * LIST_PAGE_SIZE;
+        let rows = berth_db::requests::list_environments_page(
+            &s.pool,
+            s.company.id,
+            Some(&query),
+            offset,
+            LIST_PAGE_SIZE + 1,
+        )
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| EnvironmentRow {
@@ -74,18 +78,18 @@ pub async fn list_environments(query: String) -> Result<Vec<EnvironmentRow>, App
     .await
 }
 
-/// One environment with its requests and full timeline.
+/// One environment with its requests (its timeline is read a page at a time, see
+/// [`super::history::history_page`]).
 #[server(endpoint = "get_environment")]
 pub async fn get_environment(id: Uuid) -> Result<EnvironmentView, AppError> {
     use super::guard;
     guard::respond(async move {
-        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let s = guard::services()?;
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let env = berth_db::requests::get_environment(&s.pool, id)
             .await?
             .ok_or(AppError::NotFound)?;
         let requests = berth_db::requests::requests_for_environment(&s.pool, id).await?;
-        let events = berth_db::events::for_environment(&s.pool, id).await?;
         Ok(EnvironmentView {
             id: env.id,
             company: env.company_name,
@@ -102,23 +106,14 @@ pub async fn get_environment(id: Uuid) -> Result<EnvironmentView, AppError> {
                 .into_iter()
                 .map(|r| RequestView::new(r, &actor))
                 .collect(),
-            events: events
-                .into_iter()
-                .map(|e| EventView {
-                    id: e.id,
-                    summary: summarize(&e.kind, &e.details),
-                    kind: e.kind,
-                    actor: e.actor_name,
-                    at: e.created_at.into(),
-                })
-                .collect(),
         })
     })
     .await
 }
 
+/// A one-line human summary of a request event's details (the timeline shows it).
 #[cfg(feature = "ssr")]
-fn summarize(kind: &str, details: &serde_json::Value) -> Option<String> {
+pub(crate) fn summarize(kind: &str, details: &serde_json::Value) -> Option<String> {
     let text = |k: &str| details.get(k).and_then(|v| v.as_str()).map(str::to_owned);
     match kind {
         "request.submitted" => details.get("spec").map(|spec| {

@@ -56,8 +56,7 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     user_in_session(&services, &session).await
 }
 
-/// The user signed in to `session`, if any and within the absolute session lifetime. Plain
-/// axum routes (exports, live progress) call this with the session they extracted.
+/// The user signed in on `session`, if any; plain axum routes (exports) call this directly.
 pub async fn user_in_session(
     services: &Services,
     session: &Session,
@@ -85,26 +84,35 @@ pub async fn user_in_session(
 
 /// The signed-in person, refused with 401/403 when the policy refuses `action`. Refusals are
 /// recorded in the sign-in audit trail.
+///
+/// Everything read from the reactive context is read before the first real await: a resource
+/// whose component was re-rendered meanwhile (nested suspense during SSR) loses its context.
 pub async fn require(action: Action) -> Result<Actor, AppError> {
-    let actor = current_user().await?.map(|u| u.actor());
+    let services = services()?;
     let source_addr = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .ok()
-        .map(|c| c.0);
-    authorize(&services()?, actor, action, source_addr).await
+        .map(|c| c.0.ip().to_string());
+    let session: Session = leptos_axum::extract().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })?;
+    let actor = user_in_session(&services, &session)
+        .await?
+        .map(|u| u.actor());
+    check(&services, actor, action, source_addr).await
 }
 
-/// The policy check behind [`require`], for callers that found the user themselves: a refusal
-/// is recorded in the sign-in audit trail and becomes a 401/403.
-pub async fn authorize(
+/// The policy check behind [`require`], for callers that found the user themselves: refusals
+/// are recorded in the sign-in audit trail.
+pub async fn check(
     services: &Services,
     actor: Option<Actor>,
     action: Action,
-    source_addr: Option<std::net::SocketAddr>,
+    source_addr: Option<String>,
 ) -> Result<Actor, AppError> {
     if let Err(denied) = policy::authorize(actor.as_ref(), action) {
         let reason = format!("{action:?}: {denied:?}");
-        let source_addr = source_addr.map(|a| a.ip().to_string());
         let event = berth_db::audit::AuthEvent {
             user_id: actor.as_ref().map(|a| a.user_id),
             subject: None,

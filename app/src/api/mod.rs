@@ -3,6 +3,7 @@
 pub mod environments;
 #[cfg(feature = "ssr")]
 pub mod guard;
+pub mod history;
 pub mod provisioning;
 pub mod requests;
 pub mod session;

@@ -89,8 +89,9 @@ pub struct StackResourceInfo {
 pub async fn get_provisioning(environment_id: Uuid) -> Result<Provisioning, AppError> {
     use super::guard;
     guard::respond(async move {
-        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
+        // Read the context before the first await: SSR resources lose it across awaits.
         let s = guard::services()?;
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         snapshot(&s, environment_id, &actor).await
     })
     .await
@@ -102,8 +103,8 @@ pub async fn get_provisioning(environment_id: Uuid) -> Result<Provisioning, AppE
 pub async fn operate_run(run_id: Uuid, action: String, reason: String) -> Result<(), AppError> {
     use super::guard;
     guard::respond(async move {
-        let actor = guard::require(berth_domain::Action::OperateRuns).await?;
         let s = guard::services()?;
+        let actor = guard::require(berth_domain::Action::OperateRuns).await?;
         let run = berth_engine::RunId(run_id);
         match action.as_str() {
             "retry" => berth_engine::retry_run(&s.pool, run, actor.user_id, &reason).await?,

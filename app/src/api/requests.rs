@@ -99,6 +99,7 @@ pub async fn submit_request(
 ) -> Result<SubmitOutcome, AppError> {
     use super::guard;
     guard::respond(async move {
+        let s = guard::services()?;
         let actor = guard::require(berth_domain::Action::CreateRequest).await?;
         let spec = match berth_domain::RequestSpec::parse(
             &name,
@@ -111,7 +112,6 @@ pub async fn submit_request(
             Ok(spec) => spec,
             Err(errors) => return Ok(SubmitOutcome::Invalid(errors)),
         };
-        let s = guard::services()?;
         match berth_db::requests::submit(&s.pool, s.company.id, &actor, &spec).await {
             Ok(sub) => {
                 leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
@@ -135,8 +135,8 @@ pub async fn submit_request(
 pub async fn get_request(id: Uuid) -> Result<RequestView, AppError> {
     use super::guard;
     guard::respond(async move {
-        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let s = guard::services()?;
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let r = berth_db::requests::get_request(&s.pool, id)
             .await?
             .ok_or(AppError::NotFound)?;
@@ -156,10 +156,10 @@ pub async fn decide_request(
 ) -> Result<RequestStatus, AppError> {
     use super::guard;
     guard::respond(async move {
+        let s = guard::services()?;
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let decision = berth_domain::Decision::parse(&decision, &note)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let s = guard::services()?;
         let outcome =
             berth_engine::decide_request(&s.pool, &s.templates, id, &actor, decision).await?;
         Ok(outcome.status)
@@ -172,8 +172,8 @@ pub async fn decide_request(
 pub async fn withdraw_request(id: Uuid) -> Result<(), AppError> {
     use super::guard;
     guard::respond(async move {
-        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let s = guard::services()?;
+        let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         Ok(berth_db::requests::withdraw(&s.pool, id, &actor).await?)
     })
     .await

@@ -27,6 +27,14 @@ pub fn Layout(children: Children) -> impl IntoView {
                             .map(|_| view! { <a href="/requests/new">"Request a unit"</a> })
                     }}
                 </Suspense>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        me.get()
+                            .flatten()
+                            .filter(|m| m.roles.iter().any(|r| matches!(r, Role::Auditor | Role::Admin)))
+                            .map(|_| view! { <a href="/audit">"Audit"</a> })
+                    }}
+                </Suspense>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>

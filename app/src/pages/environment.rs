@@ -1,12 +1,12 @@
-//! One environment: its facts, its requests and its timeline of events.
+//! One environment: its facts, its requests and its timeline of events (pages/history.rs).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{id_param, provisioning::ProvisioningPanel};
+use super::{history::History, id_param, provisioning::ProvisioningPanel};
 use crate::{
     api::{
-        environments::{get_environment, EnvironmentView, EventView},
+        environments::{get_environment, EnvironmentView},
         provisioning::Provisioning,
     },
     components::status::{ErrorNote, StatusBadge, When},
@@ -36,30 +36,6 @@ pub fn EnvironmentPage() -> impl IntoView {
                     })
             }}
         </Transition>
-    }
-}
-
-fn event_label(kind: &str) -> &str {
-    match kind {
-        "request.submitted" => "Request submitted",
-        "request.approved" => "Request approved",
-        "request.rejected" => "Request rejected",
-        "request.withdrawn" => "Request withdrawn",
-        "request.provisioning" => "Provisioning started",
-        "request.ready" => "Environment ready",
-        "request.failed" => "Provisioning failed",
-        "run.enqueued" => "Run planned",
-        "run.started" => "Run started",
-        "run.succeeded" => "Run succeeded",
-        "run.failed" => "Run failed",
-        "run.cancelled" => "Run cancelled",
-        "run.retried" => "Run retried",
-        "step.started" => "Step started",
-        "step.succeeded" => "Step succeeded",
-        "step.retrying" => "Step will be retried",
-        "step.failed" => "Step failed",
-        "step.lease_expired" => "Step taken over after a worker stopped",
-        other => other,
     }
 }
 
@@ -113,27 +89,6 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
             </ul>
         </section>
         <ProvisioningPanel environment_id=e.id pushed=live />
-        <section class="panel" aria-labelledby="timeline-title">
-            <h2 id="timeline-title">"Timeline"</h2>
-            <ol class="timeline" data-testid="timeline">
-                {e.events.into_iter().map(|ev| view! { <TimelineItem ev /> }).collect_view()}
-            </ol>
-        </section>
-    }
-}
-
-#[component]
-fn TimelineItem(ev: EventView) -> impl IntoView {
-    view! {
-        <li class=format!("event event-{}", ev.kind.replace('.', "-")) data-kind=ev.kind.clone()>
-            <div class="event-head">
-                <strong>{event_label(&ev.kind).to_string()}</strong>
-                " by "
-                <span class="actor">{ev.actor.unwrap_or_else(|| "Berth".into())}</span>
-                " · "
-                <When stamp=ev.at />
-            </div>
-            {ev.summary.map(|s| view! { <p class="event-summary prewrap">{s}</p> })}
-        </li>
+        <History environment_id=e.id />
     }
 }

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::{components::Form, hooks::use_query_map};
 
 use crate::{
-    api::environments::list_environments,
+    api::environments::{list_environments, LIST_PAGE_SIZE},
     components::status::{ErrorNote, StatusBadge, When},
 };
 
@@ -13,7 +13,32 @@ use crate::{
 pub fn EnvironmentsPage() -> impl IntoView {
     let query = use_query_map();
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let rows = Resource::new(move || q.get(), list_environments);
+    let page = Memo::new(move |_| {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(1)
+            .max(1)
+    });
+    let rows = Resource::new(
+        move || (q.get(), page.get()),
+        |(q, page)| list_environments(q, page),
+    );
+    // `?q=…&page=n`, for the page links.
+    let page_href = move |n: i64| {
+        let q: String = q
+            .get_untracked()
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("?q={q}&page={n}")
+    };
 
     view! {
         <Title text="Environments" />
@@ -49,7 +74,10 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                 }
                                     .into_any()
                             }
-                            Ok(rows) => {
+                            Ok(mut rows) => {
+                                let more = rows.len() as i64 > LIST_PAGE_SIZE;
+                                rows.truncate(LIST_PAGE_SIZE as usize);
+                                let n = page.get();
                                 view! {
                                     <div class="table-wrap">
                                         <table class="list" data-testid="environments">
@@ -90,6 +118,10 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                             </tbody>
                                         </table>
                                     </div>
+                                    <nav class="pager" aria-label="Environment pages">
+                                        {(n > 1).then(|| view! { <a href=page_href(n - 1) rel="prev">"‹ Previous"</a> })}
+                                        {more.then(|| view! { <a href=page_href(n + 1) rel="next">"Next ›"</a> })}
+                                    </nav>
                                 }
                                     .into_any()
                             }

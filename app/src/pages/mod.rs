@@ -1,7 +1,9 @@
 //! One module per page.
 
+pub mod audit;
 pub mod environment;
 pub mod environments;
+pub mod history;
 pub mod login;
 pub mod new_request;
 pub mod not_found;

@@ -11,6 +11,8 @@ pub enum AuthEventKind {
     SignOut,
     SignInFailed,
     AccessDenied,
+    /// An environment's history or the auditors' list was exported.
+    HistoryExport,
 }
 
 impl AuthEventKind {
@@ -20,6 +22,7 @@ impl AuthEventKind {
             AuthEventKind::SignOut => "sign_out",
             AuthEventKind::SignInFailed => "sign_in_failed",
             AuthEventKind::AccessDenied => "access_denied",
+            AuthEventKind::HistoryExport => "history_export",
         }
     }
 }

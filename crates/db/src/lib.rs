@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod companies;
 pub mod events;
+pub mod history;
 pub mod requests;
 pub mod users;
 

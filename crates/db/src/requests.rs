@@ -68,7 +68,7 @@ fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, DbError> {
 }
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside ILIKE.
-fn like_pattern(q: &str) -> String {
+pub(crate) fn like_pattern(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
     out.push('%');
     for c in q.chars() {
@@ -87,6 +87,17 @@ pub async fn list_environments(
     company_id: Uuid,
     query: Option<&str>,
 ) -> Result<Vec<EnvironmentSummary>, DbError> {
+    list_environments_page(pool, company_id, query, 0, 500).await
+}
+
+/// As [`list_environments`], `limit` rows from `offset` (the list page shows 50 at a time).
+pub async fn list_environments_page(
+    pool: &PgPool,
+    company_id: Uuid,
+    query: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<EnvironmentSummary>, DbError> {
     let pattern = query
         .map(str::trim)
         .filter(|q| !q.is_empty())
@@ -98,9 +109,11 @@ pub async fn list_environments(
            WHERE e.company_id = $1
              AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
            ORDER BY e.updated_at DESC, e.id
-           LIMIT 500"#,
+           LIMIT $3 OFFSET $4"#,
         company_id,
-        pattern
+        pattern,
+        limit.clamp(1, 500),
+        offset.max(0)
     )
     .fetch_all(pool)
     .await?;

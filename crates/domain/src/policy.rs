@@ -144,7 +144,14 @@ mod tests {
             name: "me".into(),
             roles: roles.to_vec(),
         };
-        let cases: [(&str, Option<Actor>, Result<(), Denied>, Result<(), Denied>); 6] = [
+        // (who, actor, may operate runs, may export history)
+        type Case = (
+            &'static str,
+            Option<Actor>,
+            Result<(), Denied>,
+            Result<(), Denied>,
+        );
+        let cases: [Case; 6] = [
             (
                 "anonymous",
                 None,

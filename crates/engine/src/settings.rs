@@ -72,9 +72,8 @@ impl WorkerSettings {
         let registry_server = required("BERTH_REGISTRY_SERVER", "the image registry host");
         let registry_username = required("BERTH_REGISTRY_USERNAME", "registry pull user");
         let registry_password = required("BERTH_REGISTRY_PASSWORD", "registry pull password");
-        if !rancher_url.is_empty()
-            && !(rancher_url.starts_with("https://") || rancher_url.starts_with("http://"))
-        {
+        let web_url = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        if !rancher_url.is_empty() && !web_url(&rancher_url) {
             problems.push(format!(
                 "BERTH_RANCHER_URL: expected http(s)://host, got '{rancher_url}'"
             ));

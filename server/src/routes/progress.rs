@@ -34,11 +34,11 @@ pub async fn stream(
         Ok(u) => u,
         Err(e) => return error(e),
     };
-    let actor = match guard::authorize(
+    let actor = match guard::check(
         &services,
         user.map(|u| u.actor()),
         berth_domain::Action::ReadEnvironments,
-        Some(addr),
+        Some(addr.ip().to_string()),
     )
     .await
     {
@@ -87,6 +87,8 @@ pub async fn stream(
             }
         }
     });
+    // Ends at shutdown, so graceful shutdown does not wait for browsers to leave.
+    let events = futures_util::StreamExt::take_until(events, state.progress.closed());
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

@@ -1,0 +1,373 @@
+//! The auditors' history: a page of an environment's timeline, and the auditors' view of every
+//! environment's latest state. Exports are plain axum routes (server/src/routes/export.rs) that
+//! share [`HistoryQuery`] with the page.
+
+use berth_domain::RequestStatus;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Stamp;
+use crate::error::AppError;
+
+/// Events on one page of a timeline.
+pub const PAGE_SIZE: i64 = 50;
+/// Environments on one page of the auditors' view.
+pub const AUDIT_PAGE_SIZE: i64 = 50;
+
+/// The timeline's query parameters, as the page's URL and the export URLs carry them. Every
+/// field is text so a hand-edited URL gets a clear error instead of a decoding failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryQuery {
+    /// A group (`requests`, `runs`, `steps`, `errors`), a prefix ending in `.`, or one kind.
+    pub kind: String,
+    /// `YYYY-MM-DD` (start of that day, UTC) or an RFC 3339 time; inclusive.
+    pub from: String,
+    /// `YYYY-MM-DD` (the whole day, UTC, is included) or an RFC 3339 time (exclusive).
+    pub to: String,
+    /// Events after this id (the "later" link).
+    pub after: String,
+    /// Events before this id (the "earlier" link).
+    pub before: String,
+    /// `latest` for the newest page.
+    pub page: String,
+}
+
+impl HistoryQuery {
+    /// The filter part (kind, from, to) as a URL query string, without cursor.
+    pub fn filter_query(&self) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [("kind", &self.kind), ("from", &self.from), ("to", &self.to)] {
+            if !v.is_empty() {
+                parts.push(format!("{k}={}", encode(v)));
+            }
+        }
+        parts.join("&")
+    }
+
+    /// The URL query for this filter at a cursor.
+    pub fn with_cursor(&self, cursor: PageCursor) -> String {
+        let filter = self.filter_query();
+        let cursor = match cursor {
+            PageCursor::First => String::new(),
+            PageCursor::After(id) => format!("after={id}"),
+            PageCursor::Before(id) => format!("before={id}"),
+            PageCursor::Latest => "page=latest".to_owned(),
+        };
+        let q = [filter, cursor]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("?{q}")
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where a page link points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PageCursor {
+    First,
+    After(i64),
+    Before(i64),
+    Latest,
+}
+
+#[cfg(feature = "ssr")]
+mod convert {
+    use super::*;
+    use berth_db::history::{Cursor, HistoryFilter};
+    use time::{format_description::well_known::Rfc3339, macros::format_description};
+    use time::{Date, Duration, OffsetDateTime};
+
+    impl From<Cursor> for PageCursor {
+        fn from(c: Cursor) -> Self {
+            match c {
+                Cursor::First => PageCursor::First,
+                Cursor::After(id) => PageCursor::After(id),
+                Cursor::Before(id) => PageCursor::Before(id),
+                Cursor::Latest => PageCursor::Latest,
+            }
+        }
+    }
+
+    /// A `from`/`to` bound: a day (its start, or for `to` the start of the next day) or an
+    /// RFC 3339 time.
+    fn bound(field: &str, raw: &str, end_of_day: bool) -> Result<Option<OffsetDateTime>, AppError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        if let Ok(day) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
+            let start = day.midnight().assume_utc();
+            return Ok(Some(if end_of_day {
+                start + Duration::days(1)
+            } else {
+                start
+            }));
+        }
+        OffsetDateTime::parse(raw, &Rfc3339).map(Some).map_err(|_| {
+            AppError::Invalid(format!(
+                "'{field}' must be a date (YYYY-MM-DD) or an RFC 3339 time."
+            ))
+        })
+    }
+
+    impl HistoryQuery {
+        pub fn filter(&self) -> Result<HistoryFilter, AppError> {
+            let kinds = HistoryFilter::kinds_for_type(&self.kind).map_err(AppError::Invalid)?;
+            let from = bound("from", &self.from, false)?;
+            let to = bound("to", &self.to, true)?;
+            if let (Some(f), Some(t)) = (from, to) {
+                if f >= t {
+                    return Err(AppError::Invalid("'from' must be before 'to'.".into()));
+                }
+            }
+            Ok(HistoryFilter { kinds, from, to })
+        }
+
+        pub fn cursor(&self) -> Result<Cursor, AppError> {
+            let id = |field: &str, v: &str| {
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|id| *id >= 0)
+                    .ok_or_else(|| AppError::Invalid(format!("'{field}' must be an event id.")))
+            };
+            match (
+                self.after.as_str(),
+                self.before.as_str(),
+                self.page.as_str(),
+            ) {
+                ("", "", "") => Ok(Cursor::First),
+                ("", "", "latest") => Ok(Cursor::Latest),
+                (a, "", "") => Ok(Cursor::After(id("after", a)?)),
+                ("", b, "") => Ok(Cursor::Before(id("before", b)?)),
+                _ => Err(AppError::Invalid(
+                    "Give at most one of 'after', 'before' and 'page=latest'.".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// One event as the timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub at: Stamp,
+    pub request_id: Option<Uuid>,
+    /// A one-line human summary of the event's details.
+    pub summary: Option<String>,
+    /// The stored details, exactly, as indented JSON.
+    pub details: String,
+}
+
+/// A page of an environment's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePage {
+    pub events: Vec<EventView>,
+    pub next: Option<PageCursor>,
+    pub previous: Option<PageCursor>,
+    /// The viewer may export (auditors and admins); the export routes check again.
+    pub can_export: bool,
+}
+
+/// A page of an environment's events, oldest first, filtered by type and time.
+#[server(endpoint = "history_page")]
+pub async fn history_page(id: Uuid, query: HistoryQuery) -> Result<TimelinePage, AppError> {
+    use super::guard;
+    use berth_domain::{policy::authorize, Action};
+    guard::respond(async move {
+        // Services first: see guard::require on context across awaits.
+        let s = guard::services()?;
+        let actor = guard::require(Action::ReadEnvironments).await?;
+        let filter = query.filter()?;
+        let cursor = query.cursor()?;
+        if !berth_db::history::environment_exists(&s.pool, id).await? {
+            return Err(AppError::NotFound);
+        }
+        let page = berth_db::history::page(&s.pool, id, &filter, cursor, PAGE_SIZE).await?;
+        Ok(TimelinePage {
+            events: page.events.into_iter().map(event_view).collect(),
+            next: page.next.map(Into::into),
+            previous: page.previous.map(Into::into),
+            can_export: authorize(Some(&actor), Action::ExportHistory).is_ok(),
+        })
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+fn event_view(e: berth_db::events::Event) -> EventView {
+    let summary =
+        super::environments::summarize(&e.kind, &e.details).or_else(|| engine_summary(&e.details));
+    EventView {
+        id: e.id,
+        summary,
+        details: serde_json::to_string_pretty(&e.details).unwrap_or_default(),
+        kind: e.kind,
+        actor: e.actor_name,
+        at: e.created_at.into(),
+        request_id: e.request_id,
+    }
+}
+
+/// "step chart:influxdb, attempt 2: <error>" for the engine's run and step events.
+#[cfg(feature = "ssr")]
+fn engine_summary(details: &serde_json::Value) -> Option<String> {
+    let text = |k: &str| details.get(k).and_then(|v| v.as_str());
+    let mut parts = Vec::new();
+    if let Some(step) = text("step") {
+        parts.push(format!("step {step}"));
+    }
+    if let Some(attempt) = details.get("attempt").and_then(|v| v.as_i64()) {
+        parts.push(format!("attempt {attempt}"));
+    }
+    if let Some(v) = text("blueprint_version") {
+        parts.push(format!("blueprint version {v}"));
+    }
+    let mut line = parts.join(", ");
+    for key in ["error", "reason"] {
+        if let Some(t) = text(key) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(t);
+        }
+    }
+    (!line.is_empty()).then_some(line)
+}
+
+/// One environment in the auditors' view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub status: RequestStatus,
+    pub blueprint: String,
+    pub size: String,
+    pub updated_at: Stamp,
+    pub request_kind: Option<String>,
+    pub request_status: Option<RequestStatus>,
+    pub requested_by: Option<String>,
+    pub decided_by: Option<String>,
+    pub run_status: Option<String>,
+    pub blueprint_version: Option<String>,
+    pub last_event_kind: Option<String>,
+    pub last_event_at: Option<Stamp>,
+    pub event_count: i64,
+}
+
+/// A page of the auditors' view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditList {
+    pub rows: Vec<AuditRow>,
+    pub total: i64,
+    /// 1-based.
+    pub page: i64,
+    pub pages: i64,
+}
+
+/// Every environment (rejected and withdrawn ones too) with its latest state; auditors and
+/// admins only. `status` is empty or an environment status; `page` is 1-based.
+#[server(endpoint = "audit_environments")]
+pub async fn audit_environments(
+    status: String,
+    q: String,
+    page: i64,
+) -> Result<AuditList, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let s = guard::services()?;
+        guard::require(berth_domain::Action::ExportHistory).await?;
+        let filter = state_filter(&status, &q)?;
+        let page = page.clamp(1, 1_000_000);
+        let result = berth_db::history::latest_states(
+            &s.pool,
+            s.company.id,
+            &filter,
+            (page - 1) * AUDIT_PAGE_SIZE,
+            AUDIT_PAGE_SIZE,
+        )
+        .await?;
+        let rows = result
+            .rows
+            .into_iter()
+            .map(audit_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AuditList {
+            rows,
+            total: result.total,
+            page,
+            pages: ((result.total + AUDIT_PAGE_SIZE - 1) / AUDIT_PAGE_SIZE).max(1),
+        })
+    })
+    .await
+}
+
+/// The auditors' view filter from its query parameters.
+#[cfg(feature = "ssr")]
+pub fn state_filter(status: &str, q: &str) -> Result<berth_db::history::StateFilter, AppError> {
+    let status = status.trim();
+    let status = if status.is_empty() {
+        None
+    } else {
+        Some(
+            status
+                .parse::<RequestStatus>()
+                .map_err(AppError::Invalid)?
+                .as_str()
+                .to_owned(),
+        )
+    };
+    let text = q.trim().chars().take(100).collect::<String>();
+    Ok(berth_db::history::StateFilter {
+        status,
+        text: (!text.is_empty()).then_some(text),
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn audit_row(r: berth_db::history::LatestState) -> Result<AuditRow, AppError> {
+    let status = |s: &str| {
+        s.parse::<RequestStatus>().map_err(|e| {
+            tracing::error!(error = %e, "stored status unreadable");
+            AppError::Internal
+        })
+    };
+    Ok(AuditRow {
+        id: r.id,
+        status: status(&r.status)?,
+        request_status: r.request_status.as_deref().map(status).transpose()?,
+        name: r.name,
+        slug: r.slug,
+        blueprint: r.blueprint,
+        size: r.size,
+        updated_at: r.updated_at.into(),
+        request_kind: r.request_kind,
+        requested_by: r.requested_by,
+        decided_by: r.decided_by,
+        run_status: r.run_status,
+        blueprint_version: r.blueprint_version,
+        last_event_kind: r.last_event_kind,
+        last_event_at: r.last_event_at.map(Into::into),
+        event_count: r.event_count,
+    })
+}

@@ -1,0 +1,199 @@
+//! The auditors' view: every environment, rejected and withdrawn ones included, with its latest
+//! request, run and event. Auditors and admins only (checked on the server).
+
+use berth_domain::RequestStatus;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::Form, hooks::use_query_map};
+
+use crate::{
+    api::history::{audit_environments, AuditRow},
+    components::status::{ErrorNote, StatusBadge, When},
+    pages::history::event_label,
+};
+
+/// `?status=…&q=…&page=n`, leaving out what is empty.
+fn audit_query(status: &str, q: &str, page: i64) -> String {
+    let mut parts = Vec::new();
+    if !status.is_empty() {
+        parts.push(format!("status={}", encode(status)));
+    }
+    if !q.is_empty() {
+        parts.push(format!("q={}", encode(q)));
+    }
+    if page > 1 {
+        parts.push(format!("page={page}"));
+    }
+    format!("?{}", parts.join("&"))
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let params = use_query_map();
+    let status = Memo::new(move |_| params.read().get("status").unwrap_or_default());
+    let q = Memo::new(move |_| params.read().get("q").unwrap_or_default());
+    let page = Memo::new(move |_| {
+        params
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(1)
+    });
+    let list = Resource::new(
+        move || (status.get(), q.get(), page.get()),
+        |(status, q, page)| audit_environments(status, q, page),
+    );
+
+    view! {
+        <Title text="Audit" />
+        <section class="panel">
+            <div class="panel-head">
+                <h1>"Audit: every environment"</h1>
+                <Form method="GET" action="" attr:class="filters">
+                    <label>
+                        "Status "
+                        <select name="status">
+                            <option value="" selected=move || status.get().is_empty()>
+                                "Any status"
+                            </option>
+                            {RequestStatus::ALL
+                                .into_iter()
+                                .map(|s| {
+                                    view! {
+                                        <option
+                                            value=s.as_str()
+                                            selected=move || status.get() == s.as_str()
+                                        >
+                                            {s.as_str()}
+                                        </option>
+                                    }
+                                })
+                                .collect_view()}
+                        </select>
+                    </label>
+                    <label for="audit-q" class="visually-hidden">"Search environments"</label>
+                    <input
+                        type="search"
+                        id="audit-q"
+                        name="q"
+                        placeholder="Name or short name"
+                        prop:value=move || q.get()
+                    />
+                    <button type="submit">"Filter"</button>
+                </Form>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    list.get()
+                        .map(|r| match r {
+                            Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                            Ok(list) => {
+                                let (s, text) = (status.get(), q.get());
+                                let prev = (list.page > 1)
+                                    .then(|| audit_query(&s, &text, list.page - 1));
+                                let next = (list.page < list.pages)
+                                    .then(|| audit_query(&s, &text, list.page + 1));
+                                view! {
+                                    <p class="muted" data-testid="audit-total">
+                                        {format!(
+                                            "{} environment{} · page {} of {}",
+                                            list.total,
+                                            if list.total == 1 { "" } else { "s" },
+                                            list.page,
+                                            list.pages,
+                                        )}
+                                    </p>
+                                    <div class="table-wrap">
+                                        <table class="list" data-testid="audit-environments">
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Business unit"</th>
+                                                    <th scope="col">"Status"</th>
+                                                    <th scope="col">"Blueprint"</th>
+                                                    <th scope="col">"Latest request"</th>
+                                                    <th scope="col">"Latest run"</th>
+                                                    <th scope="col">"Last event"</th>
+                                                    <th scope="col">"Events"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {list
+                                                    .rows
+                                                    .into_iter()
+                                                    .map(|r| view! { <AuditLine r /> })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                    <nav class="pager" aria-label="Audit pages">
+                                        {prev.map(|h| view! { <a href=h rel="prev">"‹ Previous"</a> })}
+                                        {next.map(|h| view! { <a href=h rel="next">"Next ›"</a> })}
+                                    </nav>
+                                }
+                                    .into_any()
+                            }
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn AuditLine(r: AuditRow) -> impl IntoView {
+    let dash = || "—".to_string();
+    view! {
+        <tr data-status=r.status.as_str()>
+            <td>
+                <a href=format!("/environments/{}", r.id)>{r.name}</a>
+                " "
+                <code>{r.slug}</code>
+            </td>
+            <td>
+                <StatusBadge status=r.status />
+            </td>
+            <td>
+                {r.blueprint} " · " {r.size}
+                {r.blueprint_version.map(|v| format!(" · v{v}"))}
+            </td>
+            <td>
+                {match (r.request_kind, r.request_status) {
+                    (Some(kind), Some(status)) => {
+                        view! {
+                            {kind} " " <StatusBadge status /> <br />
+                            <span class="muted">
+                                "by " {r.requested_by.unwrap_or_else(dash)}
+                                {r.decided_by.map(|d| format!(", decided by {d}"))}
+                            </span>
+                        }
+                            .into_any()
+                    }
+                    _ => dash().into_any(),
+                }}
+            </td>
+            <td>{r.run_status.unwrap_or_else(dash)}</td>
+            <td>
+                {match (r.last_event_kind, r.last_event_at) {
+                    (Some(kind), Some(at)) => {
+                        view! { {event_label(&kind).to_string()} <br /> <When stamp=at /> }
+                            .into_any()
+                    }
+                    _ => dash().into_any(),
+                }}
+            </td>
+            <td class="num">{r.event_count}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,356 @@
+//! History exports for auditors: `GET /environments/{id}/history.csv` and `.json` (the same
+//! filters as the timeline page), and `GET /audit/environments.csv` (the auditors' view).
+//! Streamed batch by batch from one database snapshot, so memory stays flat however long the
+//! history; authorized on the server (auditors and admins) and recorded in the audit trail.
+
+use std::net::SocketAddr;
+
+use app::api::{
+    guard::{self, Services},
+    history::{state_filter, HistoryQuery},
+};
+use axum::{
+    body::{Body, Bytes},
+    extract::{ConnectInfo, Path, Query, State},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use berth_db::{
+    audit::{self, AuthEvent, AuthEventKind},
+    events::Event,
+    history::{self, Export},
+};
+use berth_domain::{Action, Actor};
+use futures_util::stream;
+use serde::Deserialize;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// Events read from the database per batch (and per chunk sent).
+const BATCH: i64 = 1000;
+
+/// Columns of the history CSV.
+const CSV_COLUMNS: [&str; 6] = ["id", "at", "kind", "actor", "request_id", "details"];
+
+#[derive(Clone, Copy)]
+enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    fn ext(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// An [`app::error::AppError`] as a plain-text response with its status.
+fn refuse(e: app::error::AppError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, e.to_string()).into_response()
+}
+
+/// The signed-in auditor or admin; 401 when nobody is signed in, 403 for other roles.
+async fn auditor(
+    services: &Services,
+    session: &Session,
+    peer: SocketAddr,
+) -> Result<Actor, Response> {
+    let user = guard::user_in_session(services, session)
+        .await
+        .map_err(refuse)?;
+    guard::check(
+        services,
+        user.map(|u| u.actor()),
+        Action::ExportHistory,
+        Some(peer.ip().to_string()),
+    )
+    .await
+    .map_err(refuse)
+}
+
+async fn record_export(services: &Services, actor: &Actor, peer: SocketAddr, what: &str) {
+    let event = AuthEvent {
+        user_id: Some(actor.user_id),
+        subject: None,
+        source_addr: Some(peer.ip().to_string()),
+        reason: Some(what),
+    };
+    if let Err(e) = audit::record(&services.pool, AuthEventKind::HistoryExport, event).await {
+        tracing::error!(error = %e, "cannot record a history export");
+    }
+}
+
+fn attachment(format: Format, filename: &str, body: Body) -> Response {
+    let mut res = Response::new(body);
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    // The file name is built from a slug ([a-z0-9-]) and a date: always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn history_csv(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    session: Session,
+    id: Path<Uuid>,
+    query: Query<HistoryQuery>,
+) -> Response {
+    history(state, peer, session, id, query, Format::Csv).await
+}
+
+pub async fn history_json(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    session: Session,
+    id: Path<Uuid>,
+    query: Query<HistoryQuery>,
+) -> Response {
+    history(state, peer, session, id, query, Format::Json).await
+}
+
+async fn history(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    Path(id): Path<Uuid>,
+    Query(query): Query<HistoryQuery>,
+    format: Format,
+) -> Response {
+    let services = &state.services;
+    let actor = match auditor(services, &session, peer).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let filter = match query.filter() {
+        Ok(f) => f,
+        Err(e) => return refuse(e),
+    };
+    let env = match berth_db::requests::get_environment(&services.pool, id).await {
+        Ok(Some(env)) => env,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => return refuse(e.into()),
+    };
+    let export = match history::export(&services.pool, id, filter, BATCH).await {
+        Ok(x) => x,
+        Err(e) => return refuse(e.into()),
+    };
+    let what = format!(
+        "history.{} of {} ({id}) {}",
+        format.ext(),
+        env.slug,
+        query.filter_query()
+    );
+    record_export(services, &actor, peer, &what).await;
+    tracing::info!(user_id = %actor.user_id, environment_id = %id, format = format.ext(), "history export");
+    let today = OffsetDateTime::now_utc().date();
+    let filename = format!("berth-{}-history-{today}.{}", env.slug, format.ext());
+    attachment(
+        format,
+        &filename,
+        Body::from_stream(event_stream(export, format)),
+    )
+}
+
+/// Writes batches as they are read: CSV with a header row, or one JSON array.
+fn event_stream(
+    export: Export,
+    format: Format,
+) -> impl futures_util::Stream<Item = Result<Bytes, berth_db::DbError>> + Send + 'static {
+    // State: the export, whether this is the first chunk, whether the last one was sent.
+    stream::try_unfold(
+        (export, true, false),
+        move |(mut export, first, done)| async move {
+            if done {
+                return Ok(None);
+            }
+            let batch = export.next_batch().await.inspect_err(|e| {
+                tracing::error!(error = %e, "history export failed part-way");
+            })?;
+            // A short batch is the last one: close the document in the same chunk.
+            let last = batch.is_none() || export.is_done();
+            let mut out = Vec::new();
+            match format {
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(&mut out);
+                    if first {
+                        write_csv(&mut w, CSV_COLUMNS)?;
+                    }
+                    for e in batch.iter().flatten() {
+                        write_csv(&mut w, csv_record(e))?;
+                    }
+                    w.flush()
+                        .map_err(|e| berth_db::DbError::Corrupt(format!("csv: {e}")))?;
+                }
+                Format::Json => {
+                    if first {
+                        out.push(b'[');
+                    }
+                    for (i, e) in batch.iter().flatten().enumerate() {
+                        if !(first && i == 0) {
+                            out.push(b',');
+                        }
+                        out.push(b'\n');
+                        serde_json::to_writer(&mut out, &history::event_json(e))
+                            .map_err(|e| berth_db::DbError::Corrupt(e.to_string()))?;
+                    }
+                    if last {
+                        out.extend_from_slice(b"\n]\n");
+                    }
+                }
+            }
+            Ok(Some((Bytes::from(out), (export, false, last))))
+        },
+    )
+}
+
+fn write_csv<const N: usize, T: AsRef<[u8]>>(
+    w: &mut csv::Writer<&mut Vec<u8>>,
+    record: [T; N],
+) -> Result<(), berth_db::DbError> {
+    w.write_record(record)
+        .map_err(|e| berth_db::DbError::Corrupt(format!("csv: {e}")))
+}
+
+fn csv_record(e: &Event) -> [String; 6] {
+    [
+        e.id.to_string(),
+        e.created_at.format(&Rfc3339).unwrap_or_default(),
+        e.kind.clone(),
+        spreadsheet_safe(e.actor_name.as_deref().unwrap_or("")),
+        e.request_id.map(|r| r.to_string()).unwrap_or_default(),
+        e.details.to_string(),
+    ]
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading
+/// apostrophe (OWASP CSV injection advice); names come from the identity provider.
+fn spreadsheet_safe(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    status: String,
+    q: String,
+}
+
+/// GET /audit/environments.csv: the auditors' view, every matching environment.
+pub async fn audit_csv(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let services = state.services.clone();
+    let actor = match auditor(&services, &session, peer).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let filter = match state_filter(&query.status, &query.q) {
+        Ok(f) => f,
+        Err(e) => return refuse(e),
+    };
+    let what = format!(
+        "audit/environments.csv status={} q={}",
+        query.status, query.q
+    );
+    record_export(&services, &actor, peer, &what).await;
+    let company = services.company.id;
+    let pool = services.pool.clone();
+    const PAGE: i64 = 500;
+    let body = stream::try_unfold(Some(0i64), move |offset| {
+        let (pool, filter) = (pool.clone(), filter.clone());
+        async move {
+            let Some(offset) = offset else {
+                return Ok(None);
+            };
+            let page = history::latest_states(&pool, company, &filter, offset, PAGE).await?;
+            let mut out = Vec::new();
+            let mut w = csv::Writer::from_writer(&mut out);
+            if offset == 0 {
+                write_csv(
+                    &mut w,
+                    [
+                        "id",
+                        "name",
+                        "slug",
+                        "status",
+                        "blueprint",
+                        "size",
+                        "updated_at",
+                        "request_kind",
+                        "request_status",
+                        "requested_by",
+                        "decided_by",
+                        "run_status",
+                        "blueprint_version",
+                        "last_event_kind",
+                        "last_event_at",
+                        "event_count",
+                    ],
+                )?;
+            }
+            let stamp = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+            let n = page.rows.len() as i64;
+            for r in page.rows {
+                write_csv(
+                    &mut w,
+                    [
+                        r.id.to_string(),
+                        spreadsheet_safe(&r.name),
+                        r.slug,
+                        r.status,
+                        r.blueprint,
+                        r.size,
+                        stamp(r.updated_at),
+                        r.request_kind.unwrap_or_default(),
+                        r.request_status.unwrap_or_default(),
+                        spreadsheet_safe(&r.requested_by.unwrap_or_default()),
+                        spreadsheet_safe(&r.decided_by.unwrap_or_default()),
+                        r.run_status.unwrap_or_default(),
+                        r.blueprint_version.unwrap_or_default(),
+                        r.last_event_kind.unwrap_or_default(),
+                        r.last_event_at.map(stamp).unwrap_or_default(),
+                        r.event_count.to_string(),
+                    ],
+                )?;
+            }
+            w.flush()
+                .map_err(|e| berth_db::DbError::Corrupt(format!("csv: {e}")))?;
+            drop(w);
+            let next = (n == PAGE).then_some(offset + PAGE);
+            Ok::<_, berth_db::DbError>(Some((Bytes::from(out), next)))
+        }
+    });
+    let today = OffsetDateTime::now_utc().date();
+    attachment(
+        Format::Csv,
+        &format!("berth-environments-{today}.csv"),
+        Body::from_stream(body),
+    )
+}
