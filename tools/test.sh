@@ -2,6 +2,8 @@
 # Runs every test: format, lint, offline query metadata, unit and database tests, the AWS,
 # Rancher and SSO suites against their local servers, infrastructure checks, and the end-to-end
 # browser tests. Installs what is missing first; stops what it started on exit.
+#   tools/test.sh          everything (what CI runs)
+#   tools/test.sh --e2e    only the end-to-end part, for iterating on it
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 export CI="${CI:-}"
@@ -13,19 +15,25 @@ step() { log "[$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s]
 step "installing what is missing"
 install_all
 
+only_e2e=false
+[ "${1:-}" = "--e2e" ] && only_e2e=true
+
+step "PostgreSQL"
+ensure_postgres
+sqlx migrate run --source migrations
+export SQLX_OFFLINE=true
+
+if ! $only_e2e; then
 step "format"
 cargo fmt --all --check
 
-step "PostgreSQL and the query metadata"
-ensure_postgres
-sqlx migrate run --source migrations
+step "query metadata"
 # Every query!() has committed offline metadata matching the live schema.
-cargo sqlx prepare --workspace --check -- --all-targets
+SQLX_OFFLINE=false cargo sqlx prepare --workspace --check -- --all-targets
 
 # `frontend` turns on app's `hydrate` feature; with it in the same cargo run, Cargo would unify
 # `ssr` + `hydrate` and the server would misbehave. Each side is linted and tested alone.
 step "lint (server side, then the WASM side alone)"
-export SQLX_OFFLINE=true
 cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
 
@@ -42,6 +50,9 @@ env -u AWS_ENDPOINT_URL tools/aws-emulator/lint.sh
 step "infrastructure checks (Terraform, Dockerfile, Kubernetes manifests)"
 tools/infra/setup.sh
 tools/infra/check.sh
+else
+  start_aws_emulator
+fi
 
 step "end-to-end: release build, the local identity provider and the Rancher simulator"
 start_idp
