@@ -32,6 +32,9 @@ pub struct UnitParameters {
     pub kms_key_id: Option<String>,
     /// A company-wide bucket to use instead of creating one for the unit.
     pub existing_bucket: Option<String>,
+    /// Permissions boundary attached to the unit's IAM user (required by Berth's own role in
+    /// the Terraform setup).
+    pub permissions_boundary: Option<String>,
 }
 
 impl std::fmt::Debug for UnitParameters {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for UnitParameters {
             .field("db_username", &self.db_username)
             .field("kms_key_id", &self.kms_key_id)
             .field("existing_bucket", &self.existing_bucket)
+            .field("permissions_boundary", &self.permissions_boundary)
             .finish()
     }
 }
@@ -94,6 +98,10 @@ impl UnitParameters {
             plain(
                 "ExistingBucketName",
                 self.existing_bucket.as_deref().unwrap_or(""),
+            ),
+            plain(
+                "PermissionsBoundaryArn",
+                self.permissions_boundary.as_deref().unwrap_or(""),
             ),
         ])
     }
@@ -345,6 +353,7 @@ mod tests {
             db_username: "trucking".into(),
             kms_key_id: None,
             existing_bucket: None,
+            permissions_boundary: None,
         }
     }
 
@@ -362,6 +371,29 @@ mod tests {
         };
         assert_eq!(secret.expose_secret(), "a\\\"b\\\\c");
         assert!(!format!("{list:?} {:?}", params("a\"b\\c")).contains("a\\\"b"));
+    }
+
+    /// Every parameter Berth passes is declared by the template (CloudFormation refuses unknown
+    /// ones), and the permissions boundary reaches it.
+    #[test]
+    fn parameters_match_the_template() {
+        let unit = UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap();
+        let tag = TagScheme::default().unit_tag(&unit).unwrap();
+        let boundary = "arn:aws:iam::123456789012:policy/berth/seaview/boundary";
+        let list = UnitParameters {
+            permissions_boundary: Some(boundary.into()),
+            ..params("pw")
+        }
+        .template_parameters(&unit, &tag)
+        .unwrap();
+        for (key, _) in &list {
+            assert!(
+                BUSINESS_UNIT_TEMPLATE.contains(&format!("\n  {key}:\n")),
+                "{key} is not a template parameter"
+            );
+        }
+        assert!(list.iter().any(|(k, v)| k == "PermissionsBoundaryArn"
+            && matches!(v, ParameterValue::Plain(p) if p == boundary)));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct ProvisionerSettings {
     pub kms_key_id: Option<String>,
     /// A company-wide bucket instead of one per unit.
     pub existing_bucket: Option<String>,
+    /// Permissions boundary for the units' IAM users.
+    pub permissions_boundary: Option<String>,
 }
 
 /// The production [`StepExecutor`].
@@ -181,6 +183,7 @@ impl Provisioner {
             db_username: u.unit_slug.replace('-', "_"),
             kms_key_id: self.settings.kms_key_id.clone(),
             existing_bucket: self.settings.existing_bucket.clone(),
+            permissions_boundary: self.settings.permissions_boundary.clone(),
         }
     }
 

@@ -49,7 +49,7 @@ impl WorkerSettings {
     /// Reads `BERTH_RANCHER_URL`, `BERTH_RANCHER_TOKEN`, `BERTH_RANCHER_CLUSTER` (default
     /// `berth`), `BERTH_RANCHER_POLL_MS` (2000), `BERTH_DOMAIN`, `BERTH_REGISTRY_SERVER`,
     /// `BERTH_REGISTRY_USERNAME`, `BERTH_REGISTRY_PASSWORD`, optional `BERTH_KMS_KEY_ID`,
-    /// `BERTH_EXISTING_BUCKET`, `BERTH_TAG_KEY`/`BERTH_TAG_VALUE` (default `{company}` /
+    /// `BERTH_EXISTING_BUCKET`, `BERTH_UNIT_PERMISSIONS_BOUNDARY`, `BERTH_TAG_KEY`/`BERTH_TAG_VALUE` (default `{company}` /
     /// `{unit}`), the standard `AWS_REGION`/`AWS_ENDPOINT_URL`, and
     /// `BERTH_ENGINE_LEASE_MS` (30000), `BERTH_ENGINE_HEARTBEAT_MS` (10000),
     /// `BERTH_ENGINE_CONCURRENCY` (8), `BERTH_ENGINE_POLL_MS` (1000).
@@ -135,6 +135,7 @@ impl WorkerSettings {
                 registry_password: SecretString::from(registry_password),
                 kms_key_id: text("BERTH_KMS_KEY_ID"),
                 existing_bucket: text("BERTH_EXISTING_BUCKET"),
+                permissions_boundary: text("BERTH_UNIT_PERMISSIONS_BOUNDARY"),
             },
             engine,
         })

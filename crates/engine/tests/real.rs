@@ -70,6 +70,7 @@ fn provisioner(aws: AwsStage, client: RancherClient) -> Provisioner {
             registry_password: SecretString::from(REGISTRY_PASSWORD.to_owned()),
             kms_key_id: None,
             existing_bucket: None,
+            permissions_boundary: None,
         },
     )
 }

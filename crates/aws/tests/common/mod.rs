@@ -98,5 +98,6 @@ pub fn params() -> UnitParameters {
         db_username: "trucking".into(),
         kms_key_id: None,
         existing_bucket: None,
+        permissions_boundary: None,
     }
 }
