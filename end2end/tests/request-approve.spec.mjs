@@ -34,7 +34,7 @@ test("request → approve → live provisioning → timeline, with separation of
   await expect(manager).toHaveURL(/\/requests\/[0-9a-f-]{36}$/);
   await expect(manager.getByTestId("request-status")).toHaveText("submitted");
   // The requester gets no approve button, and is told why.
-  await expect(manager.getByTestId("no-decision")).toContainText("This needs the admin role.");
+  await expect(manager.getByTestId("no-decision")).toContainText("An admin reviews this request");
   await expect(manager.getByRole("button", { name: "Approve" })).toHaveCount(0);
   const requestUrl = manager.url();
   // The requester's own direct call of the approve server function is refused.

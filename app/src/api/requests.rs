@@ -43,7 +43,13 @@ impl RequestView {
                     requested_by: r.requested_by,
                 },
             )
-            .map_err(|d| d.to_string())
+            .map_err(|d| match d {
+                // Not a refusal to the person waiting for the decision: say what happens next.
+                berth_domain::Denied::NeedsRole(berth_domain::Role::Admin) => {
+                    "An admin reviews this request; approving it starts the provisioning.".into()
+                }
+                d => d.to_string(),
+            })
         } else {
             Err(format!("This request is {}.", r.status))
         };
