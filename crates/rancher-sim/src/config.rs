@@ -116,6 +116,9 @@ pub struct Faults {
     pub tokens_expired: bool,
     /// Extra Helm run time for installs/upgrades (slow installs).
     pub install_extra_delay_ms: u64,
+    /// Every Rancher API request (not the `/__sim` control API) waits this long before it is
+    /// served: network and API-server latency, so benchmarks see realistic per-call costs.
+    pub request_latency_ms: u64,
     /// Chart name → Helm error text: installs/upgrades of that chart fail in the operation.
     pub fail_charts: BTreeMap<String, String>,
     /// Operation pods never leave `Pending`.

@@ -330,13 +330,14 @@ async fn rancher_inner(
         RateLimited(u64),
         ServerError,
     }
-    let injected = {
+    let (latency, injected) = {
         let mut world = shared.world();
         world.count(key.clone());
         world.count("total".into());
         let f = &mut world.faults;
+        let latency = Duration::from_millis(f.request_latency_ms);
         let hit = f.target.is_empty() || target_text.contains(&f.target);
-        if !hit || segs == ["ping"] {
+        let injected = if !hit || segs == ["ping"] {
             None
         } else if f.hang > 0 {
             f.hang -= 1;
@@ -349,8 +350,12 @@ async fn rancher_inner(
             Some(Injected::ServerError)
         } else {
             None
-        }
+        };
+        (latency, injected)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match injected {
         Some(Injected::Hang(d)) => {
             tokio::time::sleep(d).await;

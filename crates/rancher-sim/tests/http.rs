@@ -575,3 +575,47 @@ async fn control_api_sets_faults_and_reads_counters() {
         .unwrap();
     assert_eq!(history, json!([]));
 }
+
+#[tokio::test]
+async fn request_latency_delays_every_api_call_without_serialising_them() {
+    let t = T::new().await;
+    let resp = t
+        .http
+        .put(t.url("/__sim/faults"))
+        .json(&json!({"request_latency_ms": 400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(t.sim.faults().request_latency_ms, 400);
+
+    let started = std::time::Instant::now();
+    let (s, _) = t.get("/v3/clusters").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the call was not delayed: {:?}",
+        started.elapsed()
+    );
+
+    // Ten calls at once: served side by side (ten in a row would take 4 s).
+    let started = std::time::Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let req = t
+            .http
+            .get(t.url("/v3/clusters"))
+            .bearer_auth(t.sim.admin_token());
+        calls.spawn(async move { req.send().await.map(|r| r.status()) });
+    }
+    while let Some(status) = calls.join_next().await {
+        assert_eq!(status.unwrap().unwrap(), StatusCode::OK);
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "the delay holds the simulator's lock: {elapsed:?}"
+    );
+    assert_eq!(t.sim.count("GET cluster"), 11);
+}
