@@ -750,25 +750,21 @@ async fn approval_plans_a_run_that_the_live_stream_shows_and_only_admins_operate
 
     // Only admins retry or cancel runs; a reason is required.
     let run_id = run.to_string();
-    let cancel = |reason: &'static str| {
-        [
-            ("run_id", run_id.clone()),
-            ("action", "cancel".into()),
-            ("reason", reason.into()),
-        ]
+    let cancel = |client: &Client, reason: &'static str| {
+        let form = [
+            ("run_id", run_id.as_str()),
+            ("action", "cancel"),
+            ("reason", reason),
+        ];
+        let (app, client) = (&app, client.clone());
+        async move { app.call(&client, "operate_run", &form).await.status() }
     };
-    let form = cancel("not needed");
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let res = app.call(&maria, "operate_run", &form).await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let form = cancel(" ");
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let res = app.call(&ada, "operate_run", &form).await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let form = cancel("Wrong region, will re-request.");
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let res = app.call(&ada, "operate_run", &form).await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(cancel(&maria, "not needed").await, StatusCode::FORBIDDEN);
+    assert_eq!(cancel(&ada, " ").await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        cancel(&ada, "Wrong region, will re-request.").await,
+        StatusCode::OK
+    );
     let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
         .bind(run)
         .fetch_one(&app.pool)
