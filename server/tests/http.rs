@@ -759,6 +759,8 @@ async fn approval_plans_a_run_that_the_live_stream_shows_and_only_admins_operate
         let (app, client) = (&app, client.clone());
         async move { app.call(&client, "operate_run", &form).await.status() }
     };
+    // The browser drops the connection; what changes meanwhile arrives first on reconnect.
+    drop(res);
     assert_eq!(cancel(&maria, "not needed").await, StatusCode::FORBIDDEN);
     assert_eq!(cancel(&ada, " ").await, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
@@ -771,4 +773,11 @@ async fn approval_plans_a_run_that_the_live_stream_shows_and_only_admins_operate
         .await
         .unwrap();
     assert_eq!(status, "cancelled");
+    let mut res = maria.get(&url).send().await.unwrap();
+    let caught_up = read_until(&mut res, "\n\n").await;
+    assert!(caught_up.contains(r#""status":"cancelled""#), "{caught_up}");
+    assert!(
+        caught_up.contains(r#""environment_status":"failed""#),
+        "{caught_up}"
+    );
 }
