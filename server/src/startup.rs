@@ -226,11 +226,16 @@ impl Application {
         let worker = self.worker.map(|engine| {
             let mut stopped = stopped.clone();
             tokio::spawn(async move {
-                engine
+                let result = engine
                     .run_until(async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     })
-                    .await
+                    .await;
+                // Said at once: approvals keep queueing runs that nothing here will take.
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "the provisioning worker stopped");
+                }
+                result
             })
         });
         use axum::serve::ListenerExt;
