@@ -1,31 +1,18 @@
 //! The auditors' history: filters, keyset pages in both directions, exports from one snapshot,
 //! and the latest state of every environment. Each test gets a fresh database.
 
+mod common;
+use common::person;
+
 use berth_db::{
     audit, companies,
     history::{self, Cursor, HistoryFilter, StateFilter},
-    requests, users, PgPool,
+    requests, PgPool,
 };
-use berth_domain::{Actor, Decision, RequestSpec, Role};
+use berth_domain::{Decision, RequestSpec, Role};
 use serde_json::json;
 use time::{macros::datetime, OffsetDateTime};
 use uuid::Uuid;
-
-async fn person(pool: &PgPool, sub: &str, roles: &[Role]) -> Actor {
-    users::upsert(
-        pool,
-        &users::Identity {
-            issuer: "test",
-            subject: sub,
-            display_name: &format!("User {sub}"),
-            email: None,
-            roles,
-        },
-    )
-    .await
-    .unwrap()
-    .actor()
-}
 
 fn spec(name: &str) -> RequestSpec {
     RequestSpec::parse(name, "", "", "owner@seaview.example", "insight", "small").unwrap()

@@ -1,23 +1,10 @@
 //! Storage tests: each runs against a fresh database created by `#[sqlx::test]`.
 
-use berth_db::{companies, events, requests, users, DbError, PgPool};
-use berth_domain::{Actor, Decision, Denied, RequestSpec, RequestStatus, Role, TransitionError};
+mod common;
+use common::person;
 
-async fn person(pool: &PgPool, sub: &str, roles: &[Role]) -> Actor {
-    users::upsert(
-        pool,
-        &users::Identity {
-            issuer: "test",
-            subject: sub,
-            display_name: &format!("User {sub}"),
-            email: None,
-            roles,
-        },
-    )
-    .await
-    .unwrap()
-    .actor()
-}
+use berth_db::{companies, events, requests, DbError, PgPool};
+use berth_domain::{Decision, Denied, RequestSpec, RequestStatus, Role, TransitionError};
 
 fn spec(name: &str, slug: &str) -> RequestSpec {
     RequestSpec::parse(name, slug, "", "owner@seaview.example", "insight", "small").unwrap()
