@@ -104,12 +104,13 @@ fn follow(environment_id: Uuid, pushed: RwSignal<Option<Provisioning>>, live: Rw
 #[component]
 fn ProvisioningView(p: Provisioning, operate: ServerAction<OperateRun>) -> impl IntoView {
     let Some(run) = p.run else {
-        return view! {
-            <p class="muted" data-testid="no-run">
-                "Nothing provisioned yet: provisioning starts when an admin approves the request."
-            </p>
-        }
-        .into_any();
+        use berth_domain::RequestStatus;
+        let why = match p.environment_status {
+            Some(RequestStatus::Rejected) => "Nothing provisioned: the request was rejected.",
+            Some(RequestStatus::Withdrawn) => "Nothing provisioned: the request was withdrawn.",
+            _ => "Nothing provisioned yet: provisioning starts when an admin approves the request.",
+        };
+        return view! { <p class="muted" data-testid="no-run">{why}</p> }.into_any();
     };
     let controls = p
         .can_operate
