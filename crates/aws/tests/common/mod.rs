@@ -39,10 +39,8 @@ impl Intercept for MotoAccount {
     }
 }
 
-#[path = "../support/emulator.rs"]
-mod emulator;
 #[allow(unused_imports)] // not every test binary talks to the emulator
-pub use emulator::{emulator_available, endpoint};
+pub use berth_testkit::emulator::{emulator_available, endpoint};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 

@@ -391,10 +391,8 @@ impl StepExecutor for TestExecutor {
 
 // --- the AWS emulator (tools/aws-emulator/start.sh) ---
 
-#[path = "../../../aws/tests/support/emulator.rs"]
-mod emulator;
 #[allow(unused_imports)] // not every test binary talks to the emulator
-pub use emulator::{emulator_available, endpoint};
+pub use berth_testkit::emulator::{emulator_available, endpoint};
 
 /// A unit slug unique to this test run (the emulator outlives test databases).
 pub fn unique_slug() -> String {

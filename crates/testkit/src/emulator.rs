@@ -1,5 +1,4 @@
-//! Finding the local AWS emulator from tests; shared by berth-aws's and berth-engine's suites
-//! (included with `#[path]`, std only).
+//! Finding the local AWS emulator from tests (berth-aws's and the provisioner's suites and benches).
 
 /// The emulator's URL: `AWS_ENDPOINT_URL`, else the default port of tools/aws-emulator/start.sh.
 pub fn endpoint() -> String {
