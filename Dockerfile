@@ -2,8 +2,8 @@
 # Berth's production image: `server` (axum + Leptos SSR), the hydrate bundle under site/ and the
 # blueprint/values templates under templates/.
 #   docker build -t berth:$(git rev-parse --short HEAD) .
-# The toolchain mirrors ../shared/docs/toolchain.md: cargo-leptos 0.3.10 (no downloads),
-# wasm-bindgen-cli equal to the wasm-bindgen in Cargo.lock, and wasm-opt from npm binaryen 132
+# The site is built by tools/build-site.sh, the same steps cargo-leptos runs: cargo, the
+# wasm-bindgen CLI equal to the wasm-bindgen in Cargo.lock, and wasm-opt from npm binaryen 132
 # (never Debian's binaryen 108, whose output does not hydrate).
 
 # Base images are Debian 12 (bookworm) throughout, so the binary's glibc matches the runtime.
@@ -16,11 +16,10 @@ RUN npm install --global --no-fund --no-audit binaryen@132.0.0 \
 FROM rust:1.95.0-slim-bookworm AS tools
 RUN rustup target add wasm32-unknown-unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo install --locked cargo-leptos --version 0.3.10 --features no_downloads \
- && cargo install wasm-bindgen-cli --version 0.2.130
+    cargo install wasm-bindgen-cli --version 0.2.130
 COPY --from=wasm-opt /usr/local/bin/node /usr/local/bin/node
 COPY --from=wasm-opt /usr/local/lib/node_modules/binaryen /opt/binaryen
-# npm's wasm-opt first on PATH: cargo-leptos takes the first one it finds, unchecked.
+# npm's wasm-opt first on PATH.
 ENV PATH=/opt/binaryen/bin:${PATH}
 
 # ---- build -------------------------------------------------------------------------------------
@@ -33,7 +32,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,id=berth-target \
     grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | grep -q '^version = "0.2.130"$' \
  && wasm-opt --version | grep -q 'version 132' \
- && cargo leptos build --release \
+ && tools/build-site.sh --release --server \
  && mkdir -p /out \
  && cp target/release/server /out/server \
  && cp -r target/site /out/site

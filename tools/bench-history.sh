@@ -30,8 +30,7 @@ DATABASE_URL="$db" LEPTOS_OUTPUT_NAME=berth LEPTOS_SITE_ROOT="$site" LEPTOS_SITE
   BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true BERTH_WORKER=false RUST_LOG=warn "$server_bin" >"$LOCAL/bench-history.log" 2>&1 &
 pid=$!
 at_exit "kill $pid"
-for _ in $(seq 1 300); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "$BASE/readyz" >/dev/null || { cat "$LOCAL/bench-history.log" >&2; die "the server did not start"; }
+wait_http "$BASE/readyz" 60 "$pid" "$LOCAL/bench-history.log" || die "the server did not start"
 
 log "seeding 10,000 environments and 1,000,000 events"
 start=$SECONDS

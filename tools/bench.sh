@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints Berth's build and footprint figures (recorded in docs/benchmarks.md):
 #   tools/bench.sh           release WASM size (raw, gzip) and the server's idle memory
-#   tools/bench.sh --cold    also a cold `cargo leptos build --release` in a fresh target dir
+#   tools/bench.sh --cold    also a cold release build of the site and server in a fresh target dir
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 install_all
@@ -12,11 +12,11 @@ if [ "${1:-}" = "--cold" ]; then
   at_exit "rm -rf '$cold'"
   log "cold release build in $cold (dependencies already downloaded)"
   start=$SECONDS
-  CARGO_TARGET_DIR="$cold" SQLX_OFFLINE=true cargo leptos build --release >/dev/null 2>&1
+  CARGO_TARGET_DIR="$cold" SQLX_OFFLINE=true tools/build-site.sh --release --server >/dev/null 2>&1
   echo "cold release build: $((SECONDS - start)) s on $(nproc) cores"
 fi
 
-SQLX_OFFLINE=true cargo leptos build --release >/dev/null 2>&1
+SQLX_OFFLINE=true tools/build-site.sh --release --server >/dev/null 2>&1
 wasm=target/site/pkg/berth.wasm
 js=target/site/pkg/berth.js
 printf 'release WASM: %s bytes raw, %s bytes gzipped\n' "$(stat -c %s "$wasm")" "$(gzip -9c "$wasm" | wc -c)"
@@ -29,7 +29,7 @@ DATABASE_URL="$db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR=127.0.0.1:3097 
   BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true BERTH_WORKER=false RUST_LOG=warn target/release/server &
 pid=$!
 at_exit "kill $pid"
-for _ in $(seq 1 100); do curl -fs http://127.0.0.1:3097/readyz >/dev/null && break; sleep 0.1; done
+wait_http http://127.0.0.1:3097/readyz 30 "$pid" || die "the server did not start"
 # Warm it with a few page loads, then let it idle.
 for p in / /login /requests/new; do curl -fs "http://127.0.0.1:3097$p" >/dev/null || true; done
 sleep 3

@@ -9,10 +9,12 @@ LOCAL="$ROOT/.local"
 mkdir -p "$LOCAL"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 
-# Pinned tool versions (see ../shared/docs/toolchain.md for why these).
-CARGO_LEPTOS_VERSION=0.3.10
-SQLX_CLI_VERSION=0.8.6
+# Pinned tool versions (see ../shared/docs/toolchain.md for why these). cargo-leptos is not
+# needed: tools/build-site.sh runs the same steps with cargo, wasm-bindgen and wasm-opt.
 WASM_OPT_VERSION=132
+# The name the site's files carry (pkg/berth.js, berth.wasm, berth.css). Exported so every build
+# bakes it into the server, as cargo-leptos does, and the server needs no setting to find them.
+export LEPTOS_OUTPUT_NAME=berth
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -48,7 +50,8 @@ apt_install() {
 # --- system packages -------------------------------------------------------------------------
 ensure_system_packages() {
   local missing=()
-  command -v chromium >/dev/null || missing+=(chromium)
+  # The browser only drives the end-to-end tests: the run command does without it.
+  if [ "$INSTALL_FOR_TESTS" = true ]; then command -v chromium >/dev/null || missing+=(chromium); fi
   [ -x "$(pg_bin_dir)/initdb" ] || missing+=(postgresql)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
@@ -80,10 +83,6 @@ ensure_rust_tools() {
     log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
-  if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
-    log "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes the first time)"
-    cargo install --locked cargo-leptos --version "$CARGO_LEPTOS_VERSION" --features no_downloads
-  fi
   local wb
   wb="$(wasm_bindgen_lock_version)"
   [ -n "$wb" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
@@ -91,10 +90,6 @@ ensure_rust_tools() {
     log "installing wasm-bindgen-cli $wb (matches Cargo.lock)"
     # Not --locked: its lock pins a yanked webpki-roots (see toolchain notes).
     cargo install wasm-bindgen-cli --version "$wb" --force
-  fi
-  if ! sqlx --version 2>/dev/null | grep -q " $SQLX_CLI_VERSION"; then
-    log "installing sqlx-cli $SQLX_CLI_VERSION"
-    cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --no-default-features --features postgres,rustls --locked
   fi
 }
 
@@ -114,14 +109,95 @@ ensure_node_tools() {
   export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$PATH"
   wasm-opt --version | grep -q "version $WASM_OPT_VERSION" \
     || die "wasm-opt $WASM_OPT_VERSION expected first on PATH, found: $(wasm-opt --version)"
-  npm_ci "$ROOT/end2end"
+  if [ "$INSTALL_FOR_TESTS" = true ]; then npm_ci "$ROOT/end2end"; fi
   # tools/test-idp/start.sh installs its own packages.
 }
 
+# install_all [--for-tests]: what building and running needs; with --for-tests also the browser
+# and Playwright.
+INSTALL_FOR_TESTS=false
 install_all() {
+  [ "${1:-}" = "--for-tests" ] && INSTALL_FOR_TESTS=true
   ensure_system_packages
   ensure_rust_tools
   ensure_node_tools
+}
+
+# --- building --------------------------------------------------------------------------------
+# Runs a cargo command with clippy linting the workspace's crates in the same compilation
+# (-D warnings), the way `cargo clippy` does it (clippy-driver as the workspace wrapper), so one
+# build both lints and produces the binaries the tests run: no second pass over every crate.
+with_clippy() {
+  local driver
+  driver="$(rustup which clippy-driver 2>/dev/null)" || die "clippy is missing: rustup component add clippy"
+  RUSTC_WORKSPACE_WRAPPER="$driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
+}
+
+# Builds the site into target/site (see tools/build-site.sh): $1 = true for the release WASM
+# (wasm-release profile + wasm-opt), $2 = true to lint app + frontend for the browser meanwhile.
+build_site() {
+  local release="$1" lint="${2:-false}" profile=dev dir=debug
+  if [ "$release" = true ]; then profile=wasm-release dir=wasm-release; fi
+  local cargo=(cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$profile")
+  if [ "$lint" = true ]; then with_clippy "${cargo[@]}"; else "${cargo[@]}"; fi
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  local site="$target/site" wasm="$target/wasm32-unknown-unknown/$dir/frontend.wasm"
+  rm -rf "$site/pkg"
+  mkdir -p "$site/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name "$LEPTOS_OUTPUT_NAME" "$wasm"
+  # A server compiled with LEPTOS_OUTPUT_NAME set (ours always are: see the top of this file)
+  # asks for berth.wasm, as cargo-leptos names it; wasm-bindgen writes berth_bg.wasm.
+  local out="$site/pkg/$LEPTOS_OUTPUT_NAME.wasm"
+  mv "$site/pkg/${LEPTOS_OUTPUT_NAME}_bg.wasm" "$out"
+  if [ "$release" = true ]; then
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int "$out" -o "$out"
+  fi
+  cp "$ROOT/style/main.css" "$site/pkg/$LEPTOS_OUTPUT_NAME.css"
+  cp -r "$ROOT/public/." "$site/"
+}
+
+# Compiles (and lints) every server-side crate and target in one pass: what `cargo test` runs,
+# plus the server and simulator binaries the end-to-end run starts (target/debug/).
+build_and_lint_server_side() {
+  with_clippy cargo test --workspace --exclude frontend --no-run --lib --bins --tests --benches --examples
+}
+
+# --- compile-time checked queries ------------------------------------------------------------
+# Where the query macros write each query's metadata while compiling against a live schema.
+QUERY_METADATA="$ROOT/target/sqlx-metadata"
+
+# Applies migrations/*.sql in order to a database (for the macros' live schema; the server and
+# #[sqlx::test] apply them through sqlx themselves).
+apply_migrations() {
+  local f
+  for f in "$ROOT"/migrations/*.sql; do
+    psql -q -v ON_ERROR_STOP=1 --single-transaction "$1" -f "$f" >/dev/null
+  done
+}
+
+# The source files that hold query macros.
+query_macro_files() {
+  git -C "$ROOT" grep -lE 'query(_as|_scalar)?(_unchecked)?!|query_file' -- '*.rs'  | sed "s|^|$ROOT/|"
+}
+
+# Whether $QUERY_METADATA holds exactly the committed .sqlx/ files.
+query_metadata_matches() {
+  diff -rq "$ROOT/.sqlx" "$QUERY_METADATA" >/dev/null
+}
+
+# Waits until URL answers 2xx: wait_http URL SECONDS [PID [LOG]]. With PID, gives up as soon as
+# that process has exited (and prints LOG), instead of waiting out the time.
+wait_http() {
+  local url="$1" seconds="$2" pid="${3:-}" logfile="${4:-}" i
+  for ((i = 0; i < seconds * 5; i++)); do
+    curl -fs -o /dev/null --max-time 2 "$url" && return 0
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      [ -n "$logfile" ] && tail -n 50 "$logfile" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  return 1
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -187,7 +263,7 @@ ensure_postgres() {
 # Replaces one database (for the end-to-end run) with an empty one; prints its URL.
 fresh_database() {
   local name="$1" base="${DATABASE_URL%/*}"
-  psql -q "$base/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" psql -q "$base/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
   echo "$base/$name"
 }
 
@@ -204,8 +280,13 @@ start_aws_emulator() {
 
 RANCHER_SIM_ADDR="${RANCHER_SIM_ADDR:-127.0.0.1:8444}"
 start_rancher_sim() {
-  cargo build -q -p berth-rancher-sim --bin rancher-sim
-  "$ROOT/target/debug/rancher-sim" --addr "$RANCHER_SIM_ADDR" --seed insight >"$LOCAL/rancher-sim.log" 2>&1 &
+  # RANCHER_SIM_BIN: a simulator binary already built (the test command's build has one).
+  local bin="${RANCHER_SIM_BIN:-}"
+  if [ -z "$bin" ]; then
+    cargo build -q -p berth-rancher-sim --bin rancher-sim
+    bin="$ROOT/target/debug/rancher-sim"
+  fi
+  "$bin" --addr "$RANCHER_SIM_ADDR" --seed insight >"$LOCAL/rancher-sim.log" 2>&1 &
   local pid=$!
   at_exit "kill $pid"
   wait_for_port "${RANCHER_SIM_ADDR%:*}" "${RANCHER_SIM_ADDR##*:}" 30 || die "the Rancher simulator did not start (see .local/rancher-sim.log)"

@@ -6,8 +6,16 @@ cd "$ROOT"
 
 install_all
 ensure_postgres
+export SQLX_OFFLINE=true
+
+log "building Berth (the first build takes a few minutes)"
+# The server and the simulator in one cargo run (one feature resolution, no rebuild between
+# them), then a dev WASM (no wasm-opt: quick; tools/build-site.sh --release for the small one).
+cargo build -p server -p berth-rancher-sim --bins
+build_site false
+
 start_aws_emulator
-start_rancher_sim
+RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 start_idp
 
 export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
@@ -15,20 +23,21 @@ export BERTH_PUBLIC_URL="${BERTH_PUBLIC_URL:-http://$LEPTOS_SITE_ADDR}"
 export BERTH_DEV_LOGIN="${BERTH_DEV_LOGIN:-true}"
 export BERTH_SEED_DEMO="${BERTH_SEED_DEMO:-true}"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn}"
-export SQLX_OFFLINE=true
-
-log "building Berth (the first build takes a few minutes)"
-cargo leptos build
+# The demo people, from the file the identity provider serves (tools/test-idp/users.json).
+demo_accounts() {
+  python3 - "$ROOT/tools/test-idp/users.json" <<'PY'
+import json, sys
+for login, u in json.load(open(sys.argv[1]))["users"].items():
+    groups = ", ".join(g.removeprefix("berth-") for g in u["groups"]) or "no role"
+    print(f"{'':25}{login + ' / ' + u['password']:<24}{u['name']} ({groups})")
+PY
+}
 cat >&2 <<MSG
 
   Berth:               http://$LEPTOS_SITE_ADDR
   Sign in:             http://$LEPTOS_SITE_ADDR/login
                        single sign-on through the local identity provider ($BERTH_OIDC_ISSUER):
-                         maria / maria-demo, mark / mark-demo     managers
-                         ada / ada-demo, alan / alan-demo         admins
-                         audrey / audrey-demo                     auditor
-                         sam / sam-demo                           manager + admin
-                         nora / nora-demo                         no role ("no access")
+$(demo_accounts)
                        or the development sign-in below it (same people, one click)
   PostgreSQL:          $DATABASE_URL
   AWS emulator:        $AWS_ENDPOINT_URL

@@ -12,36 +12,48 @@ export CI="${CI:-}"
 started=$SECONDS
 step() { log "[$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $*"; }
 
-step "installing what is missing"
-install_all
-
 only_e2e=false
 [ "${1:-}" = "--e2e" ] && only_e2e=true
 
+step "installing what is missing"
+install_all --for-tests
+
 step "PostgreSQL"
 ensure_postgres
-sqlx migrate run --source migrations
 export SQLX_OFFLINE=true
 
 if ! $only_e2e; then
 step "format"
 cargo fmt --all --check
 
-step "query metadata"
-# Every query!() has committed offline metadata matching the live schema.
-SQLX_OFFLINE=false cargo sqlx prepare --workspace --check -- --all-targets
-
-# `frontend` turns on app's `hydrate` feature; with it in the same cargo run, Cargo would unify
-# `ssr` + `hydrate` and the server would misbehave. Each side is linted and tested alone.
-step "lint (server side, then the WASM side alone)"
-cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
-cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
-
 step "local AWS emulator"
 start_aws_emulator
 
+# One compilation of every server-side crate and target serves three checks: clippy lints the
+# workspace's crates as they compile (-D warnings), the query macros check each query against
+# the live schema and write its metadata (compared with the committed .sqlx/ below), and the
+# binaries are the ones the tests run and the end-to-end run serves. `frontend` is built on its
+# own: in the same run Cargo would unify app's `ssr` and `hydrate` features.
+step "build and lint the server side, checking every query against the live schema"
+schema_db="$(fresh_database berth_schema)"
+apply_migrations "$schema_db"
+build_server_side() {
+  SQLX_OFFLINE=false DATABASE_URL="$schema_db" SQLX_OFFLINE_DIR="$QUERY_METADATA" build_and_lint_server_side
+}
+mkdir -p "$QUERY_METADATA"
+build_server_side
+step "query metadata"
+if ! query_metadata_matches; then
+  # Only crates that recompiled wrote their metadata; start clean and re-expand every query.
+  log "re-checking every query from scratch"
+  rm -rf "$QUERY_METADATA" && mkdir -p "$QUERY_METADATA"
+  touch $(query_macro_files)
+  build_server_side
+  query_metadata_matches || die ".sqlx/ is stale: regenerate it with tools/query-metadata.sh (see docs/development.md)"
+fi
+
 step "unit, database, AWS, Rancher and SSO tests"
-cargo test --workspace --exclude frontend --no-fail-fast
+with_clippy cargo test --workspace --exclude frontend --no-fail-fast
 
 step "CloudFormation lint and emulator smoke test"
 # The smoke test runs moto in-process (mock_aws); keep it off the shared emulator.
@@ -52,25 +64,22 @@ tools/infra/setup.sh
 tools/infra/check.sh
 else
   start_aws_emulator
+  build_and_lint_server_side
 fi
 
-step "end-to-end: release build, the local identity provider and the Rancher simulator"
+step "end-to-end: the release WASM (linted for the browser as it compiles), the identity provider and the Rancher simulator"
+build_site true true
 start_idp
-start_rancher_sim
-cargo leptos build --release
+RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 e2e_db="$(fresh_database berth_e2e)"
 step "end-to-end: starting Berth on 127.0.0.1:3000"
+# The server the tests built (dev profile); the site is the release WASM.
 DATABASE_URL="$e2e_db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR=127.0.0.1:3000 \
   BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
-  target/release/server >"$LOCAL/e2e-server.log" 2>&1 &
+  target/debug/server >"$LOCAL/e2e-server.log" 2>&1 &
 server=$!
 at_exit "kill $server"
-for _ in $(seq 1 300); do
-  curl -fs http://127.0.0.1:3000/readyz >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$LOCAL/e2e-server.log" >&2; die "Berth exited during start-up"; }
-  sleep 0.2
-done
-curl -fs http://127.0.0.1:3000/readyz >/dev/null || die "Berth did not become ready"
+wait_http http://127.0.0.1:3000/readyz 120 "$server" "$LOCAL/e2e-server.log" || die "Berth did not become ready"
 step "end-to-end: Playwright"
 (cd end2end && npx playwright test)
 

@@ -6,6 +6,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+source "$ROOT/tools/lib.sh"
 PORT="${1:-${BERTH_AWS_EMULATOR_PORT:-5055}}"
 HOST=127.0.0.1
 URL="http://$HOST:$PORT"
@@ -23,19 +24,11 @@ mkdir -p "$ROOT/.local"
 setsid "$VENV/bin/python" "$HERE/berth_emulator.py" -H "$HOST" -p "$PORT" </dev/null >"$LOG" 2>&1 &
 PID=$!
 
-for _ in $(seq 1 150); do
-    if curl -sf -o /dev/null --max-time 2 "$URL/moto-api/"; then
-        echo "aws emulator: ready at $URL (pid $PID, log $LOG)" >&2
-        echo "$PID"
-        exit 0
-    fi
-    if ! kill -0 "$PID" 2>/dev/null; then
-        echo "aws emulator: exited during start-up; last lines of $LOG:" >&2
-        tail -n 20 "$LOG" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-echo "aws emulator: no answer from $URL/moto-api/ after 30 s; stopping pid $PID" >&2
+if wait_http "$URL/moto-api/" 30 "$PID" "$LOG"; then
+    echo "aws emulator: ready at $URL (pid $PID, log $LOG)" >&2
+    echo "$PID"
+    exit 0
+fi
+echo "aws emulator: no answer from $URL/moto-api/ (exited, or none after 30 s); stopping pid $PID" >&2
 kill "$PID" 2>/dev/null || true
 exit 1

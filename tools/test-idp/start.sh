@@ -7,6 +7,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+source "$root/tools/lib.sh"
 port="${1:-${IDP_PORT:-4444}}"
 export IDP_PORT="$port"
 issuer="${IDP_ISSUER:-http://127.0.0.1:$port}"
@@ -33,20 +34,11 @@ log="$root/.local/test-idp/provider-$port.log"
 nohup node "$here/provider.mjs" >"$log" 2>&1 &
 pid=$!
 
-for _ in $(seq 1 100); do
-    if curl -fsS "$issuer/.well-known/openid-configuration" >/dev/null 2>&1; then
-        echo "test-idp: ready at $issuer (pid $pid, log $log)" >&2
-        echo "$pid"
-        exit 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-        echo "test-idp: the provider exited during start-up; its log:" >&2
-        cat "$log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-echo "test-idp: no discovery answer at $issuer after 10 s; stopping pid $pid. Log:" >&2
-cat "$log" >&2
+if wait_http "$issuer/.well-known/openid-configuration" 10 "$pid" "$log"; then
+    echo "test-idp: ready at $issuer (pid $pid, log $log)" >&2
+    echo "$pid"
+    exit 0
+fi
+echo "test-idp: no discovery answer at $issuer (exited, or none after 10 s); stopping pid $pid" >&2
 kill "$pid" 2>/dev/null || true
 exit 1
