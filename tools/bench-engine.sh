@@ -4,7 +4,7 @@
 # on its own port, and stopped on exit), the Rancher stage against the simulator in the bench
 # process with a fixed latency per API call. Prints wall time, each run's critical path from its
 # own measured steps, their ratio, the sequential (seed) time, CPU per run and the simulator's
-# call counts. See crates/engine/benches/provision.rs for the knobs.
+# call counts. See crates/provisioner/benches/provision.rs for the knobs.
 #
 #   tools/bench-engine.sh                          50 environments, 50 ms per Rancher call
 #   BENCH_REAL_RUNS=20 BENCH_SIM_LATENCY_MS=100 tools/bench-engine.sh
@@ -20,8 +20,8 @@ start_aws_emulator
 export BENCH_REAL_RUNS="${BENCH_REAL_RUNS:-50}" BENCH_SIM_LATENCY_MS="${BENCH_SIM_LATENCY_MS:-50}"
 export SQLX_OFFLINE=true
 log "provisioning $BENCH_REAL_RUNS environments at once (cargo bench, release)"
-cargo bench -q -p berth-engine --bench provision
+cargo bench -q -p berth-provisioner --bench provision
 if [ "${1:-}" = "--claim" ]; then
   log "engine-only bench: claim throughput and critical path with sleeping steps"
-  cargo bench -q -p berth-engine --bench claim
+  cargo bench -q -p berth-runs --bench claim
 fi

@@ -83,9 +83,9 @@ impl From<berth_db::DbError> for AppError {
 }
 
 #[cfg(feature = "ssr")]
-impl From<berth_engine::EngineError> for AppError {
-    fn from(e: berth_engine::EngineError) -> Self {
-        use berth_engine::EngineError;
+impl From<berth_runs::EngineError> for AppError {
+    fn from(e: berth_runs::EngineError) -> Self {
+        use berth_runs::EngineError;
         match e {
             EngineError::Db(e) => e.into(),
             EngineError::NotFound(_) => AppError::NotFound,

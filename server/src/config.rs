@@ -29,7 +29,7 @@ pub struct Settings {
     pub templates_dir: std::path::PathBuf,
     /// The in-process provisioning worker; `None` with `BERTH_WORKER=false` (approvals still
     /// enqueue runs, which `server worker` processes elsewhere then drain).
-    pub worker: Option<berth_engine::WorkerSettings>,
+    pub worker: Option<berth_provisioner::WorkerSettings>,
 }
 
 impl fmt::Debug for Settings {
@@ -163,9 +163,9 @@ impl Settings {
             );
         }
 
-        let templates_dir = berth_engine::templates_dir(&get);
+        let templates_dir = berth_provisioner::templates_dir(&get);
         let worker = if run_worker {
-            match berth_engine::WorkerSettings::from_lookup(&get) {
+            match berth_provisioner::WorkerSettings::from_lookup(&get) {
                 Ok(w) => Some(w),
                 Err(problems) => {
                     errors.extend(problems);

@@ -29,7 +29,7 @@ pub struct Application {
 }
 
 /// The engine running the real provisioner.
-pub type Worker = berth_engine::Engine<berth_engine::Provisioner>;
+pub type Worker = berth_runs::Engine<berth_provisioner::Provisioner>;
 
 /// Loads and validates the blueprints and values templates (errors name file and line).
 pub fn load_templates(settings: &Settings) -> anyhow::Result<Arc<berth_blueprint::Templates>> {
@@ -45,7 +45,7 @@ pub fn load_templates(settings: &Settings) -> anyhow::Result<Arc<berth_blueprint
 
 /// The provisioning worker for `settings` (AWS and Rancher clients connected lazily).
 pub async fn worker(
-    settings: &berth_engine::WorkerSettings,
+    settings: &berth_provisioner::WorkerSettings,
     pool: berth_db::PgPool,
     templates: Arc<berth_blueprint::Templates>,
 ) -> anyhow::Result<Worker> {
@@ -54,7 +54,7 @@ pub async fn worker(
         .await
         .map_err(anyhow::Error::msg)
         .context("cannot set up the provisioning worker")?;
-    Ok(berth_engine::Engine::with_config(
+    Ok(berth_runs::Engine::with_config(
         pool,
         provisioner,
         settings.engine.clone(),

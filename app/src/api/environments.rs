@@ -1,6 +1,6 @@
 //! Reading environments and their timelines.
 
-use berth_domain::{Blueprint, RequestStatus, Size};
+use berth_domain::{BlueprintName, RequestStatus, Size};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ pub struct EnvironmentRow {
     pub name: String,
     pub slug: String,
     pub status: RequestStatus,
-    pub blueprint: Blueprint,
+    pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by: String,
     pub updated_at: Stamp,
@@ -29,7 +29,7 @@ pub struct EnvironmentView {
     pub description: String,
     pub owner_contact: String,
     pub status: RequestStatus,
-    pub blueprint: Blueprint,
+    pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by: String,
     pub created_at: Stamp,

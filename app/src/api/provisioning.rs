@@ -23,8 +23,7 @@ pub struct Provisioning {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub id: Uuid,
-    /// pending, running, succeeded, failed or cancelled.
-    pub status: String,
+    pub status: berth_domain::RunStatus,
     pub blueprint: String,
     pub blueprint_version: String,
     pub created_at: Stamp,
@@ -33,18 +32,11 @@ pub struct RunInfo {
     pub error: Option<String>,
 }
 
-impl RunInfo {
-    pub fn live(&self) -> bool {
-        matches!(self.status.as_str(), "pending" | "running")
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepInfo {
     pub name: String,
     pub label: String,
-    /// pending, running, succeeded, failed, blocked, skipped or cancelled.
-    pub status: String,
+    pub status: berth_domain::StepStatus,
     pub depends_on: Vec<String>,
     pub attempts: i32,
     pub max_attempts: i32,
@@ -105,10 +97,10 @@ pub async fn operate_run(run_id: Uuid, action: String, reason: String) -> Result
     guard::respond(async move {
         let s = guard::services()?;
         let actor = guard::require(berth_domain::Action::OperateRuns).await?;
-        let run = berth_engine::RunId(run_id);
+        let run = berth_runs::RunId(run_id);
         match action.as_str() {
-            "retry" => berth_engine::retry_run(&s.pool, run, actor.user_id, &reason).await?,
-            "cancel" => berth_engine::cancel_run(&s.pool, run, actor.user_id, &reason).await?,
+            "retry" => berth_runs::retry_run(&s.pool, run, actor.user_id, &reason).await?,
+            "cancel" => berth_runs::cancel_run(&s.pool, run, actor.user_id, &reason).await?,
             other => return Err(AppError::Invalid(format!("unknown action '{other}'"))),
         }
         Ok(())
@@ -129,18 +121,18 @@ pub async fn snapshot(
         .await?
         .ok_or(AppError::NotFound)?;
     let environment_status = Some(environment.status);
-    let Some(run) = berth_engine::latest_run(&s.pool, environment_id).await? else {
+    let Some(run) = berth_runs::latest_run(&s.pool, environment_id).await? else {
         return Ok(Provisioning {
             environment_status,
             can_operate,
             ..Provisioning::default()
         });
     };
-    let steps = berth_engine::steps_of_run(&s.pool, run.id).await?;
+    let steps = berth_runs::steps_of_run(&s.pool, run.id).await?;
     let blueprint = s.templates.blueprint(&run.blueprint);
     let stack = steps
         .iter()
-        .find(|st| st.kind == berth_engine::StepKind::EnsureStack)
+        .find(|st| st.kind == berth_runs::StepKind::EnsureStack)
         .and_then(|st| st.output.as_ref())
         .map(stack_info);
     let steps = steps
@@ -160,7 +152,7 @@ pub async fn snapshot(
             });
             StepInfo {
                 label: step_label(st.kind, st.app.as_deref()),
-                status: st.status.to_string(),
+                status: st.status,
                 depends_on: st.depends_on,
                 attempts: st.attempts,
                 max_attempts: st.max_attempts,
@@ -179,7 +171,7 @@ pub async fn snapshot(
         environment_status,
         run: Some(RunInfo {
             id: run.id.0,
-            status: run.status.to_string(),
+            status: run.status,
             blueprint: run.blueprint,
             blueprint_version: run.blueprint_version,
             created_at: run.created_at.into(),
@@ -194,8 +186,8 @@ pub async fn snapshot(
 }
 
 #[cfg(feature = "ssr")]
-fn step_label(kind: berth_engine::StepKind, app: Option<&str>) -> String {
-    use berth_engine::StepKind;
+fn step_label(kind: berth_runs::StepKind, app: Option<&str>) -> String {
+    use berth_runs::StepKind;
     match kind {
         StepKind::EnsureStack => "AWS: CloudFormation stack".into(),
         StepKind::ReadSecrets => "AWS: read the unit's secrets".into(),

@@ -1,6 +1,6 @@
 //! Requesting a business unit, and deciding on requests.
 
-use berth_domain::{Blueprint, RequestStatus, Size, SpecErrors};
+use berth_domain::{BlueprintName, RequestStatus, Size, SpecErrors};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ pub struct RequestView {
     pub slug: String,
     pub description: String,
     pub owner_contact: String,
-    pub blueprint: Blueprint,
+    pub blueprint: BlueprintName,
     pub size: Size,
     pub status: RequestStatus,
     pub requested_by: String,
@@ -167,7 +167,7 @@ pub async fn decide_request(
         let decision = berth_domain::Decision::parse(&decision, &note)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
         let outcome =
-            berth_engine::decide_request(&s.pool, &s.templates, id, &actor, decision).await?;
+            berth_runs::decide_request(&s.pool, &s.templates, id, &actor, decision).await?;
         Ok(outcome.status)
     })
     .await

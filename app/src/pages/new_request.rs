@@ -1,7 +1,7 @@
 //! The request form for a new business unit. Fields are checked in the browser as you type
 //! (with the same domain rules) and again on the server, which has the last word.
 
-use berth_domain::{Blueprint, RequestSpec, Role, Size, SpecErrors, UnitSlug};
+use berth_domain::{BlueprintName, RequestSpec, Role, Size, SpecErrors, UnitSlug};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -130,7 +130,7 @@ fn RequestForm() -> impl IntoView {
             <Field label="Blueprint" name="blueprint" error=error_for("blueprint")
                 hint="The set of applications the environment gets.">
                 <select id="blueprint" name="blueprint" aria-describedby="blueprint-hint blueprint-error">
-                    {Blueprint::ALL
+                    {BlueprintName::ALL
                         .into_iter()
                         .map(|b| view! { <option value=b.as_str()>{b.label()}</option> })
                         .collect_view()}

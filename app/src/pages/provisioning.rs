@@ -3,6 +3,7 @@
 //! server (readable without JavaScript); in the browser a server-sent-event stream replaces the
 //! snapshot whenever it changes, and reconnects by itself after a dropped connection.
 
+use berth_domain::{RunStatus, StepStatus};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -140,11 +141,11 @@ fn ProvisioningView(p: Provisioning, operate: ServerAction<OperateRun>) -> impl 
 #[component]
 fn RunSummary(run: RunInfo) -> impl IntoView {
     view! {
-        <p class="run-summary" data-testid="run" data-status=run.status.clone()>
+        <p class="run-summary" data-testid="run" data-status=run.status.as_str()>
             "Run of blueprint " <strong>{format!("{} {}", run.blueprint, run.blueprint_version)}</strong>
             ", started " <When stamp=run.created_at />
             {run.duration_secs.map(|s| format!(", {}", duration(s)))}
-            " · " <span class=format!("badge badge-{}", run.status)>{run.status.clone()}</span>
+            " · " <span class=format!("badge badge-{}", run.status)>{run.status.as_str()}</span>
         </p>
         {run.error.map(|e| view! { <p class="alert alert-error prewrap" data-testid="run-error">{e}</p> })}
     }
@@ -152,9 +153,9 @@ fn RunSummary(run: RunInfo) -> impl IntoView {
 
 #[component]
 fn RunControls(run: RunInfo, operate: ServerAction<OperateRun>) -> impl IntoView {
-    let (action, label) = if run.live() {
+    let (action, label) = if run.status.is_live() {
         ("cancel", "Cancel run")
-    } else if run.status == "failed" {
+    } else if run.status == RunStatus::Failed {
         ("retry", "Retry from the failed step")
     } else {
         return ().into_any();
@@ -181,13 +182,13 @@ fn RunControls(run: RunInfo, operate: ServerAction<OperateRun>) -> impl IntoView
 #[component]
 fn StepRow(step: StepInfo) -> impl IntoView {
     let note = step.error.clone().or_else(|| {
-        (step.status == "blocked")
+        (step.status == StepStatus::Blocked)
             .then(|| step.blocked_reason.clone())
             .flatten()
     });
     let has_log = !step.log.trim().is_empty();
     view! {
-        <tr data-step=step.name.clone() data-status=step.status.clone()>
+        <tr data-step=step.name.clone() data-status=step.status.as_str()>
             <th scope="row">
                 {step.label.clone()}
                 {note.map(|n| view! { <div class="step-note prewrap">{n}</div> })}
@@ -195,7 +196,7 @@ fn StepRow(step: StepInfo) -> impl IntoView {
                     <details class="step-log"><summary>"Log"</summary><pre>{step.log.clone()}</pre></details>
                 })}
             </th>
-            <td><span class=format!("badge badge-{}", step.status)>{step.status.clone()}</span></td>
+            <td><span class=format!("badge badge-{}", step.status)>{step.status.as_str()}</span></td>
             <td>
                 {step.chart.clone().unwrap_or_default()}
                 {step.deployed.clone().map(|d| view! { <div class="muted">"deployed " {d}</div> })}

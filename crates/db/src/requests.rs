@@ -3,10 +3,10 @@
 use berth_domain::{
     policy::{authorize, Action},
     request::Submitted,
-    Actor, Blueprint, Decision, RequestSpec, RequestStatus, Size,
+    Actor, BlueprintName, Decision, RequestSpec, RequestStatus, Size,
 };
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,7 +18,7 @@ pub struct EnvironmentSummary {
     pub name: String,
     pub slug: String,
     pub status: RequestStatus,
-    pub blueprint: Blueprint,
+    pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by_name: String,
     pub updated_at: OffsetDateTime,
@@ -33,7 +33,7 @@ pub struct Environment {
     pub description: String,
     pub owner_contact: String,
     pub status: RequestStatus,
-    pub blueprint: Blueprint,
+    pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by_name: String,
     pub created_at: OffsetDateTime,
@@ -134,9 +134,11 @@ pub async fn list_environments_page(
 }
 
 pub async fn get_environment(pool: &PgPool, id: Uuid) -> Result<Option<Environment>, DbError> {
-    let row = sqlx::query!(
+    let env = sqlx::query_as!(
+        Environment,
         r#"SELECT e.id, c.name AS company_name, e.name, e.slug, e.description, e.owner_contact,
-                  e.status, e.blueprint, e.size, e.created_at, e.updated_at,
+                  e.status AS "status: RequestStatus", e.blueprint AS "blueprint: BlueprintName",
+                  e.size AS "size: Size", e.created_at, e.updated_at,
                   u.display_name AS created_by_name
            FROM environments e
            JOIN companies c ON c.id = e.company_id
@@ -146,23 +148,7 @@ pub async fn get_environment(pool: &PgPool, id: Uuid) -> Result<Option<Environme
     )
     .fetch_optional(pool)
     .await?;
-    row.map(|r| {
-        Ok(Environment {
-            id: r.id,
-            company_name: r.company_name,
-            name: r.name,
-            slug: r.slug,
-            description: r.description,
-            owner_contact: r.owner_contact,
-            status: parse(&r.status)?,
-            blueprint: parse(&r.blueprint)?,
-            size: parse(&r.size)?,
-            created_by_name: r.created_by_name,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    })
-    .transpose()
+    Ok(env)
 }
 
 /// Requests selected by id or by environment (one query serves both, newest first).
@@ -173,7 +159,8 @@ async fn select_requests(
 ) -> Result<Vec<Request>, DbError> {
     let rows = sqlx::query!(
         r#"SELECT r.id, r.environment_id, e.name AS environment_name, r.kind, r.spec,
-                  r.status, r.requested_by, ru.display_name AS requested_by_name,
+                  r.status AS "status: RequestStatus", r.requested_by,
+                  ru.display_name AS requested_by_name,
                   r.created_at, du.display_name AS "decided_by_name?", r.decided_at,
                   r.decision_note
            FROM requests r
@@ -198,7 +185,7 @@ async fn select_requests(
                 kind: r.kind,
                 spec: serde_json::from_value(r.spec)
                     .map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?,
-                status: parse(&r.status)?,
+                status: r.status,
                 requested_by: r.requested_by,
                 requested_by_name: r.requested_by_name,
                 created_at: r.created_at,
@@ -307,18 +294,18 @@ fn taken(e: sqlx::Error, spec: &RequestSpec) -> DbError {
 
 /// Locks a request and proves it is awaiting a decision.
 async fn lock_submitted(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     request_id: Uuid,
 ) -> Result<(Submitted, LockedRequest), DbError> {
     let row = sqlx::query!(
-        "SELECT environment_id, requested_by, status, kind, spec FROM requests
-         WHERE id = $1 FOR UPDATE",
+        r#"SELECT environment_id, requested_by, status AS "status: RequestStatus", kind, spec
+           FROM requests WHERE id = $1 FOR UPDATE"#,
         request_id
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(DbError::NotFound)?;
-    let submitted = Submitted::new(request_id, row.requested_by, parse(&row.status)?)?;
+    let submitted = Submitted::new(request_id, row.requested_by, row.status)?;
     Ok((
         submitted,
         LockedRequest {
@@ -361,7 +348,7 @@ pub async fn decide(
 /// the provisioning run) commits or rolls back with it. The event records exactly what was
 /// decided: the request's kind and specification as they stood.
 pub async fn decide_in(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     request_id: Uuid,
     actor: &Actor,
     decision: Decision,
@@ -370,16 +357,15 @@ pub async fn decide_in(
     let decided = submitted.decide(actor, decision)?;
     let status = decided.decision.target();
     sqlx::query!(
-        "UPDATE requests SET status = $2, decided_by = $3, decided_at = now(), decision_note = $4
+        "UPDATE requests SET decided_by = $2, decided_at = now(), decision_note = $3
          WHERE id = $1",
         decided.request_id,
-        status.as_str(),
         decided.decided_by,
         decided.decision.note()
     )
     .execute(&mut *conn)
     .await?;
-    set_environment_status(&mut *conn, locked.environment_id, status).await?;
+    move_from_submitted(&mut *conn, request_id, status).await?;
     let kind = match status {
         RequestStatus::Approved => events::kind::REQUEST_APPROVED,
         _ => events::kind::REQUEST_REJECTED,
@@ -410,13 +396,7 @@ pub async fn withdraw(pool: &PgPool, request_id: Uuid, actor: &Actor) -> Result<
     let (submitted, locked) = lock_submitted(&mut tx, request_id).await?;
     let environment_id = locked.environment_id;
     let withdrawn = submitted.withdraw(actor)?;
-    sqlx::query!(
-        "UPDATE requests SET status = 'withdrawn' WHERE id = $1",
-        withdrawn.request_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    set_environment_status(&mut tx, environment_id, RequestStatus::Withdrawn).await?;
+    move_from_submitted(&mut tx, withdrawn.request_id, RequestStatus::Withdrawn).await?;
     events::append(
         &mut tx,
         environment_id,
@@ -430,17 +410,56 @@ pub async fn withdraw(pool: &PgPool, request_id: Uuid, actor: &Actor) -> Result<
     Ok(())
 }
 
-async fn set_environment_status(
-    conn: &mut sqlx::PgConnection,
-    environment_id: Uuid,
-    status: RequestStatus,
+/// A decision or withdrawal of a request the caller locked as `submitted`: [`set_status`] must
+/// move it (it stands where the proof said).
+async fn move_from_submitted(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    to: RequestStatus,
 ) -> Result<(), DbError> {
+    if set_status(conn, request_id, to).await? {
+        Ok(())
+    } else {
+        Err(DbError::Corrupt(format!(
+            "a submitted request could not become {to}"
+        )))
+    }
+}
+
+/// The one way a request's status changes, and its environment's with it (an environment
+/// shows its latest request's status). Moves only from a status the domain's transition table
+/// allows (`RequestStatus::can_become`; the database trigger holds the same table): returns
+/// `false` and changes nothing when the request stands elsewhere, e.g. already at `to` (a
+/// retried run whose request went back to `provisioning` earlier). Events are the caller's:
+/// each transition records its own details.
+pub async fn set_status(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    to: RequestStatus,
+) -> Result<bool, DbError> {
+    let from: Vec<String> = RequestStatus::ALL
+        .into_iter()
+        .filter(|s| s.can_become(to))
+        .map(|s| s.to_string())
+        .collect();
+    let environment_id = sqlx::query_scalar!(
+        "UPDATE requests SET status = $2 WHERE id = $1 AND status = ANY($3)
+         RETURNING environment_id",
+        request_id,
+        to as RequestStatus,
+        &from
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(environment_id) = environment_id else {
+        return Ok(false);
+    };
     sqlx::query!(
         "UPDATE environments SET status = $2, updated_at = now() WHERE id = $1",
         environment_id,
-        status.as_str()
+        to as RequestStatus
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(true)
 }

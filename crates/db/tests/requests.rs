@@ -252,3 +252,63 @@ async fn the_database_refuses_illegal_changes(pool: PgPool) {
         .await
         .is_err());
 }
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn status_changes_follow_the_domain_table_and_carry_the_environment(pool: PgPool) {
+    let c = company(&pool).await;
+    let maria = person(&pool, "maria", &[Role::Manager]).await;
+    let ada = person(&pool, "ada", &[Role::Admin]).await;
+    let s = requests::submit(&pool, c, &maria, &spec("Trucking", ""))
+        .await
+        .unwrap();
+    requests::decide(&pool, s.request_id, &ada, Decision::Approve { note: None })
+        .await
+        .unwrap();
+    let status = |pool: PgPool| async move {
+        let r = requests::get_request(&pool, s.request_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let e = requests::get_environment(&pool, s.environment_id)
+            .await
+            .unwrap()
+            .unwrap();
+        (r.status, e.status)
+    };
+
+    let mut tx = pool.begin().await.unwrap();
+    // approved → ready is not in the table: nothing moves.
+    assert!(
+        !requests::set_status(&mut tx, s.request_id, RequestStatus::Ready)
+            .await
+            .unwrap()
+    );
+    assert!(
+        requests::set_status(&mut tx, s.request_id, RequestStatus::Provisioning)
+            .await
+            .unwrap()
+    );
+    // Already there: nothing to do.
+    assert!(
+        !requests::set_status(&mut tx, s.request_id, RequestStatus::Provisioning)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        status(pool.clone()).await,
+        (RequestStatus::Provisioning, RequestStatus::Provisioning)
+    );
+
+    let mut tx = pool.begin().await.unwrap();
+    assert!(
+        requests::set_status(&mut tx, s.request_id, RequestStatus::Failed)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        status(pool.clone()).await,
+        (RequestStatus::Failed, RequestStatus::Failed)
+    );
+}

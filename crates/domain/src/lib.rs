@@ -1,13 +1,16 @@
-//! Berth's domain: business-unit names and slugs, requests and their state machine, roles and the
-//! authorization policy. Pure code with no I/O so the browser (WASM) and the server share one
-//! definition of what is valid.
+//! Berth's domain: business-unit names and slugs, requests and their state machine, the states of
+//! provisioning runs and steps, roles and the authorization policy. Pure code with no I/O so the
+//! browser (WASM) and the server share one definition of what is valid. The `sqlx` feature (server
+//! side only) maps the status enums to their text columns; the WASM build leaves it off.
 
 pub mod policy;
 pub mod request;
+pub mod run;
 pub mod unit;
 
 pub use policy::{Action, Actor, Denied, Role};
-pub use request::{Blueprint, Decision, RequestStatus, Size, TransitionError};
+pub use request::{BlueprintName, Decision, RequestStatus, Size, TransitionError};
+pub use run::{RunStatus, StepStatus};
 pub use unit::{
     Description, FieldError, OwnerContact, RequestSpec, SpecErrors, UnitName, UnitSlug,
 };

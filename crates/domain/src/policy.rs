@@ -6,11 +6,27 @@
 //! decides their own request; only the requester withdraws a request.
 
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
+use strum::IntoEnumIterator;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     Manager,
     Admin,
@@ -20,27 +36,16 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 3] = [Role::Manager, Role::Admin, Role::Auditor];
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Manager => "manager",
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-        }
+        self.into()
     }
 }
 
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
+        Self::iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| format!("unknown role '{s}'"))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -6,53 +6,75 @@
 //! expressible; the database refuses the same transitions with a trigger (see `migrations/`).
 
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
+use strum::IntoEnumIterator;
 use uuid::Uuid;
 
 use crate::policy::{authorize, Action, Actor, Denied};
 
-/// The set of apps an environment gets. Only `insight` exists today.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The set of apps an environment gets (by name; the parsed manifest is
+/// `berth_blueprint::Blueprint`). Only `insight` exists today.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
-pub enum Blueprint {
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+pub enum BlueprintName {
     Insight,
 }
 
-impl Blueprint {
-    pub const ALL: [Blueprint; 1] = [Blueprint::Insight];
+impl BlueprintName {
+    pub const ALL: [BlueprintName; 1] = [BlueprintName::Insight];
     pub fn as_str(self) -> &'static str {
-        match self {
-            Blueprint::Insight => "insight",
-        }
+        self.into()
     }
     pub fn label(self) -> &'static str {
         match self {
-            Blueprint::Insight => "Insight (foundation, certs, InfluxDB, DSM)",
+            BlueprintName::Insight => "Insight (foundation, certs, InfluxDB, DSM)",
         }
     }
 }
 
-impl FromStr for Blueprint {
+impl FromStr for BlueprintName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "insight" => Ok(Blueprint::Insight),
-            other => Err(format!(
-                "Unknown blueprint '{other}'; choose one from the list."
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Blueprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        let s = s.trim();
+        Self::iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| format!("Unknown blueprint '{s}'; choose one from the list."))
     }
 }
 
 /// How much capacity the unit's namespace gets (quotas are applied by the pipeline).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
 pub enum Size {
     Small,
     Medium,
@@ -62,11 +84,7 @@ pub enum Size {
 impl Size {
     pub const ALL: [Size; 3] = [Size::Small, Size::Medium, Size::Large];
     pub fn as_str(self) -> &'static str {
-        match self {
-            Size::Small => "small",
-            Size::Medium => "medium",
-            Size::Large => "large",
-        }
+        self.into()
     }
     pub fn label(self) -> &'static str {
         match self {
@@ -80,26 +98,31 @@ impl Size {
 impl FromStr for Size {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "small" => Ok(Size::Small),
-            "medium" => Ok(Size::Medium),
-            "large" => Ok(Size::Large),
-            other => Err(format!(
-                "Unknown size '{other}'; choose small, medium or large."
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        let s = s.trim();
+        Self::iter()
+            .find(|size| size.as_str() == s)
+            .ok_or_else(|| format!("Unknown size '{s}'; choose small, medium or large."))
     }
 }
 
 /// Where a request stands. Stored as text; the database checks the same transitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
 pub enum RequestStatus {
     Submitted,
     Approved,
@@ -122,15 +145,7 @@ impl RequestStatus {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::Submitted => "submitted",
-            RequestStatus::Approved => "approved",
-            RequestStatus::Rejected => "rejected",
-            RequestStatus::Withdrawn => "withdrawn",
-            RequestStatus::Provisioning => "provisioning",
-            RequestStatus::Ready => "ready",
-            RequestStatus::Failed => "failed",
-        }
+        self.into()
     }
 
     /// The transition table; `migrations/` holds the same table for the database trigger.
@@ -154,16 +169,9 @@ impl RequestStatus {
 impl FromStr for RequestStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
+        Self::iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| format!("unknown request status '{s}'"))
-    }
-}
-
-impl fmt::Display for RequestStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -371,11 +379,27 @@ mod tests {
     }
 
     #[test]
+    fn the_lists_hold_every_variant() {
+        assert_eq!(
+            RequestStatus::ALL.to_vec(),
+            RequestStatus::iter().collect::<Vec<_>>()
+        );
+        assert_eq!(Size::ALL.to_vec(), Size::iter().collect::<Vec<_>>());
+        assert_eq!(
+            BlueprintName::ALL.to_vec(),
+            BlueprintName::iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn parse_round_trips() {
         for st in RequestStatus::ALL {
             assert_eq!(st.as_str().parse::<RequestStatus>().unwrap(), st);
         }
-        assert_eq!("insight".parse::<Blueprint>().unwrap(), Blueprint::Insight);
+        assert_eq!(
+            "insight".parse::<BlueprintName>().unwrap(),
+            BlueprintName::Insight
+        );
         for s in Size::ALL {
             assert_eq!(s.as_str().parse::<Size>().unwrap(), s);
         }

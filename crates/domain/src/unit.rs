@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use crate::request::{Blueprint, Size};
+use crate::request::{BlueprintName, Size};
 
 /// Why one form field was refused; `field` matches the form's input name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -307,7 +307,7 @@ pub struct RequestSpec {
     pub slug: UnitSlug,
     pub description: Description,
     pub owner_contact: OwnerContact,
-    pub blueprint: Blueprint,
+    pub blueprint: BlueprintName,
     pub size: Size,
 }
 
@@ -347,7 +347,7 @@ impl RequestSpec {
             .map_err(|e| errors.push("owner_contact", e))
             .ok();
         let blueprint = blueprint
-            .parse::<Blueprint>()
+            .parse::<BlueprintName>()
             .map_err(|e| errors.push("blueprint", e))
             .ok();
         let size = size

@@ -1,0 +1,38 @@
+//! A standalone engine worker configured from the environment: the crash-safety and
+//! multi-process tests start and SIGKILL it; operators may use it to drain a queue by hand.
+//! The product's worker runs inside the server binary (or `server worker`), configured by the
+//! same [`WorkerSettings`] variables plus `DATABASE_URL` and `BERTH_TEMPLATES`.
+
+use std::sync::Arc;
+
+use berth_blueprint::Templates;
+use berth_provisioner::{templates_dir, WorkerSettings};
+use berth_runs::Engine;
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws_smithy_runtime=warn,aws_config=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let get = |k: &str| std::env::var(k).ok();
+    let settings = WorkerSettings::from_lookup(get)
+        .map_err(|p| format!("invalid configuration:\n  - {}", p.join("\n  - ")))?;
+    let database_url = get("DATABASE_URL").ok_or("DATABASE_URL is not set")?;
+    let pool = sqlx::PgPool::connect(&database_url)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let templates = Templates::open(&templates_dir(&get)).map_err(|e| e.to_string())?;
+    let provisioner = settings.provisioner(Arc::new(templates)).await?;
+    let engine = Engine::with_config(pool, provisioner, settings.engine.clone());
+    engine
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,219 @@
+//! The worker's settings, read from `BERTH_*` variables by both the server (in-process
+//! worker) and the standalone `berth-engine-worker`, with every problem listed at once.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_aws::{AwsSettings, AwsStage, TagScheme};
+use berth_blueprint::Templates;
+use berth_rancher::{ApiToken, RancherClient, RancherConfig};
+use secrecy::SecretString;
+
+use berth_runs::EngineConfig;
+
+use crate::{Provisioner, ProvisionerSettings};
+
+/// Everything a worker needs to provision units.
+#[derive(Clone)]
+pub struct WorkerSettings {
+    pub rancher_url: String,
+    pub rancher_token: SecretString,
+    pub rancher_poll: Duration,
+    pub aws: AwsSettings,
+    pub provisioner: ProvisionerSettings,
+    pub engine: EngineConfig,
+}
+
+impl fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerSettings")
+            .field("rancher_url", &self.rancher_url)
+            .field("rancher_token", &"[redacted]")
+            .field("aws", &self.aws)
+            .field("provisioner", &self.provisioner)
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+/// Where the blueprints and values templates live (`BERTH_TEMPLATES`, default `templates`).
+pub fn templates_dir(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    PathBuf::from(
+        get("BERTH_TEMPLATES")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "templates".into()),
+    )
+}
+
+impl WorkerSettings {
+    /// Reads `BERTH_RANCHER_URL`, `BERTH_RANCHER_TOKEN`, `BERTH_RANCHER_CLUSTER` (default
+    /// `berth`), `BERTH_RANCHER_POLL_MS` (2000), `BERTH_DOMAIN`, `BERTH_REGISTRY_SERVER`,
+    /// `BERTH_REGISTRY_USERNAME`, `BERTH_REGISTRY_PASSWORD`, optional `BERTH_KMS_KEY_ID`,
+    /// `BERTH_EXISTING_BUCKET`, `BERTH_UNIT_PERMISSIONS_BOUNDARY`, `BERTH_TAG_KEY`/`BERTH_TAG_VALUE` (default `{company}` /
+    /// `{unit}`), the standard `AWS_REGION`/`AWS_ENDPOINT_URL`, and
+    /// `BERTH_ENGINE_LEASE_MS` (30000), `BERTH_ENGINE_HEARTBEAT_MS` (10000),
+    /// `BERTH_ENGINE_CONCURRENCY` (8), `BERTH_ENGINE_POLL_MS` (1000).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let text = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut required = |k: &str, what: &str| {
+            text(k).unwrap_or_else(|| {
+                problems.push(format!("{k}: missing ({what})"));
+                String::new()
+            })
+        };
+        let rancher_url = required("BERTH_RANCHER_URL", "the Rancher server, https://…");
+        let rancher_token = required("BERTH_RANCHER_TOKEN", "a Rancher API token");
+        let domain = required("BERTH_DOMAIN", "the cluster's ingress DNS domain");
+        let registry_server = required("BERTH_REGISTRY_SERVER", "the image registry host");
+        let registry_username = required("BERTH_REGISTRY_USERNAME", "registry pull user");
+        let registry_password = required("BERTH_REGISTRY_PASSWORD", "registry pull password");
+        let web_url = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        if !rancher_url.is_empty() && !web_url(&rancher_url) {
+            problems.push(format!(
+                "BERTH_RANCHER_URL: expected http(s)://host, got '{rancher_url}'"
+            ));
+        }
+
+        let millis = |k: &str, default: u64, problems: &mut Vec<String>| match text(k) {
+            None => Duration::from_millis(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => Duration::from_millis(n),
+                _ => {
+                    problems.push(format!("{k}: expected a positive number of milliseconds"));
+                    Duration::from_millis(default)
+                }
+            },
+        };
+        let rancher_poll = millis("BERTH_RANCHER_POLL_MS", 2000, &mut problems);
+        let mut engine = EngineConfig {
+            lease: millis("BERTH_ENGINE_LEASE_MS", 30_000, &mut problems),
+            heartbeat: millis("BERTH_ENGINE_HEARTBEAT_MS", 10_000, &mut problems),
+            poll_interval: millis("BERTH_ENGINE_POLL_MS", 1000, &mut problems),
+            ..EngineConfig::default()
+        };
+        if let Some(v) = text("BERTH_ENGINE_CONCURRENCY") {
+            match v.parse() {
+                Ok(n) => engine.concurrency = n,
+                Err(_) => problems.push("BERTH_ENGINE_CONCURRENCY: expected a number".into()),
+            }
+        }
+        if let Err(p) = engine.validate() {
+            problems.extend(p);
+        }
+
+        let defaults = TagScheme::default();
+        let tag_scheme = TagScheme {
+            key: text("BERTH_TAG_KEY").unwrap_or(defaults.key),
+            value: text("BERTH_TAG_VALUE").unwrap_or(defaults.value),
+        };
+        if let Err(e) = tag_scheme.validate() {
+            problems.push(format!("BERTH_TAG_KEY/BERTH_TAG_VALUE: {e}"));
+        }
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            rancher_url,
+            rancher_token: SecretString::from(rancher_token),
+            rancher_poll,
+            aws: AwsSettings {
+                region: text("AWS_REGION"),
+                endpoint_url: text("AWS_ENDPOINT_URL"),
+                tag_scheme,
+            },
+            provisioner: ProvisionerSettings {
+                cluster: text("BERTH_RANCHER_CLUSTER").unwrap_or_else(|| "berth".into()),
+                domain,
+                registry_server,
+                registry_username,
+                registry_password: SecretString::from(registry_password),
+                kms_key_id: text("BERTH_KMS_KEY_ID"),
+                existing_bucket: text("BERTH_EXISTING_BUCKET"),
+                permissions_boundary: text("BERTH_UNIT_PERMISSIONS_BOUNDARY"),
+            },
+            engine,
+        })
+    }
+
+    /// Connects the AWS and Rancher clients and assembles the step executor.
+    pub async fn provisioner(&self, templates: Arc<Templates>) -> Result<Provisioner, String> {
+        use secrecy::ExposeSecret;
+        let aws = AwsStage::connect(&self.aws)
+            .await
+            .map_err(|e| format!("AWS: {e}"))?;
+        let mut rancher = RancherConfig::new(
+            self.rancher_url.clone(),
+            ApiToken::new(self.rancher_token.expose_secret().to_owned()),
+        );
+        rancher.poll_interval = self.rancher_poll;
+        let rancher = RancherClient::new(rancher).map_err(|e| format!("Rancher: {e}"))?;
+        Ok(Provisioner::new(
+            aws,
+            templates,
+            rancher,
+            self.provisioner.clone(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<WorkerSettings, Vec<String>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        WorkerSettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const FULL: [(&str, &str); 6] = [
+        ("BERTH_RANCHER_URL", "https://rancher.example.com"),
+        ("BERTH_RANCHER_TOKEN", "token-abc:secretpart"),
+        ("BERTH_DOMAIN", "apps.example.com"),
+        ("BERTH_REGISTRY_SERVER", "registry.example.com"),
+        ("BERTH_REGISTRY_USERNAME", "puller"),
+        ("BERTH_REGISTRY_PASSWORD", "pull-password"),
+    ];
+
+    #[test]
+    fn defaults_and_redaction() {
+        let s = load(&FULL).unwrap();
+        assert_eq!(s.provisioner.cluster, "berth");
+        assert_eq!(s.aws.tag_scheme, TagScheme::default());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("secretpart"), "{shown}");
+        assert!(!shown.contains("pull-password"), "{shown}");
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let problems = load(&[
+            ("BERTH_RANCHER_URL", "rancher.example.com"),
+            ("BERTH_ENGINE_LEASE_MS", "soon"),
+            ("BERTH_ENGINE_HEARTBEAT_MS", "40000"),
+        ])
+        .unwrap_err();
+        let text = problems.join("\n");
+        for needle in [
+            "BERTH_RANCHER_URL: expected",
+            "BERTH_RANCHER_TOKEN: missing",
+            "BERTH_DOMAIN: missing",
+            "BERTH_REGISTRY_PASSWORD: missing",
+            "BERTH_ENGINE_LEASE_MS",
+            "heartbeat",
+        ] {
+            assert!(text.contains(needle), "{needle} not in:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! Recording a step's outcome (only while the lease is still this worker's): success and the
+//! dependents it unblocks, a transient failure's retry, a failure that fails the run; and the
+//! two ways a lease ends without an outcome (exhausted on its last attempt, or handed back).
+
+use berth_db::events::append;
+use berth_domain::{RequestStatus, RunStatus, StepStatus};
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{
+    idempotency_key, interval_secs, lock_run, log_line, refresh_blocked, run_steps,
+    set_request_status, start_if_pending, truncate_chars, AttemptOutcome, Claimed, LockedRun,
+    MAX_ERROR_CHARS,
+};
+use crate::dag::{self, StepKind};
+use crate::error::EngineError;
+use crate::events as kind;
+use crate::step_retries::StepRetries;
+
+/// What a finish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finished {
+    /// Recorded; `run_done` when the run reached a final state with it.
+    Recorded { run_done: bool },
+    /// The lease was no longer ours: nothing recorded (another worker or an operator owns it).
+    LeaseLost,
+}
+
+/// Records a success: output, log, the attempt, dependents unblocked, and the run finished
+/// when every step succeeded.
+pub(crate) async fn finish_success(
+    pool: &PgPool,
+    claimed: &Claimed,
+    worker: Uuid,
+    output: Option<Value>,
+    log: &[String],
+) -> Result<Finished, EngineError> {
+    let mut tx = pool.begin().await?;
+    let mut run = lock_run(&mut tx, claimed.run_id).await?;
+    let mut lines = String::new();
+    for l in log {
+        lines.push_str(&log_line(claimed.attempt, l));
+    }
+    lines.push_str(&log_line(claimed.attempt, "succeeded"));
+    let n = sqlx::query!(
+        "UPDATE steps SET status = 'succeeded', finished_at = now(), lease_owner = NULL,
+                lease_expires_at = NULL, output = $4, error = NULL, log = right(log || $5, 8000)
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'",
+        claimed.step_id,
+        worker,
+        claimed.attempt,
+        output,
+        lines
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(Finished::LeaseLost);
+    }
+    start_if_pending(&mut tx, claimed.run_id, &mut run).await?;
+    close_attempt(&mut tx, claimed, AttemptOutcome::Succeeded, None).await?;
+    append(
+        &mut tx,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::STEP_SUCCEEDED,
+        json!({ "run_id": claimed.run_id, "step": claimed.name, "attempt": claimed.attempt }),
+    )
+    .await?;
+
+    let mut run_done = false;
+    if run.status == RunStatus::Running {
+        refresh_blocked(&mut tx, claimed.run_id).await?;
+        let steps = run_steps(&mut tx, claimed.run_id).await?;
+        if steps.iter().all(|s| s.status == StepStatus::Succeeded) {
+            sqlx::query!(
+                "UPDATE runs SET status = 'succeeded', finished_at = now() WHERE id = $1",
+                claimed.run_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            append(
+                &mut tx,
+                run.environment_id,
+                Some(run.request_id),
+                None,
+                kind::RUN_SUCCEEDED,
+                json!({ "run_id": claimed.run_id }),
+            )
+            .await?;
+            set_request_status(
+                &mut tx,
+                run.request_id,
+                run.environment_id,
+                claimed.run_id,
+                RequestStatus::Ready,
+                None,
+            )
+            .await?;
+            run_done = true;
+        }
+    }
+    tx.commit().await?;
+    Ok(Finished::Recorded { run_done })
+}
+
+/// Records a failure: a transient one with attempts left goes back to `pending` after the
+/// retries' backoff; otherwise the step fails, the run's waiting steps are skipped and the run,
+/// request and environment fail.
+pub(crate) async fn finish_failure(
+    pool: &PgPool,
+    claimed: &Claimed,
+    worker: Uuid,
+    error: &str,
+    transient: bool,
+    retries: &StepRetries,
+) -> Result<Finished, EngineError> {
+    let mut tx = pool.begin().await?;
+    let mut run = lock_run(&mut tx, claimed.run_id).await?;
+    let step = sqlx::query!(
+        "SELECT attempts, attempts_base, max_attempts FROM steps
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'
+         FOR UPDATE",
+        claimed.step_id,
+        worker,
+        claimed.attempt
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(step) = step else {
+        return Ok(Finished::LeaseLost);
+    };
+    start_if_pending(&mut tx, claimed.run_id, &mut run).await?;
+    let error = truncate_chars(error.trim(), MAX_ERROR_CHARS);
+    let left = step.max_attempts - (step.attempts - step.attempts_base);
+    if transient && left > 0 && run.status == RunStatus::Running {
+        let delay = retries.delay(claimed.attempt as u32);
+        let line = log_line(
+            claimed.attempt,
+            &format!("failed (will retry in {} ms): {error}", delay.as_millis()),
+        );
+        sqlx::query!(
+            "UPDATE steps SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                    run_after = now() + make_interval(secs => $2::float8), error = $3,
+                    log = right(log || $4, 8000)
+             WHERE id = $1",
+            claimed.step_id,
+            interval_secs(delay),
+            error,
+            line
+        )
+        .execute(&mut *tx)
+        .await?;
+        close_attempt(&mut tx, claimed, AttemptOutcome::Retrying, Some(&error)).await?;
+        append(
+            &mut tx,
+            run.environment_id,
+            Some(run.request_id),
+            None,
+            kind::STEP_RETRYING,
+            json!({
+                "run_id": claimed.run_id, "step": claimed.name, "attempt": claimed.attempt,
+                "retry_in_ms": delay.as_millis() as u64, "error": error,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Finished::Recorded { run_done: false });
+    }
+    let why = if transient && left <= 0 {
+        format!("{error} (gave up after {} attempts)", step.max_attempts)
+    } else {
+        error.clone()
+    };
+    let run_done = fail_step(&mut tx, claimed, &run, &why).await?;
+    tx.commit().await?;
+    Ok(Finished::Recorded { run_done })
+}
+
+async fn close_attempt(
+    conn: &mut PgConnection,
+    claimed: &Claimed,
+    outcome: AttemptOutcome,
+    error: Option<&str>,
+) -> Result<(), EngineError> {
+    sqlx::query!(
+        "UPDATE step_attempts SET outcome = $3, finished_at = now(), error = $4
+         WHERE step_id = $1 AND attempt = $2",
+        claimed.step_id,
+        claimed.attempt,
+        outcome as AttemptOutcome,
+        error
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Fails a step the caller holds (run locked), and its run when still live.
+async fn fail_step(
+    conn: &mut PgConnection,
+    claimed: &Claimed,
+    run: &LockedRun,
+    error: &str,
+) -> Result<bool, EngineError> {
+    let line = log_line(claimed.attempt, &format!("failed: {error}"));
+    sqlx::query!(
+        "UPDATE steps SET status = 'failed', finished_at = now(), lease_owner = NULL,
+                lease_expires_at = NULL, error = $2, log = right(log || $3, 8000)
+         WHERE id = $1",
+        claimed.step_id,
+        error,
+        line
+    )
+    .execute(&mut *conn)
+    .await?;
+    close_attempt(conn, claimed, AttemptOutcome::Failed, Some(error)).await?;
+    append(
+        conn,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::STEP_FAILED,
+        json!({ "run_id": claimed.run_id, "step": claimed.name, "attempt": claimed.attempt, "error": error }),
+    )
+    .await?;
+    if run.status != RunStatus::Running {
+        return Ok(false);
+    }
+    let steps = run_steps(conn, claimed.run_id).await?;
+    let graph: Vec<(String, Vec<String>)> = steps
+        .iter()
+        .map(|s| (s.name.clone(), s.depends_on.clone()))
+        .collect();
+    let downstream = dag::downstream(&graph, &claimed.name);
+    let label = dag::label(&claimed.name);
+    let mut skipped = Vec::new();
+    for s in steps.iter().filter(|s| s.status.is_waiting()) {
+        let reason = if downstream.contains(&s.name.as_str()) {
+            format!("not run: {label} failed")
+        } else {
+            format!("not run: the run stopped when {label} failed")
+        };
+        sqlx::query!(
+            "UPDATE steps SET status = 'skipped', blocked_reason = $3, finished_at = now()
+             WHERE run_id = $1 AND name = $2",
+            claimed.run_id,
+            s.name,
+            reason
+        )
+        .execute(&mut *conn)
+        .await?;
+        skipped.push(s.name.clone());
+    }
+    let run_error = truncate_chars(
+        &format!("{} failed: {error}", claimed.name),
+        MAX_ERROR_CHARS,
+    );
+    sqlx::query!(
+        "UPDATE runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+        claimed.run_id,
+        run_error
+    )
+    .execute(&mut *conn)
+    .await?;
+    append(
+        conn,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::RUN_FAILED,
+        json!({ "run_id": claimed.run_id, "step": claimed.name, "error": error, "skipped": skipped }),
+    )
+    .await?;
+    set_request_status(
+        conn,
+        run.request_id,
+        run.environment_id,
+        claimed.run_id,
+        RequestStatus::Failed,
+        None,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Fails steps whose lease expired on their last allowed attempt (the worker died or stalled
+/// each time): they are not claimable, so without this their runs would hang.
+pub(crate) async fn reap_exhausted(pool: &PgPool) -> Result<Vec<Uuid>, EngineError> {
+    let mut finished = Vec::new();
+    loop {
+        let mut tx = pool.begin().await?;
+        let row = sqlx::query!(
+            r#"SELECT s.id, s.run_id, s.name, s.kind AS "kind: StepKind", s.app, s.attempts
+               FROM steps s JOIN runs r ON r.id = s.run_id
+               WHERE r.status IN ('pending', 'running') AND s.status = 'running'
+                 AND s.lease_expires_at < now()
+                 AND s.attempts - s.attempts_base >= s.max_attempts
+               LIMIT 1 FOR UPDATE OF s SKIP LOCKED"#
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(finished);
+        };
+        // Release the step lock before taking the run's (lock order: run, then steps).
+        tx.rollback().await?;
+        let mut tx = pool.begin().await?;
+        let mut run = lock_run(&mut tx, row.run_id).await?;
+        let still = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM steps WHERE id = $1 AND status = 'running'
+                   AND attempts = $2 AND lease_expires_at < now()) AS "still!""#,
+            row.id,
+            row.attempts
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if still {
+            start_if_pending(&mut tx, row.run_id, &mut run).await?;
+            let claimed = Claimed {
+                step_id: row.id,
+                run_id: row.run_id,
+                name: row.name,
+                kind: row.kind,
+                app: row.app,
+                attempt: row.attempts,
+                idempotency_key: idempotency_key(row.id, row.attempts),
+                took_over: false,
+            };
+            let error = "the worker's lease expired on the last allowed attempt";
+            if fail_step(&mut tx, &claimed, &run, error).await? {
+                finished.push(row.run_id);
+            }
+        }
+        tx.commit().await?;
+    }
+}
+
+/// Gives a claimed step back without counting the attempt (worker shutting down).
+pub(crate) async fn release(
+    pool: &PgPool,
+    claimed: &Claimed,
+    worker: Uuid,
+) -> Result<(), EngineError> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query!(
+        "UPDATE steps SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                run_after = now(), attempts_base = LEAST(attempts_base + 1, attempts),
+                log = right(log || $4, 8000)
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'",
+        claimed.step_id,
+        worker,
+        claimed.attempt,
+        log_line(claimed.attempt, "interrupted: the worker shut down")
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        close_attempt(
+            &mut tx,
+            claimed,
+            AttemptOutcome::LeaseLost,
+            Some("worker shut down"),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
