@@ -1,7 +1,7 @@
 //! The seam between Berth's stack logic and the CloudFormation SDK.
 //!
 //! [`CloudFormationApi`] speaks in small plain types, so the state machine in
-//! [`crate::driver`] is unit-tested with scripted answers (rollbacks, in-progress states,
+//! [`crate::driver`] is tested with scripted answers (rollbacks, in-progress states,
 //! failure events: what no emulator produces), and [`SdkCloudFormation`] is the one
 //! implementation that talks to AWS.
 
@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use aws_sdk_cloudformation as cfn;
-use cfn::error::ProvideErrorMetadata;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::ApiError;
@@ -173,30 +172,6 @@ impl SdkCloudFormation {
     }
 }
 
-fn api_error<E>(operation: &'static str, err: cfn::error::SdkError<E>) -> ApiError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err.as_service_error() {
-        Some(service) => ApiError::new(
-            operation,
-            service.code(),
-            service.message().unwrap_or("no message"),
-        ),
-        None => {
-            // Transport, timeout or response errors: the SDK has already retried them.
-            let mut message = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            ApiError::new(operation, None, message)
-        }
-    }
-}
-
 fn snapshot(stack: &cfn::types::Stack) -> StackSnapshot {
     StackSnapshot {
         stack_id: stack.stack_id().unwrap_or_default().to_owned(),
@@ -233,7 +208,7 @@ impl CloudFormationApi for SdkCloudFormation {
         {
             Ok(out) => Ok(out.stacks().first().map(snapshot)),
             Err(err) => {
-                let err = api_error("DescribeStacks", err);
+                let err = ApiError::from_sdk("DescribeStacks", err);
                 if err.is_stack_missing() {
                     Ok(None)
                 } else {
@@ -253,7 +228,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .set_next_token(next_token)
             .send()
             .await
-            .map_err(|e| api_error("DescribeStacks", e))?;
+            .map_err(|e| ApiError::from_sdk("DescribeStacks", e))?;
         Ok((
             out.stacks().iter().map(snapshot).collect(),
             out.next_token().map(str::to_owned),
@@ -267,7 +242,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .stack_name(stack_id)
             .send()
             .await
-            .map_err(|e| api_error("DescribeStackEvents", e))?;
+            .map_err(|e| ApiError::from_sdk("DescribeStackEvents", e))?;
         Ok(out
             .stack_events()
             .iter()
@@ -294,7 +269,7 @@ impl CloudFormationApi for SdkCloudFormation {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| api_error("ListStackResources", e))?;
+                .map_err(|e| ApiError::from_sdk("ListStackResources", e))?;
             resources.extend(out.stack_resource_summaries().iter().filter_map(|r| {
                 let logical_id = r.logical_resource_id()?;
                 (!logical_id.is_empty()).then(|| StackResource {
@@ -362,7 +337,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .set_description(request.description.clone())
             .send()
             .await
-            .map_err(|e| api_error("CreateChangeSet", e))?;
+            .map_err(|e| ApiError::from_sdk("CreateChangeSet", e))?;
         Ok((
             out.id().unwrap_or_default().to_owned(),
             out.stack_id().unwrap_or_default().to_owned(),
@@ -383,7 +358,7 @@ impl CloudFormationApi for SdkCloudFormation {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| api_error("DescribeChangeSet", e))?;
+                .map_err(|e| ApiError::from_sdk("DescribeChangeSet", e))?;
             snapshot.change_set_id = out.change_set_id().unwrap_or(change_set_id).to_owned();
             snapshot.stack_id = out.stack_id().unwrap_or_default().to_owned();
             snapshot.status = out
@@ -425,7 +400,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .client_request_token(client_token)
             .send()
             .await
-            .map_err(|e| api_error("ExecuteChangeSet", e))?;
+            .map_err(|e| ApiError::from_sdk("ExecuteChangeSet", e))?;
         Ok(())
     }
 
@@ -435,7 +410,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .change_set_name(change_set_id)
             .send()
             .await
-            .map_err(|e| api_error("DeleteChangeSet", e))?;
+            .map_err(|e| ApiError::from_sdk("DeleteChangeSet", e))?;
         Ok(())
     }
 
@@ -446,7 +421,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .client_request_token(client_token)
             .send()
             .await
-            .map_err(|e| api_error("DeleteStack", e))?;
+            .map_err(|e| ApiError::from_sdk("DeleteStack", e))?;
         Ok(())
     }
 }

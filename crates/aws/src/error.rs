@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+// Every `aws_sdk_*` crate re-exports these same two types (from aws-smithy-runtime-api and
+// aws-smithy-types), so one mapper serves CloudFormation and Secrets Manager alike.
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+
 /// An error reported by an AWS API call, reduced to what is safe to log and show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{operation} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
@@ -22,6 +26,30 @@ impl ApiError {
             code: code.map(str::to_owned),
             message: message.into(),
         }
+    }
+
+    /// Reduces an SDK error of any AWS service to its code and message; transport, timeout and
+    /// response failures (which the SDK has already retried) keep their chain of causes.
+    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        if let Some(service) = err.as_service_error() {
+            return Self::new(
+                operation,
+                service.code(),
+                service.message().unwrap_or("no message"),
+            );
+        }
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::new(operation, None, message)
     }
 
     /// Access denied by IAM (the message names the action and resource, as AWS writes it).
@@ -153,3 +181,49 @@ impl AwsError {
 }
 
 pub type Result<T, E = AwsError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::error::ErrorMetadata;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+
+    #[test]
+    fn service_errors_keep_code_and_message() {
+        let metadata = ErrorMetadata::builder()
+            .code("AccessDeniedException")
+            .message("not authorized to perform: secretsmanager:GetSecretValue")
+            .build();
+        let err: SdkError<GetSecretValueError, ()> =
+            SdkError::service_error(GetSecretValueError::generic(metadata), ());
+        let api = ApiError::from_sdk("GetSecretValue", err);
+        assert_eq!(
+            api,
+            ApiError::new(
+                "GetSecretValue",
+                Some("AccessDeniedException"),
+                "not authorized to perform: secretsmanager:GetSecretValue"
+            )
+        );
+        assert!(matches!(
+            AwsError::api("secret s", api),
+            AwsError::AccessDenied {
+                operation: "GetSecretValue",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn transport_errors_keep_their_causes() {
+        let err: SdkError<GetSecretValueError, ()> =
+            SdkError::construction_failure(std::io::Error::other("no endpoint resolved"));
+        let api = ApiError::from_sdk("GetSecretValue", err);
+        assert_eq!(api.code, None);
+        assert_eq!(
+            api.message,
+            "failed to construct request: no endpoint resolved"
+        );
+        assert!(AwsError::api("secret s", api).is_retryable());
+    }
+}

@@ -6,7 +6,6 @@ use aws_sdk_secretsmanager as sm;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use sm::error::ProvideErrorMetadata;
 
 use crate::error::{ApiError, AwsError, Result};
 
@@ -101,20 +100,6 @@ pub struct SecretsReader {
     client: sm::Client,
 }
 
-fn sm_error<E>(operation: &'static str, err: sm::error::SdkError<E>) -> ApiError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err.as_service_error() {
-        Some(service) => ApiError::new(
-            operation,
-            service.code(),
-            service.message().unwrap_or("no message"),
-        ),
-        None => ApiError::new(operation, None, err.to_string()),
-    }
-}
-
 /// Describes a JSON error by kind and position only: serde_json messages can quote values.
 fn describe_json_error(err: &serde_json::Error) -> String {
     let kind = match err.classify() {
@@ -150,7 +135,12 @@ impl SecretsReader {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| AwsError::api(format!("secret {arn}"), sm_error("GetSecretValue", e)))?;
+            .map_err(|e| {
+                AwsError::api(
+                    format!("secret {arn}"),
+                    ApiError::from_sdk("GetSecretValue", e),
+                )
+            })?;
         match out.secret_string() {
             Some(value) => Ok(SecretValue::new(value)),
             None => Err(AwsError::SecretFormat {

@@ -1,7 +1,4 @@
-//! Test harness: the real local provider (tools/test-idp) on a free port, and a small
-//! cookie-keeping HTTP "browser" that fills its login form.
-
-#![allow(dead_code)]
+//! The local provider: `node tools/test-idp/provider.mjs` on a free port, one per test.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -10,14 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use berth_auth::{CallbackParams, OidcSettings, Url};
+use berth_auth::OidcSettings;
+use berth_testkit::until;
 
-pub const CLIENT_ID: &str = "berth-test";
-pub const CLIENT_SECRET: &str = "berth-test-secret";
-/// Nothing listens there: the tests read the redirect instead of following it.
-pub const REDIRECT_URI: &str = "http://127.0.0.1:9/auth/callback";
-pub const POST_LOGOUT_URI: &str = "http://127.0.0.1:9/";
-pub const ROLE_MAP: &str = "berth-managers=manager;berth-admins=admin;berth-auditors=auditor";
+use super::{CLIENT_ID, CLIENT_SECRET, POST_LOGOUT_URI, REDIRECT_URI, ROLE_MAP};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -174,41 +167,41 @@ impl TestIdp {
         Some(idp)
     }
 
+    /// Polls discovery (300 tries, 50 ms apart); panics with the provider's log when it exits
+    /// or never answers.
     async fn wait_ready(&mut self) {
+        const TRIES: u32 = 300;
         let http = reqwest::Client::new();
         let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
-        for _ in 0..300 {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "the provider exited during start-up ({status}):\n{}",
-                        self.logs()
-                    );
-                }
+        let log = self.log.clone();
+        let mut tries = 0;
+        let what = format!("the provider answers {discovery}");
+        until(&what, TRIES, Duration::from_millis(50), || {
+            tries += 1;
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "the provider exited during start-up ({status}):\n{}",
+                    read_logs(&log)
+                );
             }
-            if http
-                .get(&discovery)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
+            let request = http.get(&discovery).send();
+            let (last, log) = (tries == TRIES, log.clone());
+            async move {
+                let up = request.await.is_ok_and(|r| r.status().is_success());
+                // Its log says why; `until` alone could only say that it never came up.
+                assert!(
+                    up || !last,
+                    "the provider did not answer discovery within 15 s:\n{}",
+                    read_logs(&log)
+                );
+                up
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the provider did not answer discovery within 15 s:\n{}",
-            self.logs()
-        );
+        })
+        .await;
     }
 
     pub fn logs(&self) -> String {
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        format!(
-            "{}{}",
-            read(&self.log),
-            read(&self.log.with_file_name("provider.err"))
-        )
+        read_logs(&self.log)
     }
 
     pub fn stop(&mut self) {
@@ -254,160 +247,8 @@ impl Drop for TestIdp {
     }
 }
 
-/// A browser without JavaScript: keeps cookies, follows nothing by itself.
-pub struct Browser {
-    http: reqwest::Client,
-}
-
-/// Where a trip through the provider ended.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The provider redirected to Berth's callback with these parameters.
-    Callback(CallbackParams),
-    /// The provider showed its login form again (status, page).
-    LoginRejected(u16, String),
-}
-
-impl Default for Browser {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Browser {
-    pub fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("browser client"),
-        }
-    }
-
-    /// GET `url` and follow redirects until Berth's callback or a page (status, final URL, body).
-    pub async fn navigate(&self, url: Url) -> Result<(u16, Url, String), CallbackParams> {
-        self.follow(self.http.get(url.clone()).send().await.expect("GET"), url)
-            .await
-    }
-
-    async fn follow(
-        &self,
-        mut resp: reqwest::Response,
-        mut url: Url,
-    ) -> Result<(u16, Url, String), CallbackParams> {
-        for _ in 0..10 {
-            if !resp.status().is_redirection() {
-                let status = resp.status().as_u16();
-                return Ok((status, url, resp.text().await.expect("body")));
-            }
-            let location = resp
-                .headers()
-                .get("location")
-                .and_then(|l| l.to_str().ok())
-                .expect("redirect with Location");
-            url = url.join(location).expect("valid Location");
-            if url.as_str().starts_with(REDIRECT_URI) {
-                return Err(callback_params(&url));
-            }
-            resp = self.http.get(url.clone()).send().await.expect("GET");
-        }
-        panic!("too many redirects, last at {url}");
-    }
-
-    /// Opens the authorization URL, expects the provider's login form, and submits it.
-    pub async fn sign_in(&self, authorize_url: &Url, username: &str, password: &str) -> Outcome {
-        let (status, page_url, html) = match self.navigate(authorize_url.clone()).await {
-            Ok(page) => page,
-            Err(params) => return Outcome::Callback(params),
-        };
-        assert_eq!(status, 200, "login page expected at {page_url}:\n{html}");
-        for text in [
-            "<label for=\"username\">Username</label>",
-            "<label for=\"password\">Password</label>",
-            ">Sign in</button>",
-        ] {
-            assert!(html.contains(text), "login form lacks {text}:\n{html}");
-        }
-        self.submit_login(&page_url, username, password).await
-    }
-
-    /// Posts the login form of the interaction page at `page_url`.
-    pub async fn submit_login(&self, page_url: &Url, username: &str, password: &str) -> Outcome {
-        let action = page_url
-            .join(&format!("{}/login", page_url.path()))
-            .expect("action URL");
-        let resp = self
-            .http
-            .post(action.clone())
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .expect("POST login");
-        match self.follow(resp, action).await {
-            Err(params) => Outcome::Callback(params),
-            Ok((status, _, html)) => Outcome::LoginRejected(status, html),
-        }
-    }
-
-    /// Presses "Cancel" on the login page at `page_url`.
-    pub async fn cancel(&self, page_url: &Url) -> CallbackParams {
-        let action = page_url
-            .join(&format!("{}/abort", page_url.path()))
-            .expect("action URL");
-        let resp = self
-            .http
-            .post(action.clone())
-            .send()
-            .await
-            .expect("POST abort");
-        self.follow(resp, action)
-            .await
-            .expect_err("redirect to the callback")
-    }
-
-    /// Posts a form of a page (the provider's logout confirmation).
-    pub async fn post_form(&self, url: Url, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(url).form(fields).send().await.expect("POST")
-    }
-}
-
-pub fn callback_params(url: &Url) -> CallbackParams {
-    let get = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    CallbackParams {
-        code: get("code"),
-        state: get("state"),
-        iss: get("iss"),
-        error: get("error"),
-        error_description: get("error_description"),
-    }
-}
-
-pub fn query_param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The demo users of tools/test-idp/users.json.
-pub const PASSWORDS: &[(&str, &str)] = &[
-    ("maria", "maria-demo"),
-    ("mark", "mark-demo"),
-    ("ada", "ada-demo"),
-    ("alan", "alan-demo"),
-    ("audrey", "audrey-demo"),
-    ("sam", "sam-demo"),
-    ("nora", "nora-demo"),
-];
-
-pub fn password(user: &str) -> &'static str {
-    PASSWORDS
-        .iter()
-        .find(|(u, _)| *u == user)
-        .map(|(_, p)| *p)
-        .expect("demo user")
+/// The provider's stdout log and its stderr next to it.
+fn read_logs(log: &Path) -> String {
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    format!("{}{}", read(log), read(&log.with_file_name("provider.err")))
 }

@@ -1,0 +1,378 @@
+//! The stack state machine: plan through a change set, execute, wait, recover.
+//!
+//! Everything here goes through [`CloudFormationApi`], so the paths no emulator can produce
+//! (rollbacks, long in-progress states, failure events) are tested with scripted answers in
+//! `crates/aws/tests/driver.rs`.
+
+mod events;
+mod plan;
+mod wait;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::api::{
+    ChangeSetKind, ChangeSetRequest, ChangeSetSnapshot, CloudFormationApi, StackResource,
+    StackSnapshot,
+};
+use crate::error::{AwsError, Result};
+use crate::status::{attention_hint, phase, Phase};
+use crate::unit::Tag;
+
+pub use events::summarize_failure;
+pub use plan::{ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, StackPlan};
+pub use wait::WaitPolicy;
+
+fn unique_suffix() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+fn is_no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// Drives one stack through CloudFormation.
+#[derive(Debug, Clone)]
+pub struct StackDriver<A> {
+    api: A,
+    wait: WaitPolicy,
+}
+
+impl<A: CloudFormationApi> StackDriver<A> {
+    pub fn new(api: A, wait: WaitPolicy) -> Self {
+        Self { api, wait }
+    }
+
+    pub fn api(&self) -> &A {
+        &self.api
+    }
+
+    async fn describe(&self, name_or_id: &str) -> Result<Option<StackSnapshot>> {
+        self.api
+            .describe_stack(name_or_id)
+            .await
+            .map_err(|e| AwsError::api(format!("stack {name_or_id}"), e))
+    }
+
+    /// Polls until the stack leaves every `*_IN_PROGRESS` state (except review).
+    #[tracing::instrument(skip_all, fields(stack = %stack_id))]
+    pub async fn wait_until_settled(&self, stack_id: &str) -> Result<Option<StackSnapshot>> {
+        let mut delays = self.wait.delays();
+        loop {
+            let snapshot = self.describe(stack_id).await?;
+            match &snapshot {
+                Some(s) if phase(&s.status) == Phase::InProgress => {
+                    tracing::debug!(status = %s.status, "stack busy, waiting");
+                    let Some(delay) = delays.next() else {
+                        return Err(AwsError::WaitTimeout {
+                            stack: s.stack_name.clone(),
+                            status: s.status.clone(),
+                            waited: delays.waited(),
+                        });
+                    };
+                    tokio::time::sleep(delay).await;
+                }
+                _ => return Ok(snapshot),
+            }
+        }
+    }
+
+    async fn failure(&self, stack: &StackSnapshot) -> AwsError {
+        let summary = match self.api.recent_events(&stack.stack_id).await {
+            Ok(events) => {
+                summarize_failure(&stack.stack_name, &events, stack.status_reason.as_deref())
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read stack events");
+                stack
+                    .status_reason
+                    .clone()
+                    .unwrap_or_else(|| "stack events unavailable".into())
+            }
+        };
+        AwsError::StackFailed {
+            stack: stack.stack_name.clone(),
+            status: stack.status.clone(),
+            summary,
+        }
+    }
+
+    /// Deletes a stack and waits until it is gone.
+    #[tracing::instrument(skip_all, fields(stack = %stack_id))]
+    pub async fn delete(&self, stack_id: &str) -> Result<()> {
+        let token = format!("berth-delete-{}", unique_suffix());
+        self.api
+            .delete_stack(stack_id, &token)
+            .await
+            .map_err(|e| AwsError::api(format!("stack {stack_id}"), e))?;
+        match self.wait_until_settled(stack_id).await? {
+            None => Ok(()),
+            Some(s) if phase(&s.status) == Phase::Deleted => Ok(()),
+            Some(s) => Err(self.failure(&s).await),
+        }
+    }
+
+    /// The live stack to plan against, after waiting out running operations and clearing a
+    /// failed first create.
+    async fn current(&self, desired: &DesiredStack) -> Result<Option<StackSnapshot>> {
+        let target = desired
+            .known_stack_id
+            .as_deref()
+            .unwrap_or(&desired.stack_name);
+        // Each round either returns or moves the stack forward (wait or delete).
+        for _ in 0..4 {
+            let snapshot = self.describe(target).await?;
+            let Some(stack) = snapshot else {
+                return match &desired.known_stack_id {
+                    Some(id) => Err(AwsError::StackVanished {
+                        stack_id: id.clone(),
+                    }),
+                    None => Ok(None),
+                };
+            };
+            match phase(&stack.status) {
+                Phase::InProgress => {
+                    tracing::info!(status = %stack.status, "stack busy, waiting before planning");
+                    self.wait_until_settled(&stack.stack_id).await?;
+                }
+                Phase::Deleted => {
+                    return match &desired.known_stack_id {
+                        Some(id) => Err(AwsError::StackVanished {
+                            stack_id: id.clone(),
+                        }),
+                        None => Ok(None),
+                    };
+                }
+                Phase::FailedCreate => {
+                    let cause = self.failure(&stack).await;
+                    tracing::warn!(status = %stack.status, cause = %cause, "deleting stack of a failed create before recreating it");
+                    self.delete(&stack.stack_id).await?;
+                    return Ok(None);
+                }
+                Phase::NeedsAttention => {
+                    return Err(AwsError::StackNeedsAttention {
+                        stack: stack.stack_name.clone(),
+                        status: stack.status.clone(),
+                        hint: attention_hint(&stack.status).into(),
+                    });
+                }
+                Phase::Review | Phase::Stable | Phase::UpdateRolledBack => return Ok(Some(stack)),
+            }
+        }
+        Err(AwsError::StackNeedsAttention {
+            stack: desired.stack_name.clone(),
+            status: "changing".into(),
+            hint: "the stack kept changing while Berth waited; another tool may be operating on it"
+                .into(),
+        })
+    }
+
+    async fn wait_change_set(&self, change_set_id: &str) -> Result<ChangeSetSnapshot> {
+        let mut delays = self.wait.delays();
+        loop {
+            let snapshot = self
+                .api
+                .describe_change_set(change_set_id)
+                .await
+                .map_err(|e| AwsError::api(format!("change set {change_set_id}"), e))?;
+            if !matches!(
+                snapshot.status.as_str(),
+                "CREATE_PENDING" | "CREATE_IN_PROGRESS"
+            ) {
+                return Ok(snapshot);
+            }
+            let Some(delay) = delays.next() else {
+                return Err(AwsError::WaitTimeout {
+                    stack: snapshot.stack_id,
+                    status: format!("change set {}", snapshot.status),
+                    waited: delays.waited(),
+                });
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Creates a change set towards `desired` and describes it. Nothing is executed; a plan
+    /// with no changes has no change set left behind.
+    #[tracing::instrument(skip_all, fields(stack = %desired.stack_name))]
+    pub async fn plan(&self, desired: &DesiredStack) -> Result<StackPlan> {
+        let current = self.current(desired).await?;
+        let kind = match &current {
+            Some(s) if phase(&s.status) != Phase::Review => ChangeSetKind::Update,
+            _ => ChangeSetKind::Create,
+        };
+        let request = ChangeSetRequest {
+            stack_name: desired.stack_name.clone(),
+            change_set_name: format!("berth-{}", unique_suffix()),
+            kind,
+            template_body: desired.template_body.clone(),
+            parameters: desired.parameters.clone(),
+            tags: desired.tags.clone(),
+            description: Some("Planned by Berth".into()),
+        };
+        let stack_label = format!("stack {}", desired.stack_name);
+        let (change_set_id, stack_id) = match self.api.create_change_set(&request).await {
+            Ok(ids) => ids,
+            Err(err) if is_no_changes(&err.message) => {
+                let stack_id = current.map(|s| s.stack_id).unwrap_or_default();
+                return Ok(StackPlan {
+                    stack_name: desired.stack_name.clone(),
+                    stack_id,
+                    kind,
+                    change_set_id: None,
+                    changes: Vec::new(),
+                });
+            }
+            Err(err) => return Err(AwsError::api(stack_label, err)),
+        };
+        tracing::info!(change_set = %change_set_id, ?kind, "change set created");
+        let described = self.wait_change_set(&change_set_id).await?;
+        if described.status != "CREATE_COMPLETE" {
+            let reason = described.status_reason.unwrap_or_default();
+            if is_no_changes(&reason) {
+                if let Err(err) = self.api.delete_change_set(&change_set_id).await {
+                    tracing::warn!(error = %err, "could not delete the empty change set");
+                }
+                tracing::info!("stack already matches, nothing to do");
+                return Ok(StackPlan {
+                    stack_name: desired.stack_name.clone(),
+                    stack_id,
+                    kind,
+                    change_set_id: None,
+                    changes: Vec::new(),
+                });
+            }
+            return Err(AwsError::ChangeSetFailed {
+                stack: desired.stack_name.clone(),
+                change_set: change_set_id,
+                reason,
+            });
+        }
+        Ok(StackPlan {
+            stack_name: desired.stack_name.clone(),
+            stack_id: if described.stack_id.is_empty() {
+                stack_id
+            } else {
+                described.stack_id
+            },
+            kind,
+            change_set_id: Some(change_set_id),
+            changes: described.changes.iter().map(PlannedChange::from).collect(),
+        })
+    }
+
+    /// Executes a plan and waits until the stack settles; failures come back summarised
+    /// from the stack events.
+    #[tracing::instrument(skip_all, fields(stack = %plan.stack_name))]
+    pub async fn apply(&self, plan: &StackPlan) -> Result<StackSnapshot> {
+        let label = format!("stack {}", plan.stack_name);
+        let Some(change_set_id) = &plan.change_set_id else {
+            return self
+                .describe(&plan.stack_id)
+                .await?
+                .ok_or_else(|| AwsError::StackVanished {
+                    stack_id: plan.stack_id.clone(),
+                });
+        };
+        let token = format!("berth-exec-{}", unique_suffix());
+        self.api
+            .execute_change_set(change_set_id, &token)
+            .await
+            .map_err(|e| AwsError::api(label, e))?;
+        tracing::info!(change_set = %change_set_id, "change set executing");
+        let settled = self
+            .wait_until_settled(&plan.stack_id)
+            .await?
+            .ok_or_else(|| AwsError::StackVanished {
+                stack_id: plan.stack_id.clone(),
+            })?;
+        let ok = match plan.kind {
+            ChangeSetKind::Create => settled.status == "CREATE_COMPLETE",
+            ChangeSetKind::Update => settled.status == "UPDATE_COMPLETE",
+        };
+        if ok {
+            tracing::info!(status = %settled.status, "stack settled");
+            Ok(settled)
+        } else {
+            Err(self.failure(&settled).await)
+        }
+    }
+
+    /// Throws a plan away: deletes its change set, and the empty stack a CREATE plan made.
+    pub async fn discard(&self, plan: &StackPlan) -> Result<()> {
+        let Some(change_set_id) = &plan.change_set_id else {
+            return Ok(());
+        };
+        self.api
+            .delete_change_set(change_set_id)
+            .await
+            .map_err(|e| AwsError::api(format!("change set {change_set_id}"), e))?;
+        if plan.kind == ChangeSetKind::Create {
+            if let Some(stack) = self.describe(&plan.stack_id).await? {
+                if phase(&stack.status) == Phase::Review {
+                    self.delete(&stack.stack_id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Idempotent step: bring the stack to `desired` (plan, then apply when needed).
+    pub async fn ensure(&self, desired: &DesiredStack) -> Result<EnsureOutcome> {
+        let plan = self.plan(desired).await?;
+        if plan.is_noop() {
+            let stack =
+                self.describe(&plan.stack_id)
+                    .await?
+                    .ok_or_else(|| AwsError::StackVanished {
+                        stack_id: plan.stack_id.clone(),
+                    })?;
+            return Ok(EnsureOutcome::Unchanged { stack });
+        }
+        let stack = self.apply(&plan).await?;
+        Ok(match plan.kind {
+            ChangeSetKind::Create => EnsureOutcome::Created { stack, plan },
+            ChangeSetKind::Update => EnsureOutcome::Updated { stack, plan },
+        })
+    }
+
+    /// Finds the one live stack carrying `tag` by paginating `DescribeStacks`.
+    #[tracing::instrument(skip_all, fields(tag = %tag))]
+    pub async fn find_by_tag(&self, tag: &Tag) -> Result<Option<StackSnapshot>> {
+        let mut found: Option<StackSnapshot> = None;
+        let mut token = None;
+        loop {
+            let (stacks, next) = self
+                .api
+                .list_stacks_page(token)
+                .await
+                .map_err(|e| AwsError::api(format!("stacks tagged {tag}"), e))?;
+            for stack in stacks {
+                if phase(&stack.status) == Phase::Deleted || !stack.tags.contains(tag) {
+                    continue;
+                }
+                if let Some(first) = &found {
+                    return Err(AwsError::AmbiguousStacks {
+                        tag: tag.to_string(),
+                        first: format!("{} ({})", first.stack_name, first.stack_id),
+                        second: format!("{} ({})", stack.stack_name, stack.stack_id),
+                    });
+                }
+                found = Some(stack);
+            }
+            token = next;
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    pub async fn resources(&self, stack_id: &str) -> Result<Vec<StackResource>> {
+        self.api
+            .list_resources(stack_id)
+            .await
+            .map_err(|e| AwsError::api(format!("stack {stack_id}"), e))
+    }
+}

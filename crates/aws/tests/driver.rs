@@ -1,0 +1,460 @@
+//! The stack driver's state machine against scripted CloudFormation answers: what no emulator
+//! can show (rollbacks, long in-progress states, failure events, pagination).
+
+mod scripted;
+
+use std::time::Duration;
+
+use berth_aws::api::{
+    ChangeSetKind, ChangeSetSnapshot, ParameterValue, ResourceChange, StackEvent, StackSnapshot,
+};
+use berth_aws::driver::{
+    DesiredStack, EnsureOutcome, PlannedChange, StackDriver, StackPlan, WaitPolicy,
+};
+use berth_aws::error::{ApiError, AwsError};
+use berth_aws::unit::Tag;
+use scripted::Scripted;
+
+const NAME: &str = "berth-seaview-trucking";
+
+fn stack(id: &str, status: &str) -> Option<StackSnapshot> {
+    Some(StackSnapshot {
+        stack_id: id.into(),
+        stack_name: NAME.into(),
+        status: status.into(),
+        ..Default::default()
+    })
+}
+
+fn change_set(
+    status: &str,
+    reason: Option<&str>,
+    changes: Vec<ResourceChange>,
+) -> ChangeSetSnapshot {
+    ChangeSetSnapshot {
+        change_set_id: "cs-1".into(),
+        stack_id: "id-1".into(),
+        status: status.into(),
+        status_reason: reason.map(str::to_owned),
+        execution_status: None,
+        changes,
+    }
+}
+
+fn change(action: &str, id: &str, replacement: Option<&str>) -> ResourceChange {
+    ResourceChange {
+        action: action.into(),
+        logical_id: id.into(),
+        resource_type: "AWS::SecretsManager::Secret".into(),
+        physical_id: None,
+        replacement: replacement.map(str::to_owned),
+    }
+}
+
+fn event(id: &str, ty: &str, status: &str, reason: Option<&str>) -> StackEvent {
+    StackEvent {
+        logical_id: id.into(),
+        resource_type: ty.into(),
+        status: status.into(),
+        reason: reason.map(str::to_owned),
+    }
+}
+
+fn desired(known: Option<&str>) -> DesiredStack {
+    DesiredStack {
+        stack_name: NAME.into(),
+        template_body: "{}".into(),
+        parameters: vec![(
+            "Secret".into(),
+            ParameterValue::Secret("hunter2".to_owned().into()),
+        )],
+        tags: vec![],
+        known_stack_id: known.map(str::to_owned),
+    }
+}
+
+fn fast() -> WaitPolicy {
+    WaitPolicy {
+        first_delay: Duration::from_nanos(1),
+        max_delay: Duration::from_nanos(1),
+        timeout: Duration::from_nanos(5),
+    }
+}
+
+fn driver(api: Scripted) -> StackDriver<Scripted> {
+    StackDriver::new(api, fast())
+}
+
+#[tokio::test]
+async fn creates_a_missing_stack_and_waits_through_in_progress() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                None,
+                stack("id-1", "CREATE_IN_PROGRESS"),
+                stack("id-1", "CREATE_IN_PROGRESS"),
+                stack("id-1", "CREATE_COMPLETE"),
+            ])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set("CREATE_PENDING", None, vec![]))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Add", "DatabaseSecret", None)],
+            )),
+    );
+    let outcome = d.ensure(&desired(None)).await.unwrap();
+    let EnsureOutcome::Created { stack, plan } = outcome else {
+        panic!("expected Created, got {outcome:?}")
+    };
+    assert_eq!(stack.status, "CREATE_COMPLETE");
+    assert_eq!(plan.summary(), "create: 1 to add");
+    assert!(d
+        .api()
+        .calls()
+        .contains(&"create_change_set Create".to_string()));
+    assert!(d.api().calls().contains(&"execute cs-1".to_string()));
+}
+
+#[tokio::test]
+async fn no_changes_is_success_and_leaves_no_change_set() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![stack("id-1", "UPDATE_COMPLETE"), stack("id-1", "UPDATE_COMPLETE")])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "FAILED",
+                Some("The submitted information didn't contain changes. Submit different information to create a change set."),
+                vec![],
+            )),
+    );
+    let outcome = d.ensure(&desired(None)).await.unwrap();
+    assert!(
+        matches!(outcome, EnsureOutcome::Unchanged { .. }),
+        "{outcome:?}"
+    );
+    let calls = d.api().calls();
+    assert!(calls.contains(&"delete_change_set cs-1".to_string()));
+    assert!(!calls.iter().any(|c| c.starts_with("execute")));
+}
+
+#[tokio::test]
+async fn no_updates_error_from_the_api_is_success_too() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                stack("id-1", "CREATE_COMPLETE"),
+                stack("id-1", "CREATE_COMPLETE"),
+            ])
+            .creates(Err(ApiError::new(
+                "CreateChangeSet",
+                Some("ValidationError"),
+                "No updates are to be performed.",
+            ))),
+    );
+    assert!(matches!(
+        d.ensure(&desired(None)).await.unwrap(),
+        EnsureOutcome::Unchanged { .. }
+    ));
+}
+
+#[tokio::test]
+async fn rollback_complete_is_deleted_then_recreated() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                stack("old", "ROLLBACK_COMPLETE"),
+                stack("old", "DELETE_IN_PROGRESS"),
+                stack("old", "DELETE_COMPLETE"),
+                stack("new", "CREATE_COMPLETE"),
+            ])
+            .with_events(vec![event(
+                NAME,
+                "AWS::CloudFormation::Stack",
+                "ROLLBACK_COMPLETE",
+                None,
+            )])
+            .creates(Ok(("cs-1".into(), "new".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Add", "DatabaseSecret", None)],
+            )),
+    );
+    let outcome = d.ensure(&desired(None)).await.unwrap();
+    assert!(
+        matches!(outcome, EnsureOutcome::Created { .. }),
+        "{outcome:?}"
+    );
+    let calls = d.api().calls();
+    let delete = calls
+        .iter()
+        .position(|c| c == "delete_stack old")
+        .expect("old stack deleted");
+    let create = calls
+        .iter()
+        .position(|c| c == "create_change_set Create")
+        .unwrap();
+    assert!(delete < create, "{calls:?}");
+}
+
+#[tokio::test]
+async fn failed_create_names_resource_and_reason() {
+    let events = vec![
+        event(
+            NAME,
+            "AWS::CloudFormation::Stack",
+            "ROLLBACK_COMPLETE",
+            None,
+        ),
+        event(
+            "DatabaseSecret",
+            "AWS::SecretsManager::Secret",
+            "DELETE_COMPLETE",
+            None,
+        ),
+        event(
+            NAME,
+            "AWS::CloudFormation::Stack",
+            "ROLLBACK_IN_PROGRESS",
+            Some("The following resource(s) failed to create: [S3User]."),
+        ),
+        event(
+            "DatabaseSecret",
+            "AWS::SecretsManager::Secret",
+            "CREATE_FAILED",
+            Some("Resource creation cancelled"),
+        ),
+        event(
+            "S3User",
+            "AWS::IAM::User",
+            "CREATE_FAILED",
+            Some("User: arn:aws:iam::1:user/berth is not authorized to perform: iam:CreateUser"),
+        ),
+        event("S3User", "AWS::IAM::User", "CREATE_IN_PROGRESS", None),
+        event(
+            NAME,
+            "AWS::CloudFormation::Stack",
+            "CREATE_IN_PROGRESS",
+            Some("User Initiated"),
+        ),
+        event(
+            "Older",
+            "AWS::IAM::User",
+            "CREATE_FAILED",
+            Some("from a previous attempt"),
+        ),
+    ];
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                None,
+                stack("id-1", "ROLLBACK_IN_PROGRESS"),
+                stack("id-1", "ROLLBACK_COMPLETE"),
+            ])
+            .with_events(events)
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Add", "S3User", None)],
+            )),
+    );
+    let err = d.ensure(&desired(None)).await.unwrap_err();
+    let AwsError::StackFailed {
+        status, summary, ..
+    } = &err
+    else {
+        panic!("expected StackFailed, got {err:?}")
+    };
+    assert_eq!(status, "ROLLBACK_COMPLETE");
+    assert_eq!(
+        summary,
+        "S3User (AWS::IAM::User) CREATE_FAILED: User: arn:aws:iam::1:user/berth is not authorized to perform: iam:CreateUser"
+    );
+}
+
+#[tokio::test]
+async fn update_rollback_is_an_error_and_the_stack_stays_usable() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                stack("id-1", "UPDATE_ROLLBACK_COMPLETE"),
+                stack("id-1", "UPDATE_ROLLBACK_IN_PROGRESS"),
+                stack("id-1", "UPDATE_ROLLBACK_COMPLETE"),
+            ])
+            .with_events(vec![
+                event(
+                    NAME,
+                    "AWS::CloudFormation::Stack",
+                    "UPDATE_ROLLBACK_COMPLETE",
+                    None,
+                ),
+                event(
+                    "RegistrySecret",
+                    "AWS::SecretsManager::Secret",
+                    "UPDATE_FAILED",
+                    Some("KMS key not found"),
+                ),
+                event(
+                    NAME,
+                    "AWS::CloudFormation::Stack",
+                    "UPDATE_IN_PROGRESS",
+                    Some("User Initiated"),
+                ),
+            ])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Modify", "RegistrySecret", Some("False"))],
+            )),
+    );
+    let err = d.ensure(&desired(None)).await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::StackFailed { status, summary, .. }
+            if status == "UPDATE_ROLLBACK_COMPLETE" && summary.contains("RegistrySecret") && summary.contains("KMS key not found")),
+        "{err:?}"
+    );
+    // The previous rollback did not stop Berth from planning an update.
+    assert!(d
+        .api()
+        .calls()
+        .contains(&"create_change_set Update".to_string()));
+}
+
+#[tokio::test]
+async fn update_rollback_failed_needs_a_person() {
+    let d = driver(Scripted::default().describes(vec![stack("id-1", "UPDATE_ROLLBACK_FAILED")]));
+    let err = d.ensure(&desired(None)).await.unwrap_err();
+    assert!(
+        matches!(err, AwsError::StackNeedsAttention { ref status, .. } if status == "UPDATE_ROLLBACK_FAILED"),
+        "{err:?}"
+    );
+    assert!(!d
+        .api()
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("create_change_set")));
+}
+
+#[tokio::test]
+async fn a_vanished_stack_is_reported_not_recreated() {
+    let d = driver(Scripted::default().describes(vec![stack("id-1", "DELETE_COMPLETE")]));
+    let err = d.ensure(&desired(Some("id-1"))).await.unwrap_err();
+    assert!(matches!(err, AwsError::StackVanished { .. }), "{err:?}");
+    let d = driver(Scripted::default().describes(vec![None]));
+    assert!(matches!(
+        d.ensure(&desired(Some("id-1"))).await,
+        Err(AwsError::StackVanished { .. })
+    ));
+    assert!(!d
+        .api()
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("create_change_set")));
+}
+
+#[tokio::test]
+async fn waiting_gives_up_after_the_budget() {
+    let d = driver(Scripted::default().describes(vec![stack("id-1", "UPDATE_IN_PROGRESS"); 20]));
+    let err = d.wait_until_settled("id-1").await.unwrap_err();
+    assert!(
+        matches!(err, AwsError::WaitTimeout { ref status, .. } if status == "UPDATE_IN_PROGRESS"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn failed_change_set_reports_reason() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![stack("id-1", "CREATE_COMPLETE")])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "FAILED",
+                Some("Template format error: Unresolved resource dependencies [Nope]"),
+                vec![],
+            )),
+    );
+    let err = d.plan(&desired(None)).await.unwrap_err();
+    assert!(
+        matches!(err, AwsError::ChangeSetFailed { ref reason, .. } if reason.contains("Nope")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn find_by_tag_paginates_and_refuses_two_matches() {
+    let tag = Tag {
+        key: "SeaView".into(),
+        value: "Trucking".into(),
+    };
+    let tagged = |id: &str, status: &str| StackSnapshot {
+        stack_id: id.into(),
+        stack_name: format!("name-{id}"),
+        status: status.into(),
+        tags: vec![tag.clone()],
+        ..Default::default()
+    };
+    let api = Scripted::default();
+    api.pages.lock().unwrap().extend([
+        (vec![StackSnapshot::default()], Some("t1".into())),
+        (vec![tagged("a", "CREATE_COMPLETE")], Some("t2".into())),
+        (vec![tagged("b", "UPDATE_COMPLETE")], None),
+    ]);
+    let d = driver(api);
+    let err = d.find_by_tag(&tag).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("name-a (a)") && text.contains("name-b (b)"),
+        "{text}"
+    );
+
+    let api = Scripted::default();
+    api.pages.lock().unwrap().extend([
+        (vec![tagged("gone", "DELETE_COMPLETE")], Some("t1".into())),
+        (vec![tagged("b", "UPDATE_COMPLETE")], None),
+    ]);
+    let d = driver(api);
+    assert_eq!(d.find_by_tag(&tag).await.unwrap().unwrap().stack_id, "b");
+    assert_eq!(d.api().calls(), vec!["list None", "list Some(\"t1\")"]);
+}
+
+#[test]
+fn plan_reads_like_a_diff() {
+    let plan = StackPlan {
+        stack_name: NAME.into(),
+        stack_id: "id".into(),
+        kind: ChangeSetKind::Update,
+        change_set_id: Some("cs".into()),
+        changes: vec![
+            PlannedChange::from(&change("Modify", "RegistrySecret", Some("False"))),
+            PlannedChange::from(&change("Modify", "DatabaseSecret", Some("True"))),
+            PlannedChange::from(&change("Remove", "Old", None)),
+        ],
+    };
+    assert_eq!(
+        plan.to_string(),
+        "stack berth-seaview-trucking: update: 1 to modify, 1 to replace, 1 to remove\n  \
+         ~ RegistrySecret AWS::SecretsManager::Secret\n  \
+         ± DatabaseSecret AWS::SecretsManager::Secret (replaced)\n  \
+         - Old AWS::SecretsManager::Secret"
+    );
+}
+
+#[test]
+fn secret_parameters_are_redacted_in_debug() {
+    let text = format!("{:?}", desired(None));
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("[redacted]"));
+}
+
+#[test]
+fn the_default_wait_doubles_from_one_second_to_fifteen_for_thirty_minutes() {
+    let mut delays = WaitPolicy::default().delays();
+    let first: Vec<u64> = delays.by_ref().take(6).map(|d| d.as_secs()).collect();
+    assert_eq!(first, [1, 2, 4, 8, 15, 15]);
+    assert!(delays.all(|d| d == Duration::from_secs(15)));
+    assert_eq!(delays.waited(), Duration::from_secs(30 * 60));
+}
