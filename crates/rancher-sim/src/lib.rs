@@ -20,7 +20,7 @@ mod world;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -29,29 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Faults, SimConfig, Timings};
 pub use http::router;
-pub use world::{Action, HelmRecord};
-
-use world::World;
-
-/// State shared by the HTTP handlers and the test-side handle.
-pub struct Shared {
-    world: Mutex<World>,
-    admin_token: String,
-}
-
-impl Shared {
-    pub fn new(config: &SimConfig) -> Arc<Self> {
-        Arc::new(Self {
-            world: Mutex::new(World::new(config)),
-            admin_token: config.token.clone(),
-        })
-    }
-
-    fn world(&self) -> MutexGuard<'_, World> {
-        // A panic while holding the lock would be a simulator bug; keep serving regardless.
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub use world::{Action, HelmRecord, Shared};
 
 /// A running simulator. Dropping it stops the server.
 pub struct RancherSim {
@@ -100,7 +78,7 @@ impl RancherSim {
 
     /// The admin API key configured at start.
     pub fn admin_token(&self) -> &str {
-        &self.shared.admin_token
+        self.shared.admin_token()
     }
 
     pub fn faults(&self) -> Faults {

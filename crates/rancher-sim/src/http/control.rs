@@ -12,7 +12,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{Faults, HelmRecord, Shared, Timings};
+use crate::config::{Faults, Timings};
+use crate::world::{HelmRecord, Shared};
 
 pub async fn get_faults(State(s): State<Arc<Shared>>) -> Json<Faults> {
     Json(s.world().faults.clone())

@@ -8,8 +8,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::request::Req;
 use super::respond::{collection, json_response, norman_error};
-use super::Req;
 use crate::world::{Action, HelmRecord, LegacyApp, LegacyRevision, World};
 
 /// `catalog://?catalog=X&type=…&template=T&version=V` → (repo name, template, version).

@@ -10,10 +10,9 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::path_segments;
+use super::request::path_segments;
 use super::respond::{auth_401, norm_type, norman_error};
-use crate::world::Token;
-use crate::Shared;
+use crate::world::{Shared, Token};
 
 /// The authenticated caller's API key, for the handlers (cluster-scoped keys).
 #[derive(Clone)]

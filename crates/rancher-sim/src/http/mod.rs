@@ -2,13 +2,15 @@
 //!
 //! Rancher requests pass through tower layers before they reach [`dispatch`]: request logging,
 //! the request counters, injected faults and latency, then the auth filter (and CSRF check) that
-//! only `/ping` skips. `dispatch` routes by path to the Norman (`v3`), Steve (`steve`, `releases`)
-//! and legacy handlers, which work on the [`World`](crate::world::World) model.
+//! only `/ping` skips. `dispatch` routes by path to the Norman (`v3`), Steve (`steve`,
+//! `releases`) and legacy handlers, which work on the [`World`](crate::world::World) model and
+//! share `request` and `respond`; none of them imports this module or another's caller.
 
 mod control;
 mod legacy;
 mod middleware;
 mod releases;
+mod request;
 mod respond;
 mod steve;
 mod v3;
@@ -24,11 +26,10 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use percent_encoding::percent_decode_str;
-use serde_json::Value;
 
-use crate::Shared;
+use crate::world::Shared;
 use middleware::Caller;
+use request::{path_segments, Req};
 use respond::{norman_error, proxy_401, tunnel_down};
 
 /// The simulator's routes: the control API under `/__sim` and everything else as Rancher.
@@ -63,37 +64,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/tokens", post(control::post_token))
         .merge(rancher)
         .with_state(shared)
-}
-
-/// A parsed Rancher API request, as the resource handlers see it.
-pub struct Req {
-    pub method: Method,
-    pub query: Vec<(String, String)>,
-    pub body: Bytes,
-    /// `http://host:port`, for links.
-    pub base: String,
-}
-
-impl Req {
-    pub fn q(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn body_json(&self) -> Result<Value, String> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| format!("failed to decode request body: {e}"))
-    }
-}
-
-/// The path's non-empty segments, percent-decoded.
-fn path_segments(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect()
 }
 
 /// Routes an authenticated Rancher API request to its resource handler.

@@ -7,9 +7,8 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::respond::{collection, json_response, rfc3339, steve_error};
-use super::steve::{APP_T, OP_T};
-use super::Req;
+use super::request::Req;
+use super::respond::{collection, json_response, rfc3339, steve_error, APP_T, OP_T};
 use crate::world::{Action, ChartRequest, Operation, Phase, Release, ReleaseStatus, World};
 
 fn app_json(base: &str, cluster: &str, ns: &str, name: &str, release: &Release) -> Value {

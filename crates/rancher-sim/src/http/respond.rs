@@ -8,6 +8,11 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Steve type names of the Apps & Marketplace resources.
+pub const REPO_T: &str = "catalog.cattle.io.clusterrepo";
+pub const APP_T: &str = "catalog.cattle.io.app";
+pub const OP_T: &str = "catalog.cattle.io.operation";
+
 pub fn json_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
     resp.headers_mut().insert(

@@ -8,15 +8,9 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::releases::{apps, operations};
-use super::respond::{collection, json_response, norm_type, steve_error};
-use super::Req;
+use super::request::Req;
+use super::respond::{collection, json_response, norm_type, steve_error, APP_T, OP_T, REPO_T};
 use crate::world::{Action, ChartRequest, ChartVersion, Repo, World};
-
-pub(super) const REPO_T: &str = "catalog.cattle.io.clusterrepo";
-
-pub(super) const APP_T: &str = "catalog.cattle.io.app";
-
-pub(super) const OP_T: &str = "catalog.cattle.io.operation";
 
 /// Serves `<prefix>/<segs…>` for `cluster` (`/v1` is the `local` cluster).
 pub fn steve(

@@ -6,8 +6,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::legacy;
+use super::request::Req;
 use super::respond::{collection, json_response, norm_type, norman_error, rfc3339};
-use super::{legacy, Req};
 use crate::world::{Namespace, Project, World, ADMIN_USER};
 
 /// Serves `/v3/<segs…>`; type names match in any case and number (`Projects` = `project`).

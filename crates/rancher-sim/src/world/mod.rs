@@ -10,6 +10,7 @@ mod helm;
 mod legacy;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -19,6 +20,31 @@ use crate::config::{Faults, SimConfig, Timings};
 pub use catalog::{insight_repo, ChartVersion, Repo};
 pub use helm::{Action, ChartRequest, HelmRecord, Operation, Phase, Release, ReleaseStatus};
 pub use legacy::{LegacyApp, LegacyRevision};
+
+/// State shared by the HTTP handlers and the test-side handle.
+pub struct Shared {
+    world: Mutex<World>,
+    admin_token: String,
+}
+
+impl Shared {
+    pub fn new(config: &SimConfig) -> Arc<Self> {
+        Arc::new(Self {
+            world: Mutex::new(World::new(config)),
+            admin_token: config.token.clone(),
+        })
+    }
+
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock would be a simulator bug; keep serving regardless.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The admin API key configured at start.
+    pub(crate) fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Token {
