@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
 use berth_aws::{AwsSettings, AwsStage, TagScheme, UnitIdentity, WaitPolicy};
 use berth_provisioner::{Provisioner, ProvisionerSettings};
-use berth_rancher::{ApiToken, RancherClient, RancherConfig, RetryPolicy, Target};
+use berth_rancher::{ApiToken, HttpRetries, RancherClient, RancherConfig, Target};
 use berth_rancher_sim::{RancherSim, SimConfig};
 use berth_runs::testing::*;
 use berth_runs::{run_status, steps_of_run, Engine, RunStatus, StepStatus};
@@ -43,11 +43,7 @@ async fn aws_stage() -> AwsStage {
 fn rancher(sim: &RancherSim) -> RancherClient {
     let mut cfg = RancherConfig::new(sim.url(), ApiToken::new(sim.admin_token()));
     cfg.request_timeout = Duration::from_secs(5);
-    cfg.retry = RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(200),
-    };
+    cfg.retry = HttpRetries::doubling(4, Duration::from_millis(10), Duration::from_millis(200));
     cfg.poll_interval = Duration::from_millis(10);
     cfg.activation_timeout = Duration::from_secs(10);
     cfg.operation_grace = Duration::from_secs(5);

@@ -7,7 +7,8 @@ use std::time::Duration;
 use berth_blueprint::{Blueprint, RenderMode, RenderedApp};
 use serde_json::Value;
 
-use crate::client::{ChartAction, ChartSpec, RancherClient, Target};
+use crate::apps::{ChartAction, ChartSpec, Target};
+use crate::client::RancherClient;
 use crate::error::RancherError;
 use crate::legacy::{CatalogScope, LegacyCatalog};
 

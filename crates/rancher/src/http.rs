@@ -7,6 +7,8 @@ use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use berth_backoff::Backoff;
+
 use crate::error::{parse_error_body, RancherError};
 
 /// A Rancher API key (`token-xxxxx:secret` or any other shape; treated as opaque). Never shown by
@@ -36,42 +38,39 @@ impl fmt::Display for ApiToken {
     }
 }
 
-/// Retry policy for transient failures: 429 (honouring `Retry-After`), 5xx and timeouts.
-/// 4xx answers are never retried.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
+/// How the HTTP layer retries transient failures: 429 (honouring `Retry-After`), 5xx and
+/// timeouts; 4xx answers never. The delays come from the project's one [`Backoff`] schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRetries {
     /// Attempts in total, including the first.
     pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
+    /// Delay before each retry. Keep some jitter so callers rejected together spread out.
+    pub backoff: Backoff,
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
+impl HttpRetries {
+    /// Jitter of the default schedule: ±50 %, so a retry waits at least half its delay (never
+    /// collapsing to zero) and callers rejected together do not come back in lockstep.
+    pub const JITTER: f64 = 0.5;
+
+    /// `max_attempts` in total, waiting `initial` doubling up to `max` between them, ±50 %.
+    pub fn doubling(max_attempts: u32, initial: Duration, max: Duration) -> Self {
         Self {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
+            max_attempts,
+            backoff: Backoff::doubling(initial, max).with_jitter(Self::JITTER),
         }
+    }
+
+    /// The delay after `failed_attempt` (1-based) failed.
+    pub fn delay(&self, failed_attempt: u32) -> Duration {
+        self.backoff.delay(failed_attempt)
     }
 }
 
-impl RetryPolicy {
-    /// Exponential backoff with "equal jitter": half fixed, half random, so retries spread out
-    /// but never collapse to zero.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = exp.min(self.max_backoff);
-        let half = capped / 2;
-        let jitter_ms = half.as_millis() as u64;
-        let jitter = if jitter_ms == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(rand::random_range(0..=jitter_ms))
-        };
-        half + jitter
+impl Default for HttpRetries {
+    /// 5 attempts, 500 ms doubling up to 30 s.
+    fn default() -> Self {
+        Self::doubling(5, Duration::from_millis(500), Duration::from_secs(30))
     }
 }
 
@@ -109,7 +108,7 @@ pub(crate) struct Http {
     pub base: String,
     pub token: ApiToken,
     pub request_timeout: Duration,
-    pub retry: RetryPolicy,
+    pub retry: HttpRetries,
 }
 
 impl Http {
@@ -208,9 +207,9 @@ impl Http {
     }
 
     async fn pause(&self, attempt: u32, retry_after: Option<Duration>, err: &RancherError) {
-        let mut delay = self.retry.backoff(attempt);
+        let mut delay = self.retry.delay(attempt);
         if let Some(ra) = retry_after {
-            delay = delay.max(ra.min(self.retry.max_backoff));
+            delay = delay.max(ra.min(self.retry.backoff.max));
         }
         tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying Rancher request");
         tokio::time::sleep(delay).await;
@@ -232,30 +231,38 @@ mod tests {
         assert!(!format!("{t:?} {t}").contains("supersecret"));
     }
 
+    /// The old hand-rolled "equal jitter" kept each delay within [base/2, base]; the shared
+    /// `Backoff` at ±50 % keeps it within [base/2, 3·base/2]: still never below half, still
+    /// growing and capped (before jitter).
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1000),
-        };
+        let p = HttpRetries::doubling(10, Duration::from_millis(100), Duration::from_millis(1000));
         for _ in 0..50 {
-            let b1 = p.backoff(1);
+            let b1 = p.delay(1);
             assert!(
-                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100),
+                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(150),
                 "{b1:?}"
             );
-            let b3 = p.backoff(3);
+            let b3 = p.delay(3);
             assert!(
-                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400),
+                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(600),
                 "{b3:?}"
             );
-            let b9 = p.backoff(9);
+            let b9 = p.delay(9);
             assert!(
-                b9 >= Duration::from_millis(500) && b9 <= Duration::from_millis(1000),
+                b9 >= Duration::from_millis(500) && b9 <= Duration::from_millis(1500),
                 "{b9:?}"
             );
         }
+    }
+
+    #[test]
+    fn defaults() {
+        let d = HttpRetries::default();
+        assert_eq!(d.max_attempts, 5);
+        assert_eq!(d.backoff.initial, Duration::from_millis(500));
+        assert_eq!(d.backoff.max, Duration::from_secs(30));
+        assert_eq!(d.backoff.factor, 2);
     }
 
     #[test]

@@ -5,11 +5,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::client::{
-    enc, str_at, ChartAction, ChartOutcome, ChartSpec, RancherClient, UninstallOutcome,
-};
+use crate::apps::{ChartAction, ChartOutcome, ChartSpec, UninstallOutcome};
+use crate::client::RancherClient;
 use crate::error::RancherError;
 use crate::http::Idempotency;
+use crate::wire::{encode_component, string_at};
 
 /// Where a legacy catalog is defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,17 +77,17 @@ impl LegacyApp {
                 .into_iter()
                 .flatten()
                 .find(|c| c["type"] == t)
-                .map(|c| str_at(c, &["status"]))
+                .map(|c| string_at(c, &["status"]))
         };
-        let link = str_at(v, &["links", "self"]);
+        let link = string_at(v, &["links", "self"]);
         Self {
             self_link: link.strip_prefix(base).unwrap_or(&link).to_owned(),
-            external_id: str_at(v, &["externalId"]),
-            values_yaml: str_at(v, &["valuesYaml"]),
+            external_id: string_at(v, &["externalId"]),
+            values_yaml: string_at(v, &["valuesYaml"]),
             answers_empty: v["answers"].as_object().is_none_or(|m| m.is_empty()),
-            state: str_at(v, &["state"]),
-            transitioning: str_at(v, &["transitioning"]),
-            message: str_at(v, &["transitioningMessage"]),
+            state: string_at(v, &["state"]),
+            transitioning: string_at(v, &["transitioning"]),
+            message: string_at(v, &["transitioningMessage"]),
             installed: cond("Installed"),
             deployed: cond("Deployed"),
         }
@@ -114,10 +114,10 @@ impl RancherClient {
     ) -> Result<Option<LegacyApp>, RancherError> {
         let path = format!(
             "/v3/projects/{}/apps?name={}",
-            enc(project_id),
-            enc(release)
+            encode_component(project_id),
+            encode_component(release)
         );
-        let v = self.get_json(&path).await?;
+        let v = self.get(&path).await?;
         Ok(v["data"]
             .as_array()
             .and_then(|d| d.first())
@@ -179,7 +179,7 @@ impl RancherClient {
                     "externalId": external_id, "answers": {}, "valuesYaml": values_yaml,
                     "timeout": spec.timeout.as_secs().max(1), "wait": spec.wait,
                 });
-                let path = format!("/v3/projects/{}/apps", enc(project_id));
+                let path = format!("/v3/projects/{}/apps", encode_component(project_id));
                 match self
                     .send_json(Method::POST, &path, Some(&body), Idempotency::Unsafe)
                     .await

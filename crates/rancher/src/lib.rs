@@ -7,21 +7,26 @@
 //! never. Helm actions are never blindly repeated: after an uncertain outcome the client looks at
 //! the release and its operations again.
 
+mod apps;
 mod client;
 mod deploy;
 mod error;
 mod http;
 mod legacy;
+mod operations;
+mod projects;
+mod repos;
+mod wire;
 
-pub use client::{
-    AppStatus, ChartAction, ChartOutcome, ChartSpec, Cluster, Namespace, OperationState, Project,
-    RancherClient, RancherConfig, Target, UninstallOutcome, User, DEFAULT_USER_AGENT,
-};
+pub use apps::{AppStatus, ChartAction, ChartOutcome, ChartSpec, Target, UninstallOutcome};
+pub use client::{Cluster, RancherClient, RancherConfig, User, DEFAULT_USER_AGENT};
 pub use deploy::{
     deploy_blueprint, deploy_blueprint_legacy, prepare_target, verify_charts, AppOutcome,
     AppReport, DeployEvent, DeployPlan, DeployReport, MissingChart, PlanError, PlannedApp,
     PreparedTarget, TargetSpec,
 };
 pub use error::{ApiFamily, RancherError};
-pub use http::{ApiToken, RetryPolicy};
+pub use http::{ApiToken, HttpRetries};
 pub use legacy::{CatalogScope, LegacyCatalog};
+pub use operations::OperationState;
+pub use projects::{Namespace, Project};

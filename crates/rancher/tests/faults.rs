@@ -69,7 +69,7 @@ async fn retry_after_delays_the_retry() {
         retry_after_secs: 1,
         ..Faults::default()
     });
-    // The backoff policy alone (≤ 200 ms) would retry sooner; the retry still succeeds.
+    // The backoff alone (≤ 300 ms: 200 ms cap, ±50 %) would retry sooner; the retry still succeeds.
     client
         .check_token()
         .await

@@ -6,73 +6,75 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use berth_rancher_sim::{SimConfig, Timings};
+use clap::{Parser, ValueEnum};
 
-const USAGE: &str =
-    "usage: rancher-sim [--addr 127.0.0.1:8444] [--seed insight|none] [--token KEY] \
-[--cluster NAME=ID]... [--fast]
+/// The Rancher API simulator for Berth's local dev stack.
+#[derive(Debug, Parser)]
+#[command(name = "rancher-sim", version)]
+struct Args {
+    /// Listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8444")]
+    addr: SocketAddr,
+    /// `insight` loads the insight charts (foundation, certs, influxdb 4.3.2, dsm) into a `stable`
+    /// cluster repo on every cluster; `none` starts empty.
+    #[arg(long, value_enum, default_value_t = Seed::Insight)]
+    seed: Seed,
+    /// The admin API key to accept.
+    #[arg(long, env = "RANCHER_SIM_TOKEN", hide_env_values = true,
+          default_value = "token-berth:simulatorsecret",
+          value_parser = non_empty)]
+    token: String,
+    /// A downstream cluster besides `local`, as NAME=ID; repeatable (default berth=c-m-berth001).
+    #[arg(long = "cluster", value_name = "NAME=ID", value_parser = name_and_id)]
+    clusters: Vec<(String, String)>,
+    /// Test timings (milliseconds) instead of realistic seconds-long rollouts.
+    #[arg(long)]
+    fast: bool,
+    /// Also serve the legacy v3 apps API (catalog:// apps, /v3/templates).
+    #[arg(long)]
+    legacy: bool,
+}
 
-  --addr ADDR        listen address (default 127.0.0.1:8444; port 0 picks a free port)
-  --seed insight     load the insight charts (foundation, certs, influxdb 4.3.2, dsm) into a
-                     `stable` cluster repo on every cluster (default); `none` starts empty
-  --token KEY        the admin API key to accept (default token-berth:simulatorsecret,
-                     or $RANCHER_SIM_TOKEN)
-  --cluster NAME=ID  a downstream cluster besides `local` (default berth=c-m-berth001)
-  --fast             test timings (milliseconds) instead of realistic seconds-long rollouts
-  --legacy           also serve the legacy v3 apps API (catalog:// apps, /v3/templates)";
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Seed {
+    Insight,
+    None,
+}
 
-fn parse(args: impl Iterator<Item = String>) -> Result<(SocketAddr, SimConfig), String> {
-    let mut addr: SocketAddr = "127.0.0.1:8444".parse().expect("valid default");
-    let mut config = SimConfig {
-        timings: Timings::realistic(),
-        ..SimConfig::default()
-    };
-    if let Ok(t) = std::env::var("RANCHER_SIM_TOKEN") {
-        config.token = t;
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the token must not be empty".into())
+    } else {
+        Ok(s.to_owned())
     }
-    let mut clusters = Vec::new();
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "--addr" => {
-                let v = value("--addr")?;
-                addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
-            }
-            "--seed" => match value("--seed")?.as_str() {
-                "insight" => config.seed_insight = true,
-                "none" => config.seed_insight = false,
-                other => return Err(format!("unknown seed {other:?} (insight or none)")),
+}
+
+fn name_and_id(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(name, id)| (name.to_owned(), id.to_owned()))
+        .ok_or_else(|| format!("{s}: expected NAME=ID"))
+}
+
+impl Args {
+    fn into_config(self) -> (SocketAddr, SimConfig) {
+        let defaults = SimConfig::default();
+        let config = SimConfig {
+            token: self.token,
+            clusters: if self.clusters.is_empty() {
+                defaults.clusters
+            } else {
+                self.clusters
             },
-            "--token" => config.token = value("--token")?,
-            "--cluster" => {
-                let v = value("--cluster")?;
-                let (name, id) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--cluster {v}: expected NAME=ID"))?;
-                clusters.push((name.to_owned(), id.to_owned()));
-            }
-            "--fast" => config.timings = Timings::fast(),
-            "--legacy" => config.legacy_apps = true,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+            seed_insight: self.seed == Seed::Insight,
+            timings: if self.fast {
+                Timings::fast()
+            } else {
+                Timings::realistic()
+            },
+            legacy_apps: self.legacy,
+        };
+        (self.addr, config)
     }
-    if !clusters.is_empty() {
-        config.clusters = clusters;
-    }
-    if config.token.trim().is_empty() {
-        return Err("the token must not be empty".into());
-    }
-    Ok((addr, config))
 }
 
 #[tokio::main]
@@ -84,20 +86,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (addr, config) = match parse(std::env::args().skip(1)) {
-        Ok(v) => v,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("rancher-sim: {msg}");
-            }
-            eprintln!("{USAGE}");
-            return if msg.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
-        }
-    };
+    let (addr, config) = Args::parse().into_config();
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -136,16 +125,14 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> impl Iterator<Item = String> {
-        a.iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .into_iter()
+    fn parse(args: &[&str]) -> Result<(SocketAddr, SimConfig), clap::Error> {
+        Args::try_parse_from(std::iter::once("rancher-sim").chain(args.iter().copied()))
+            .map(Args::into_config)
     }
 
     #[test]
     fn parses_flags() {
-        let (addr, c) = parse(args(&[
+        let (addr, c) = parse(&[
             "--addr",
             "127.0.0.1:0",
             "--seed=none",
@@ -153,7 +140,7 @@ mod tests {
             "a=c-1",
             "--fast",
             "--legacy",
-        ]))
+        ])
         .unwrap();
         assert_eq!(addr.port(), 0);
         assert!(!c.seed_insight);
@@ -163,9 +150,21 @@ mod tests {
     }
 
     #[test]
+    fn defaults_match_the_dev_stack() {
+        let (addr, c) = parse(&[]).unwrap();
+        assert_eq!(addr, "127.0.0.1:8444".parse().unwrap());
+        assert!(c.seed_insight);
+        assert_eq!(c.clusters, SimConfig::default().clusters);
+        assert_eq!(c.timings, Timings::realistic());
+        assert!(!c.legacy_apps);
+    }
+
+    #[test]
     fn rejects_unknown() {
-        assert!(parse(args(&["--nope"])).is_err());
-        assert!(parse(args(&["--addr"])).is_err());
-        assert!(parse(args(&["--seed", "other"])).is_err());
+        assert!(parse(&["--nope"]).is_err());
+        assert!(parse(&["--addr"]).is_err());
+        assert!(parse(&["--seed", "other"]).is_err());
+        assert!(parse(&["--cluster", "no-equals"]).is_err());
+        assert!(parse(&["--token", " "]).is_err());
     }
 }

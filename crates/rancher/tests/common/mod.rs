@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use berth_blueprint::{ClusterFacts, RenderContext, RenderMode, Secrets, Templates, UnitInputs};
 use berth_rancher::{
-    prepare_target, ApiToken, DeployPlan, PreparedTarget, RancherClient, RancherConfig,
-    RetryPolicy, TargetSpec,
+    prepare_target, ApiToken, DeployPlan, HttpRetries, PreparedTarget, RancherClient,
+    RancherConfig, TargetSpec,
 };
 use berth_rancher_sim::{RancherSim, SimConfig};
 
@@ -30,11 +30,7 @@ pub struct Harness {
 pub fn test_config(url: &str, token: &str) -> RancherConfig {
     let mut cfg = RancherConfig::new(url, ApiToken::new(token));
     cfg.request_timeout = Duration::from_secs(5);
-    cfg.retry = RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(200),
-    };
+    cfg.retry = HttpRetries::doubling(4, Duration::from_millis(10), Duration::from_millis(200));
     cfg.poll_interval = Duration::from_millis(10);
     cfg.activation_timeout = Duration::from_secs(10);
     cfg.operation_grace = Duration::from_secs(5);

@@ -8,35 +8,14 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use crate::api::{collection, json_response, norman_error, parse_query, Req};
-use crate::world::{Action, HelmRecord, World};
-
-#[derive(Debug, Clone)]
-pub struct Revision {
-    pub id: String,
-    pub external_id: String,
-    pub answers: Map<String, Value>,
-    pub values_yaml: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct LegacyApp {
-    pub project_id: String,
-    pub name: String,
-    pub target_namespace: String,
-    pub current: Revision,
-    pub history: Vec<Revision>,
-    /// When the current install/upgrade started.
-    pub started: Instant,
-    pub fail_message: Option<String>,
-    pub born_active: bool,
-    pub removing_since: Option<Instant>,
-}
+use super::request::Req;
+use super::respond::{collection, json_response, norman_error};
+use crate::world::{Action, HelmRecord, LegacyApp, LegacyRevision, World};
 
 /// `catalog://?catalog=X&type=…&template=T&version=V` → (repo name, template, version).
 fn parse_external_id(id: &str) -> Option<(String, String, String)> {
     let q = id.strip_prefix("catalog://?")?;
-    let params = parse_query(q);
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let catalog = get("catalog")?;
     let repo = catalog.rsplit('/').next().unwrap_or(&catalog).to_owned();
@@ -296,7 +275,7 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                 Ok(v) => v,
                 Err(resp) => return *resp,
             };
-            let rev = Revision {
+            let rev = LegacyRevision {
                 id: format!("apprevision-{}", world.next_suffix()),
                 external_id,
                 answers: body["answers"].as_object().cloned().unwrap_or_default(),
@@ -359,7 +338,7 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                         Err(resp) => return *resp,
                     };
                     // Replace, never merge: a missing valuesYaml clears it.
-                    let rev = Revision {
+                    let rev = LegacyRevision {
                         id: format!("apprevision-{}", world.next_suffix()),
                         external_id,
                         answers: body["answers"].as_object().cloned().unwrap_or_default(),

@@ -1,0 +1,285 @@
+//! The simulated Rancher state: clusters, projects, namespaces, repos, Helm releases and
+//! operations. Time-driven transitions are computed from timestamps on every request
+//! ([`World::advance`]), so the state always reads "as of now" without background tasks.
+//!
+//! This is the model only: it knows nothing of HTTP. The `http` module reads and changes it and
+//! renders it as Rancher's JSON.
+
+mod catalog;
+mod helm;
+mod legacy;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::config::{Faults, SimConfig, Timings};
+
+pub use catalog::{insight_repo, ChartVersion, Repo};
+pub use helm::{Action, ChartRequest, HelmRecord, Operation, Phase, Release, ReleaseStatus};
+pub use legacy::{LegacyApp, LegacyRevision};
+
+/// State shared by the HTTP handlers and the test-side handle.
+pub struct Shared {
+    world: Mutex<World>,
+    admin_token: String,
+}
+
+impl Shared {
+    pub fn new(config: &SimConfig) -> Arc<Self> {
+        Arc::new(Self {
+            world: Mutex::new(World::new(config)),
+            admin_token: config.token.clone(),
+        })
+    }
+
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock would be a simulator bug; keep serving regardless.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The admin API key configured at start.
+    pub(crate) fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub key: String,
+    pub expires_at: Option<Instant>,
+    /// A key scoped to one cluster gets 401 on any other.
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub id: String,
+    pub cluster_id: String,
+    pub name: String,
+    pub description: String,
+    pub created: Instant,
+    pub created_wall: SystemTime,
+    pub removing_since: Option<Instant>,
+    pub resource_quota: Option<Value>,
+    pub namespace_default_quota: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Namespace {
+    pub name: String,
+    pub project_id: Option<String>,
+    pub created: Instant,
+    pub created_wall: SystemTime,
+}
+
+pub struct World {
+    pub config_timings: Timings,
+    pub faults: Faults,
+    pub tokens: Vec<Token>,
+    pub clusters: Vec<Cluster>,
+    pub projects: Vec<Project>,
+    /// cluster id → namespace name → namespace
+    pub namespaces: BTreeMap<String, BTreeMap<String, Namespace>>,
+    /// cluster id → repo name → repo
+    pub repos: BTreeMap<String, BTreeMap<String, Repo>>,
+    /// (cluster, namespace, release) → release
+    pub releases: BTreeMap<(String, String, String), Release>,
+    /// (cluster, namespace, name) → operation
+    pub operations: BTreeMap<(String, String, String), Operation>,
+    pub counters: BTreeMap<String, u64>,
+    pub history: Vec<HelmRecord>,
+    pub legacy_enabled: bool,
+    /// (project id, app name) → legacy v3 app
+    pub legacy_apps: BTreeMap<(String, String), LegacyApp>,
+    next_id: u64,
+}
+
+pub const ADMIN_USER: &str = "user-admin1";
+
+impl World {
+    pub fn new(config: &SimConfig) -> Self {
+        let mut world = World {
+            config_timings: config.timings.clone(),
+            faults: Faults::default(),
+            tokens: vec![Token {
+                key: config.token.clone(),
+                expires_at: None,
+                cluster: None,
+            }],
+            clusters: vec![Cluster {
+                id: "local".into(),
+                name: "local".into(),
+            }],
+            projects: Vec::new(),
+            namespaces: BTreeMap::new(),
+            repos: BTreeMap::new(),
+            releases: BTreeMap::new(),
+            operations: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            history: Vec::new(),
+            legacy_enabled: config.legacy_apps,
+            legacy_apps: BTreeMap::new(),
+            next_id: 0,
+        };
+        for (name, id) in &config.clusters {
+            if !world.clusters.iter().any(|c| &c.id == id) {
+                world.clusters.push(Cluster {
+                    id: id.clone(),
+                    name: name.clone(),
+                });
+            }
+        }
+        let now = Instant::now();
+        for c in world.clusters.clone() {
+            let ns = world.namespaces.entry(c.id.clone()).or_default();
+            for system in ["default", "kube-system", "cattle-system"] {
+                ns.insert(
+                    system.into(),
+                    Namespace {
+                        name: system.into(),
+                        project_id: None,
+                        created: now - Duration::from_secs(3600),
+                        created_wall: SystemTime::now(),
+                    },
+                );
+            }
+            if config.seed_insight {
+                world
+                    .repos
+                    .entry(c.id.clone())
+                    .or_default()
+                    .insert("stable".into(), insight_repo());
+            }
+        }
+        world
+    }
+
+    /// A short, unique, lowercase suffix like Rancher's generated names.
+    pub fn next_suffix(&mut self) -> String {
+        self.next_id += 1;
+        // Spread the counter over five base-36 characters so ids look generated.
+        let mut n = self.next_id.wrapping_mul(2_654_435_761) % 60_466_176;
+        let mut s = [b'0'; 5];
+        for slot in s.iter_mut().rev() {
+            let d = (n % 36) as u8;
+            *slot = if d < 10 { b'0' + d } else { b'a' + d - 10 };
+            n /= 36;
+        }
+        String::from_utf8(s.to_vec()).expect("ascii")
+    }
+
+    pub fn count(&mut self, key: String) {
+        *self.counters.entry(key).or_default() += 1;
+    }
+
+    pub fn cluster(&self, id: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.id == id)
+    }
+
+    pub fn project_state(&self, p: &Project, now: Instant) -> &'static str {
+        if p.removing_since.is_some() {
+            "removing"
+        } else if now < p.created + self.config_timings.project_activate {
+            "initializing"
+        } else {
+            "active"
+        }
+    }
+
+    pub fn namespace_state(&self, ns: &Namespace, now: Instant) -> &'static str {
+        if now < ns.created + self.config_timings.namespace_activate {
+            "activating"
+        } else {
+            "active"
+        }
+    }
+
+    /// Whether the namespace is still inside its post-creation RBAC window (reads get 403).
+    pub fn namespace_forbidden(&self, ns: &Namespace, now: Instant) -> bool {
+        now < ns.created + self.config_timings.namespace_forbidden_window
+    }
+
+    pub fn visible_release(&self, cluster: &str, ns: &str, name: &str) -> Option<&Release> {
+        self.releases
+            .get(&(cluster.to_owned(), ns.to_owned(), name.to_owned()))
+            .filter(|r| !r.revisions.is_empty())
+    }
+
+    /// Applies every transition that is due at `now`.
+    pub fn advance(&mut self, now: Instant) {
+        let removal = self.config_timings.project_activate;
+        self.projects
+            .retain(|p| p.removing_since.is_none_or(|since| now < since + removal));
+
+        let keys: Vec<_> = self.operations.keys().cloned().collect();
+        for key in keys {
+            loop {
+                let op = &self.operations[&key];
+                match op.phase {
+                    Phase::Waiting if op.start_at.is_some_and(|t| now >= t) => {
+                        self.start_operation(&key)
+                    }
+                    Phase::Running if op.end_at.is_some_and(|t| now >= t) => {
+                        self.finish_operation(&key)
+                    }
+                    _ => break,
+                }
+            }
+        }
+        let ttl = self.config_timings.operation_gc_ttl;
+        self.operations
+            .retain(|_, op| op.finished_at.is_none_or(|t| now < t + ttl));
+    }
+
+    /// Issues another API key, optionally expiring after `ttl` and scoped to one cluster.
+    pub fn issue_token(&mut self, ttl: Option<Duration>, cluster: Option<&str>) -> String {
+        let key = format!(
+            "token-{}:{}{}",
+            self.next_suffix(),
+            self.next_suffix(),
+            self.next_suffix()
+        );
+        self.tokens.push(Token {
+            key: key.clone(),
+            expires_at: ttl.map(|t| Instant::now() + t),
+            cluster: cluster.map(str::to_owned),
+        });
+        key
+    }
+
+    /// Creates the namespace (unowned, active) if it is missing, as an install does.
+    pub fn ensure_namespace(&mut self, cluster: &str, name: &str, now: Instant) {
+        self.namespaces
+            .entry(cluster.into())
+            .or_default()
+            .entry(name.into())
+            .or_insert_with(|| Namespace {
+                name: name.into(),
+                project_id: None,
+                created: now - Duration::from_secs(3600),
+                created_wall: SystemTime::now(),
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_unique_and_short() {
+        let mut w = World::new(&SimConfig::default());
+        let a: std::collections::BTreeSet<String> = (0..1000).map(|_| w.next_suffix()).collect();
+        assert_eq!(a.len(), 1000);
+        assert!(a.iter().all(|s| s.len() == 5));
+    }
+}

@@ -1,0 +1,10 @@
+//! The simulator's wire behaviour, checked with a plain HTTP client: error-body shapes, auth,
+//! CSRF, the chart index, Helm release rules and the control API. One test binary; the modules
+//! share [`support`].
+
+mod auth;
+mod charts;
+mod control;
+mod errors;
+mod projects;
+mod support;

@@ -1,0 +1,353 @@
+//! Helm releases through Apps & Marketplace (Steve v1): reading Apps, and the install/upgrade/
+//! uninstall actions that are never blindly resent (after an uncertain outcome the client looks
+//! at the release and its operations again).
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::client::RancherClient;
+use crate::error::RancherError;
+use crate::http::Idempotency;
+use crate::wire::{encode_component, string_at};
+
+/// Where a chart goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub cluster_id: String,
+    pub namespace: String,
+}
+
+/// The desired state of one Helm release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSpec {
+    pub release: String,
+    pub repo: String,
+    pub chart: String,
+    pub version: String,
+    /// The full desired user values (a non-empty map replaces the previous ones).
+    pub values: Value,
+    /// Ask Helm to wait for the workloads (`wait:true`), so `deployed` means ready.
+    pub wait: bool,
+    /// Helm timeout.
+    pub timeout: Duration,
+}
+
+/// A release as the App resource reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppStatus {
+    pub release: String,
+    pub namespace: String,
+    /// `deployed`, `pending-install`, `pending-upgrade`, `failed`, …
+    pub status: String,
+    pub revision: u64,
+    pub chart: String,
+    pub chart_version: String,
+    pub values: Value,
+    pub description: String,
+}
+
+impl AppStatus {
+    pub fn is_pending(&self) -> bool {
+        self.status.starts_with("pending-") || self.status == "uninstalling"
+    }
+
+    fn from_json(v: &Value) -> Self {
+        let spec = &v["spec"];
+        AppStatus {
+            release: string_at(v, &["metadata", "name"]),
+            namespace: string_at(v, &["metadata", "namespace"]),
+            status: string_at(spec, &["info", "status"]),
+            revision: spec["version"].as_u64().unwrap_or(0),
+            chart: string_at(spec, &["chart", "metadata", "name"]),
+            chart_version: string_at(spec, &["chart", "metadata", "version"]),
+            values: match &spec["values"] {
+                Value::Null => json!({}),
+                v => v.clone(),
+            },
+            description: string_at(spec, &["info", "description"]),
+        }
+    }
+}
+
+/// What [`RancherClient::deploy_chart`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartAction {
+    /// Already deployed at the desired version with the same values: nothing sent.
+    Unchanged,
+    Installed,
+    Upgraded,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartOutcome {
+    pub action: ChartAction,
+    pub revision: u64,
+    pub chart_version: String,
+}
+
+/// What [`RancherClient::uninstall`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UninstallOutcome {
+    Removed,
+    NotInstalled,
+}
+
+impl RancherClient {
+    /// The App of a release, or `None` when Helm has no release by that name.
+    pub async fn get_app(
+        &self,
+        target: &Target,
+        release: &str,
+    ) -> Result<Option<AppStatus>, RancherError> {
+        let path = format!(
+            "{}/catalog.cattle.io.apps/{}/{}",
+            Self::steve_base(&target.cluster_id),
+            encode_component(&target.namespace),
+            encode_component(release)
+        );
+        Ok(self.get_opt(&path).await?.map(|v| AppStatus::from_json(&v)))
+    }
+
+    /// Every App in the namespace.
+    pub async fn list_apps(&self, target: &Target) -> Result<Vec<AppStatus>, RancherError> {
+        let path = format!(
+            "{}/catalog.cattle.io.apps/{}",
+            Self::steve_base(&target.cluster_id),
+            encode_component(&target.namespace)
+        );
+        let v = self.get(&path).await?;
+        Ok(v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(AppStatus::from_json)
+            .collect())
+    }
+
+    /// Makes the release match `spec`: nothing when it already does, otherwise install or
+    /// upgrade through the cluster repo, wait for the operation, then for the App to be
+    /// `deployed` at the expected version with a new revision.
+    ///
+    /// Safe to call again after any failure: it looks before it acts, follows an operation that
+    /// is already running for the release instead of starting another, and reports a release
+    /// stuck `pending-*` instead of piling actions on it.
+    #[tracing::instrument(skip_all, fields(cluster_id = %target.cluster_id, namespace = %target.namespace, release = %spec.release, chart = %spec.chart, version = %spec.version))]
+    pub async fn deploy_chart(
+        &self,
+        target: &Target,
+        spec: &ChartSpec,
+    ) -> Result<ChartOutcome, RancherError> {
+        let budget = spec.timeout + self.cfg.operation_grace;
+        let deadline = Instant::now() + budget;
+        // Each uncertain POST (timeout) leads to one more look at the state; bounded.
+        for _ in 0..=self.cfg.retry.max_attempts {
+            let app = self.get_app(target, &spec.release).await?;
+            if let Some(a) = &app {
+                if a.status == "deployed"
+                    && a.chart_version == spec.version
+                    && a.values == spec.values
+                {
+                    tracing::info!(revision = a.revision, "release already as desired");
+                    return Ok(ChartOutcome {
+                        action: ChartAction::Unchanged,
+                        revision: a.revision,
+                        chart_version: a.chart_version.clone(),
+                    });
+                }
+            }
+            if let Some(op) = self.in_flight_operation(target, &spec.release).await? {
+                tracing::info!(operation = %op.name, "following an operation already running for the release");
+                self.wait_operation(
+                    target,
+                    &op.name,
+                    &spec.release,
+                    "install/upgrade",
+                    deadline,
+                    budget,
+                )
+                .await?;
+                continue;
+            }
+            if let Some(a) = &app {
+                if a.is_pending() {
+                    return Err(RancherError::ReleaseStuck {
+                        release: spec.release.clone(),
+                        status: a.status.clone(),
+                    });
+                }
+            }
+            let previous = app.as_ref().map_or(0, |a| a.revision);
+            let (action, chart_action) = match app {
+                None => ("install", ChartAction::Installed),
+                Some(_) => ("upgrade", ChartAction::Upgraded),
+            };
+            let timeout = berth_blueprint::format_go_duration(spec.timeout);
+            let mut body = json!({
+                "namespace": target.namespace,
+                "wait": spec.wait,
+                "timeout": timeout,
+                "charts": [{
+                    "chartName": spec.chart,
+                    "version": spec.version,
+                    "releaseName": spec.release,
+                    "values": spec.values,
+                    "annotations": {
+                        "catalog.cattle.io/ui-source-repo-type": "cluster",
+                        "catalog.cattle.io/ui-source-repo": spec.repo,
+                    },
+                }],
+            });
+            if action == "upgrade" {
+                // Chart defaults + exactly the desired values: nothing sticky from earlier runs.
+                body["resetValues"] = json!(true);
+                body["historyMax"] = json!(5);
+            }
+            let path = format!(
+                "{}/catalog.cattle.io.clusterrepos/{}?action={action}",
+                Self::steve_base(&target.cluster_id),
+                encode_component(&spec.repo)
+            );
+            tracing::info!(action, "starting helm action");
+            let answer = match self
+                .http
+                .send(Method::POST, &path, Some(&body), Idempotency::Unsafe)
+                .await
+            {
+                Ok(a) => a,
+                Err(e @ (RancherError::Timeout { .. } | RancherError::Transport { .. })) => {
+                    tracing::warn!(error = %e, "helm action outcome unknown; looking at the release again");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let out = answer.json(&path)?;
+            let op_name = string_at(&out, &["operationName"]);
+            self.wait_operation(target, &op_name, &spec.release, action, deadline, budget)
+                .await?;
+            let app = self.confirm_app(target, spec, previous).await?;
+            return Ok(ChartOutcome {
+                action: chart_action,
+                revision: app.revision,
+                chart_version: app.chart_version,
+            });
+        }
+        Err(RancherError::Deadline {
+            what: format!(
+                "release {} to settle after repeated uncertain attempts",
+                spec.release
+            ),
+            waited: budget,
+        })
+    }
+
+    /// After a successful operation: the App must show a new `deployed` revision at the version.
+    async fn confirm_app(
+        &self,
+        target: &Target,
+        spec: &ChartSpec,
+        previous: u64,
+    ) -> Result<AppStatus, RancherError> {
+        let deadline = Instant::now() + self.cfg.confirm_timeout;
+        loop {
+            let app = self.get_app(target, &spec.release).await?;
+            if let Some(a) = &app {
+                if a.revision > previous {
+                    if a.status == "deployed" && a.chart_version == spec.version {
+                        return Ok(a.clone());
+                    }
+                    if a.status == "failed" {
+                        return Err(RancherError::ReleaseFailed {
+                            release: spec.release.clone(),
+                            status: a.status.clone(),
+                            description: a.description.clone(),
+                        });
+                    }
+                    if a.status == "deployed" {
+                        return Err(RancherError::ReleaseFailed {
+                            release: spec.release.clone(),
+                            status: a.status.clone(),
+                            description: format!(
+                                "deployed chart version {} instead of {}",
+                                a.chart_version, spec.version
+                            ),
+                        });
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(match app {
+                    Some(a) if a.is_pending() => RancherError::ReleaseStuck {
+                        release: spec.release.clone(),
+                        status: a.status,
+                    },
+                    _ => RancherError::Deadline {
+                        what: format!(
+                            "release {} to show a new deployed revision after its operation reported success \
+                             (the operation pod may have vanished)",
+                            spec.release
+                        ),
+                        waited: self.cfg.confirm_timeout,
+                    },
+                });
+            }
+            tokio::time::sleep(self.cfg.poll_interval).await;
+        }
+    }
+
+    /// Uninstalls a release and waits until its App is gone. `NotInstalled` when there is none.
+    #[tracing::instrument(skip_all, fields(cluster_id = %target.cluster_id, namespace = %target.namespace, release = %release))]
+    pub async fn uninstall(
+        &self,
+        target: &Target,
+        release: &str,
+        timeout: Duration,
+    ) -> Result<UninstallOutcome, RancherError> {
+        if self.get_app(target, release).await?.is_none() {
+            return Ok(UninstallOutcome::NotInstalled);
+        }
+        let path = format!(
+            "{}/catalog.cattle.io.apps/{}/{}?action=uninstall",
+            Self::steve_base(&target.cluster_id),
+            encode_component(&target.namespace),
+            encode_component(release)
+        );
+        let body = json!({"timeout": berth_blueprint::format_go_duration(timeout)});
+        let budget = timeout + self.cfg.operation_grace;
+        let deadline = Instant::now() + budget;
+        let answer = match self
+            .http
+            .send(Method::POST, &path, Some(&body), Idempotency::Unsafe)
+            .await
+        {
+            Ok(a) => Some(a),
+            Err(e) if e.is_not_found() => return Ok(UninstallOutcome::NotInstalled),
+            Err(e @ RancherError::Timeout { .. }) => {
+                tracing::warn!(error = %e, "uninstall outcome unknown; watching the release");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(a) = answer {
+            let out = a.json(&path)?;
+            let op = string_at(&out, &["operationName"]);
+            self.wait_operation(target, &op, release, "uninstall", deadline, budget)
+                .await?;
+        }
+        loop {
+            match self.get_app(target, release).await? {
+                None => return Ok(UninstallOutcome::Removed),
+                Some(a) if a.status == "uninstalled" => return Ok(UninstallOutcome::Removed),
+                Some(a) if Instant::now() >= deadline => {
+                    return Err(RancherError::Deadline {
+                        what: format!("release {release} to be uninstalled (now {})", a.status),
+                        waited: budget,
+                    })
+                }
+                Some(_) => tokio::time::sleep(self.cfg.poll_interval).await,
+            }
+        }
+    }
+}
