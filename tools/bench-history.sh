@@ -110,6 +110,13 @@ echo "seeded in $((SECONDS - start)) s: $(psql -qAt "$db" -c "SELECT (SELECT cou
 
 # A middle-of-the-list environment for timeline pages.
 env="$(psql -qAt "$db" -c "SELECT id FROM environments WHERE slug = 'unit-05005'")"
+# Page 100 of the list and of the auditors' view (both most recently changed first): the page
+# after the 4,950th environment, reached by its keyset cursor `<updated_at in unix µs>.<id>`
+# (the token of app/src/api/paging.rs), as a reader following "Next" 99 times would.
+page100="$(psql -qAt "$db" -c "SELECT (extract(epoch FROM updated_at) * 1000000)::bigint || '.' || id
+                                FROM environments ORDER BY updated_at DESC, id OFFSET 4949 LIMIT 1")"
+IFS='|' read -r p100_at p100_id <<<"$(psql -qAt -F '|' "$db" -c "SELECT updated_at, id FROM environments
+                                ORDER BY updated_at DESC, id OFFSET 4949 LIMIT 1")"
 auditor="$(psql -qAt "$db" -c "SELECT id FROM users WHERE subject = 'audrey'")"
 
 jar="$(mktemp)"
@@ -130,11 +137,12 @@ FROM events e LEFT JOIN users u ON u.id = e.actor_id
 WHERE e.environment_id = '$env' AND e.id > 0
   AND (cardinality('{}'::text[]) + cardinality('{}'::text[]) = 0 OR e.kind = ANY('{}') OR e.kind LIKE ANY('{}'))
 ORDER BY e.id LIMIT 51;
-\echo '--- auditors view, page 100 (offset 4950)'
+\echo '--- auditors view, page 100 (keyset cursor after the 4,950th environment)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY ON)
 SELECT e.id, r.kind, run.status, last.kind, counted.n
 FROM (SELECT * FROM environments e WHERE e.company_id = '$company'
-      ORDER BY e.updated_at DESC, e.id LIMIT 50 OFFSET 4950) e
+        AND e.updated_at <= '$p100_at' AND (e.updated_at < '$p100_at' OR e.id > '$p100_id')
+      ORDER BY e.updated_at DESC, e.id LIMIT 51) e
 LEFT JOIN LATERAL (SELECT kind FROM requests WHERE environment_id = e.id
                    ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
 LEFT JOIN LATERAL (SELECT status FROM runs WHERE environment_id = e.id
@@ -145,13 +153,15 @@ ORDER BY e.updated_at DESC, e.id;
 SQL
 
 measure() { # label path connections
-  local out p50 p99 rps
+  local out p50 p99 rps shown
   out="$(wrk -t1 -c"$3" -d"${SECONDS_PER_RUN}s" --latency -H "Cookie: $cookie" "$BASE$2")"
   p50="$(awk '$1 == "50%" { print $2 }' <<<"$out")"
   p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
   rps="$(awk '/Requests\/sec/ { print $2 }' <<<"$out")"
   if grep -q "Non-2xx" <<<"$out"; then die "$1: non-2xx answers: $out"; fi
-  printf '| %s | `%s` | %s | %s | %s | %s |\n' "$1" "${2//$env/{id\}}" "$3" "$p50" "$p99" "$rps"
+  shown="${2//$env/{id\}}"
+  shown="${shown//$page100/{cursor\}}"
+  printf '| %s | `%s` | %s | %s | %s | %s |\n' "$1" "$shown" "$3" "$p50" "$p99" "$rps"
 }
 
 # Each page must really be the page (signed in, data present) before it is timed.
@@ -168,6 +178,8 @@ check() { # path text-that-must-be-there
 check "/environments/$env" 'data-kind="request.submitted"'
 check "/audit" 'audit-environments'
 check "/" 'Unit 0'
+check "/?after=$page100" 'rel="prev"'
+check "/audit?after=$page100" 'rel="prev"'
 
 log "wrk: ${SECONDS_PER_RUN}s per page and connection count, 1 thread, $(nproc) cores shared with PostgreSQL and the server"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -176,9 +188,9 @@ echo "|---|---|---|---|---|---|"
 for c in $CONNECTIONS; do
   measure "environment list" "/" "$c"
   measure "environment list, search" "/?q=unit-05" "$c"
-  measure "environment list, page 100" "/?page=100" "$c"
+  measure "environment list, page 100" "/?after=$page100" "$c"
   measure "auditors' view, page 1" "/audit" "$c"
-  measure "auditors' view, page 100" "/audit?page=100" "$c"
+  measure "auditors' view, page 100" "/audit?after=$page100" "$c"
   measure "timeline, first page" "/environments/$env" "$c"
   measure "timeline, newest steps" "/environments/$env?kind=steps&page=latest" "$c"
   measure "history export (JSON, 100 events)" "/environments/$env/history.json" "$c"

@@ -1,12 +1,18 @@
 //! Settings read once at start-up from the environment, validated together so one error lists
 //! every missing or invalid value.
 
-use std::{env, fmt, net::SocketAddr, time::Duration};
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use berth_settings::{DatabaseUrl, Env};
+
+/// Every configuration problem found, one per line (shared with the worker's settings).
+pub use berth_settings::Problems as ConfigError;
 
 /// Berth's own settings (Leptos reads its `LEPTOS_*` settings itself).
 #[derive(Clone)]
 pub struct Settings {
-    pub database_url: String,
+    /// Holds a password: `Debug` redacts it; only the connection exposes it.
+    pub database_url: DatabaseUrl,
     pub company_name: String,
     pub company_slug: String,
     pub site_addr: SocketAddr,
@@ -35,7 +41,7 @@ pub struct Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
-            .field("database_url", &"[redacted]")
+            .field("database_url", &self.database_url)
             .field("company_name", &self.company_name)
             .field("company_slug", &self.company_slug)
             .field("site_addr", &self.site_addr)
@@ -51,15 +57,10 @@ impl fmt::Debug for Settings {
     }
 }
 
-/// Every configuration problem found, one per line.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
-pub struct ConfigError(pub Vec<String>);
-
 impl Settings {
     /// Reads the process environment.
     pub fn from_env(site_addr: SocketAddr) -> Result<Self, ConfigError> {
-        Self::from_lookup(site_addr, |k| env::var(k).ok())
+        Self::from_lookup(site_addr, |k| std::env::var(k).ok())
     }
 
     /// Reads settings through `get` (the environment in production, a map in tests).
@@ -67,84 +68,59 @@ impl Settings {
         site_addr: SocketAddr,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut errors = Vec::new();
-        let text = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut flag = |k: &str, default: bool| match text(k).as_deref() {
-            None => default,
-            Some("1" | "true" | "yes" | "on") => true,
-            Some("0" | "false" | "no" | "off") => false,
-            Some(other) => {
-                errors.push(format!("{k}: expected true or false, got '{other}'"));
-                default
-            }
-        };
-        let dev_login = flag("BERTH_DEV_LOGIN", false);
-        let seed_demo = flag("BERTH_SEED_DEMO", false);
-        let log_json = flag("BERTH_LOG_JSON", false);
-        let run_worker = flag("BERTH_WORKER", true);
+        let mut env = Env::new(get);
+        let dev_login = env.flag("BERTH_DEV_LOGIN", false);
+        let seed_demo = env.flag("BERTH_SEED_DEMO", false);
+        let log_json = env.flag("BERTH_LOG_JSON", false);
+        let run_worker = env.flag("BERTH_WORKER", true);
         let secure_default = !site_addr.ip().is_loopback();
-        let secure_cookies = flag("BERTH_SECURE_COOKIES", secure_default);
+        let secure_cookies = env.flag("BERTH_SECURE_COOKIES", secure_default);
 
-        let database_url = text("DATABASE_URL").unwrap_or_else(|| {
-            errors.push("DATABASE_URL: missing (postgres://user:password@host:port/db)".into());
-            String::new()
-        });
-        let postgres_scheme =
-            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
-        if !database_url.is_empty() && !postgres_scheme {
-            errors.push("DATABASE_URL: must start with postgres://".into());
-        }
+        let database_url = env.database_url();
 
-        let company_name = text("BERTH_COMPANY_NAME").unwrap_or_else(|| "SeaView".into());
-        let company_slug = text("BERTH_COMPANY_SLUG")
+        let company_name = env
+            .optional("BERTH_COMPANY_NAME")
+            .unwrap_or_else(|| "SeaView".into());
+        let company_slug = env
+            .optional("BERTH_COMPANY_SLUG")
             .unwrap_or_else(|| berth_domain::UnitSlug::suggest(&company_name));
         if let Err(e) = berth_domain::UnitSlug::parse(&company_slug) {
-            errors.push(format!("BERTH_COMPANY_SLUG ('{company_slug}'): {e}"));
+            env.problem(format!("BERTH_COMPANY_SLUG ('{company_slug}'): {e}"));
         }
 
-        let public_origin = text("BERTH_PUBLIC_URL")
+        let public_origin = env
+            .optional("BERTH_PUBLIC_URL")
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("http://{site_addr}"));
         if !(public_origin.starts_with("http://") || public_origin.starts_with("https://"))
             || public_origin["https://".len().min(public_origin.len())..].contains('/')
         {
-            errors.push(format!(
+            env.problem(format!(
                 "BERTH_PUBLIC_URL: expected an origin such as https://berth.example.com, got '{public_origin}'"
             ));
         }
         if secure_cookies && public_origin.starts_with("http://") && !site_addr.ip().is_loopback() {
-            errors.push("BERTH_PUBLIC_URL: secure cookies need an https:// public URL".into());
+            env.problem("BERTH_PUBLIC_URL: secure cookies need an https:// public URL");
         }
 
-        let number = |k: &str, default: u64, errors: &mut Vec<String>| match text(k) {
-            None => default,
-            Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).unwrap_or_else(|| {
-                errors.push(format!("{k}: expected a positive whole number, got '{v}'"));
-                default
-            }),
-        };
-        let session_idle =
-            Duration::from_secs(60 * number("BERTH_SESSION_IDLE_MINUTES", 60, &mut errors));
+        let session_idle = Duration::from_secs(60 * env.positive("BERTH_SESSION_IDLE_MINUTES", 60));
         let session_absolute =
-            Duration::from_secs(3600 * number("BERTH_SESSION_ABSOLUTE_HOURS", 12, &mut errors));
-        let db_max_connections = number("BERTH_DB_MAX_CONNECTIONS", 10, &mut errors) as u32;
+            Duration::from_secs(3600 * env.positive("BERTH_SESSION_ABSOLUTE_HOURS", 12));
+        let db_max_connections = env.positive("BERTH_DB_MAX_CONNECTIONS", 10) as u32;
 
         if dev_login && !site_addr.ip().is_loopback() {
-            errors.push(format!(
+            env.problem(format!(
                 "BERTH_DEV_LOGIN: the development sign-in is only allowed on a loopback address, \
                  but the server would listen on {site_addr}"
             ));
         }
 
-        let oidc = if text("BERTH_OIDC_ISSUER").is_some() {
-            match berth_auth::OidcSettings::from_lookup(&get) {
+        let sso = env.optional("BERTH_OIDC_ISSUER").is_some();
+        let oidc = if sso {
+            match berth_auth::OidcSettings::from_lookup(env.lookup()) {
                 Ok(o) => Some(o),
                 Err(e) => {
-                    errors.extend(
+                    env.extend(
                         e.problems
                             .into_iter()
                             .map(|p| format!("{}: {}", p.variable, p.message)),
@@ -155,20 +131,19 @@ impl Settings {
         } else {
             None
         };
-        if !dev_login && text("BERTH_OIDC_ISSUER").is_none() {
-            errors.push(
+        if !dev_login && !sso {
+            env.problem(
                 "no way to sign in: set BERTH_OIDC_ISSUER and the other BERTH_OIDC_* settings \
-                 (see docs/sso.md), or BERTH_DEV_LOGIN=true on a loopback address"
-                    .into(),
+                 (see docs/sso.md), or BERTH_DEV_LOGIN=true on a loopback address",
             );
         }
 
-        let templates_dir = berth_provisioner::templates_dir(&get);
+        let templates_dir = berth_provisioner::templates_dir(env.lookup());
         let worker = if run_worker {
-            match berth_provisioner::WorkerSettings::from_lookup(&get) {
+            match berth_provisioner::WorkerSettings::from_lookup(env.lookup()) {
                 Ok(w) => Some(w),
                 Err(problems) => {
-                    errors.extend(problems);
+                    env.extend(problems);
                     None
                 }
             }
@@ -176,27 +151,23 @@ impl Settings {
             None
         };
 
-        if errors.is_empty() {
-            Ok(Self {
-                database_url,
-                company_name,
-                company_slug,
-                site_addr,
-                public_origin,
-                secure_cookies,
-                session_idle,
-                session_absolute,
-                dev_login,
-                seed_demo,
-                db_max_connections,
-                log_json,
-                oidc,
-                templates_dir,
-                worker,
-            })
-        } else {
-            Err(ConfigError(errors))
-        }
+        env.finish(|| Self {
+            database_url,
+            company_name,
+            company_slug,
+            site_addr,
+            public_origin,
+            secure_cookies,
+            session_idle,
+            session_absolute,
+            dev_login,
+            seed_demo,
+            db_max_connections,
+            log_json,
+            oidc,
+            templates_dir,
+            worker,
+        })
     }
 }
 

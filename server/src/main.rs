@@ -21,14 +21,7 @@ async fn main() -> anyhow::Result<()> {
 
     match command.as_str() {
         "migrate" => {
-            let pool = berth_db::connect(
-                settings
-                    .database_url
-                    .parse()
-                    .context("invalid DATABASE_URL")?,
-                1,
-            )
-            .await?;
+            let pool = server::startup::connect(&settings, 1).await?;
             berth_db::migrate(&pool).await?;
             tracing::info!("migrations applied");
             Ok(())
@@ -44,14 +37,7 @@ async fn main() -> anyhow::Result<()> {
             let Some(worker_settings) = settings.worker.as_ref() else {
                 anyhow::bail!("`server worker` needs the worker on: unset BERTH_WORKER=false");
             };
-            let pool = berth_db::connect(
-                settings
-                    .database_url
-                    .parse()
-                    .context("invalid DATABASE_URL")?,
-                settings.db_max_connections,
-            )
-            .await?;
+            let pool = server::startup::connect(&settings, settings.db_max_connections).await?;
             berth_db::migrate(&pool).await?;
             let templates = server::startup::load_templates(&settings)?;
             let engine = server::startup::worker(worker_settings, pool, templates).await?;

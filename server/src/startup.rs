@@ -61,16 +61,25 @@ pub async fn worker(
     ))
 }
 
+/// Opens the pool: the one place the database URL (and its password) is exposed.
+pub async fn connect(
+    settings: &Settings,
+    max_connections: u32,
+) -> anyhow::Result<berth_db::PgPool> {
+    let options: PgConnectOptions = settings
+        .database_url
+        .expose()
+        .parse()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    berth_db::connect(options, max_connections)
+        .await
+        .context("cannot connect to PostgreSQL")
+}
+
 impl Application {
     /// Connects to the database, migrates, seeds what is asked for, and binds the listener.
     pub async fn build(settings: Settings, leptos_options: LeptosOptions) -> anyhow::Result<Self> {
-        let options: PgConnectOptions = settings
-            .database_url
-            .parse()
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        let pool = berth_db::connect(options, settings.db_max_connections)
-            .await
-            .context("cannot connect to PostgreSQL")?;
+        let pool = connect(&settings, settings.db_max_connections).await?;
         Self::build_with_pool(settings, leptos_options, pool).await
     }
 

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{requests::RequestView, Stamp};
+use super::{paging::ListLink, requests::RequestView, Stamp};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,41 +39,55 @@ pub struct EnvironmentView {
 /// Environments on one page of the list.
 pub const LIST_PAGE_SIZE: i64 = 50;
 
-/// The company's environments, newest change first; `query` searches names and slugs. `page`
-/// (1-based, default 1) selects [`LIST_PAGE_SIZE`] rows; one more is returned when a next page
-/// exists.
+/// A page of the environment list with its neighbours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentList {
+    pub rows: Vec<EnvironmentRow>,
+    pub next: Option<ListLink>,
+    pub previous: Option<ListLink>,
+}
+
+/// The company's environments, newest change first; `query` searches names and slugs.
+/// [`LIST_PAGE_SIZE`] rows after (or before) the cursor of a previous/next link; both empty:
+/// the first page.
 #[server(endpoint = "list_environments")]
 pub async fn list_environments(
     query: String,
-    #[server(default)] page: i64,
-) -> Result<Vec<EnvironmentRow>, AppError> {
-    use super::guard;
+    #[server(default)] after: String,
+    #[server(default)] before: String,
+) -> Result<EnvironmentList, AppError> {
+    use super::{guard, paging};
     guard::respond(async move {
         let s = guard::services()?;
         guard::require(berth_domain::Action::ReadEnvironments).await?;
         let query = query.chars().take(100).collect::<String>();
-        let offset = (page.clamp(1, 1_000_000) - 1) * LIST_PAGE_SIZE;
-        let rows = berth_db::requests::list_environments_page(
+        let cursor = paging::list_cursor(&after, &before)?;
+        let page = berth_db::lists::environments(
             &s.pool,
             s.company.id,
             Some(&query),
-            offset,
-            LIST_PAGE_SIZE + 1,
+            cursor,
+            LIST_PAGE_SIZE,
         )
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| EnvironmentRow {
-                id: r.id,
-                name: r.name,
-                slug: r.slug,
-                status: r.status,
-                blueprint: r.blueprint,
-                size: r.size,
-                created_by: r.created_by_name,
-                updated_at: r.updated_at.into(),
-            })
-            .collect())
+        Ok(EnvironmentList {
+            rows: page
+                .rows
+                .into_iter()
+                .map(|r| EnvironmentRow {
+                    id: r.id,
+                    name: r.name,
+                    slug: r.slug,
+                    status: r.status,
+                    blueprint: r.blueprint,
+                    size: r.size,
+                    created_by: r.created_by_name,
+                    updated_at: r.updated_at.into(),
+                })
+                .collect(),
+            next: page.next.map(paging::list_link),
+            previous: page.previous.map(paging::list_link),
+        })
     })
     .await
 }

@@ -7,7 +7,10 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Stamp;
+use super::{
+    paging::{query_pairs, query_string, ListLink},
+    Stamp,
+};
 use crate::error::AppError;
 
 /// Events on one page of a timeline.
@@ -37,44 +40,35 @@ pub struct HistoryQuery {
 impl HistoryQuery {
     /// The filter part (kind, from, to) as a URL query string, without cursor.
     pub fn filter_query(&self) -> String {
-        let mut parts = Vec::new();
-        for (k, v) in [("kind", &self.kind), ("from", &self.from), ("to", &self.to)] {
-            if !v.is_empty() {
-                parts.push(format!("{k}={}", encode(v)));
-            }
-        }
-        parts.join("&")
+        query_pairs([
+            ("kind", self.kind.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+        ])
     }
 
     /// The URL query for this filter at a cursor.
     pub fn with_cursor(&self, cursor: PageCursor) -> String {
-        let filter = self.filter_query();
+        let id;
         let cursor = match cursor {
-            PageCursor::First => String::new(),
-            PageCursor::After(id) => format!("after={id}"),
-            PageCursor::Before(id) => format!("before={id}"),
-            PageCursor::Latest => "page=latest".to_owned(),
+            PageCursor::First => ("", ""),
+            PageCursor::After(after) => {
+                id = after.to_string();
+                ("after", id.as_str())
+            }
+            PageCursor::Before(before) => {
+                id = before.to_string();
+                ("before", id.as_str())
+            }
+            PageCursor::Latest => ("page", "latest"),
         };
-        let q = [filter, cursor]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("&");
-        format!("?{q}")
+        query_string([
+            ("kind", self.kind.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+            cursor,
+        ])
     }
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Where a page link points.
@@ -279,35 +273,33 @@ pub struct AuditRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditList {
     pub rows: Vec<AuditRow>,
+    /// Environments matching the filter, on every page.
     pub total: i64,
-    /// 1-based.
-    pub page: i64,
-    pub pages: i64,
+    pub next: Option<ListLink>,
+    pub previous: Option<ListLink>,
 }
 
 /// Every environment (rejected and withdrawn ones too) with its latest state; auditors and
-/// admins only. `status` is empty or an environment status; `page` is 1-based.
+/// admins only. `status` is empty or an environment status; `after`/`before` are the cursors
+/// of the previous/next links (both empty: the first page).
 #[server(endpoint = "audit_environments")]
 pub async fn audit_environments(
     status: String,
     q: String,
-    page: i64,
+    #[server(default)] after: String,
+    #[server(default)] before: String,
 ) -> Result<AuditList, AppError> {
-    use super::guard;
+    use super::{guard, paging};
     guard::respond(async move {
         let s = guard::services()?;
         guard::require(berth_domain::Action::ExportHistory).await?;
         let filter = state_filter(&status, &q)?;
-        let page = page.clamp(1, 1_000_000);
-        let result = berth_db::history::latest_states(
-            &s.pool,
-            s.company.id,
-            &filter,
-            (page - 1) * AUDIT_PAGE_SIZE,
-            AUDIT_PAGE_SIZE,
-        )
-        .await?;
+        let cursor = paging::list_cursor(&after, &before)?;
+        let result =
+            berth_db::lists::latest_states(&s.pool, s.company.id, &filter, cursor, AUDIT_PAGE_SIZE)
+                .await?;
         let rows = result
+            .page
             .rows
             .into_iter()
             .map(audit_row)
@@ -315,8 +307,8 @@ pub async fn audit_environments(
         Ok(AuditList {
             rows,
             total: result.total,
-            page,
-            pages: ((result.total + AUDIT_PAGE_SIZE - 1) / AUDIT_PAGE_SIZE).max(1),
+            next: result.page.next.map(paging::list_link),
+            previous: result.page.previous.map(paging::list_link),
         })
     })
     .await
@@ -324,7 +316,7 @@ pub async fn audit_environments(
 
 /// The auditors' view filter from its query parameters.
 #[cfg(feature = "ssr")]
-pub fn state_filter(status: &str, q: &str) -> Result<berth_db::history::StateFilter, AppError> {
+pub fn state_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter, AppError> {
     let status = status.trim();
     let status = if status.is_empty() {
         None
@@ -338,14 +330,14 @@ pub fn state_filter(status: &str, q: &str) -> Result<berth_db::history::StateFil
         )
     };
     let text = q.trim().chars().take(100).collect::<String>();
-    Ok(berth_db::history::StateFilter {
+    Ok(berth_db::lists::ListFilter {
         status,
         text: (!text.is_empty()).then_some(text),
     })
 }
 
 #[cfg(feature = "ssr")]
-fn audit_row(r: berth_db::history::LatestState) -> Result<AuditRow, AppError> {
+fn audit_row(r: berth_db::lists::LatestState) -> Result<AuditRow, AppError> {
     let status = |s: &str| {
         s.parse::<RequestStatus>().map_err(|e| {
             tracing::error!(error = %e, "stored status unreadable");

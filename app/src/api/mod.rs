@@ -4,6 +4,7 @@ pub mod environments;
 #[cfg(feature = "ssr")]
 pub mod guard;
 pub mod history;
+pub mod paging;
 pub mod provisioning;
 pub mod requests;
 pub mod session;

@@ -7,54 +7,31 @@ use leptos_meta::Title;
 use leptos_router::{components::Form, hooks::use_query_map};
 
 use crate::{
-    api::history::{audit_environments, AuditRow},
+    api::{
+        history::{audit_environments, AuditRow},
+        paging::ListLink,
+    },
     components::status::{ErrorNote, StatusBadge, When},
     pages::history::event_label,
 };
-
-/// `?status=…&q=…&page=n`, leaving out what is empty.
-fn audit_query(status: &str, q: &str, page: i64) -> String {
-    let mut parts = Vec::new();
-    if !status.is_empty() {
-        parts.push(format!("status={}", encode(status)));
-    }
-    if !q.is_empty() {
-        parts.push(format!("q={}", encode(q)));
-    }
-    if page > 1 {
-        parts.push(format!("page={page}"));
-    }
-    format!("?{}", parts.join("&"))
-}
-
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let params = use_query_map();
     let status = Memo::new(move |_| params.read().get("status").unwrap_or_default());
     let q = Memo::new(move |_| params.read().get("q").unwrap_or_default());
-    let page = Memo::new(move |_| {
-        params
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(1)
-    });
+    // The position of a previous/next link (both empty: the first page).
+    let after = Memo::new(move |_| params.read().get("after").unwrap_or_default());
+    let before = Memo::new(move |_| params.read().get("before").unwrap_or_default());
     let list = Resource::new(
-        move || (status.get(), q.get(), page.get()),
-        |(status, q, page)| audit_environments(status, q, page),
+        move || (status.get(), q.get(), after.get(), before.get()),
+        |(status, q, after, before)| audit_environments(status, q, after, before),
     );
+    // `?status=…&q=…&after=…`, leaving out what is empty.
+    let page_href = move |link: ListLink| {
+        let (status, q) = (status.get_untracked(), q.get_untracked());
+        link.href(&[("status", status.as_str()), ("q", q.as_str())])
+    };
 
     view! {
         <Title text="Audit" />
@@ -100,19 +77,12 @@ pub fn AuditPage() -> impl IntoView {
                         .map(|r| match r {
                             Err(e) => view! { <ErrorNote error=e /> }.into_any(),
                             Ok(list) => {
-                                let (s, text) = (status.get(), q.get());
-                                let prev = (list.page > 1)
-                                    .then(|| audit_query(&s, &text, list.page - 1));
-                                let next = (list.page < list.pages)
-                                    .then(|| audit_query(&s, &text, list.page + 1));
                                 view! {
                                     <p class="muted" data-testid="audit-total">
                                         {format!(
-                                            "{} environment{} · page {} of {}",
+                                            "{} environment{}",
                                             list.total,
                                             if list.total == 1 { "" } else { "s" },
-                                            list.page,
-                                            list.pages,
                                         )}
                                     </p>
                                     <div class="table-wrap">
@@ -138,8 +108,8 @@ pub fn AuditPage() -> impl IntoView {
                                         </table>
                                     </div>
                                     <nav class="pager" aria-label="Audit pages">
-                                        {prev.map(|h| view! { <a href=h rel="prev">"‹ Previous"</a> })}
-                                        {next.map(|h| view! { <a href=h rel="next">"Next ›"</a> })}
+                                        {list.previous.map(|l| view! { <a href=page_href(l) rel="prev">"‹ Previous"</a> })}
+                                        {list.next.map(|l| view! { <a href=page_href(l) rel="next">"Next ›"</a> })}
                                     </nav>
                                 }
                                     .into_any()

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::{components::Form, hooks::use_query_map};
 
 use crate::{
-    api::environments::{list_environments, LIST_PAGE_SIZE},
+    api::{environments::list_environments, paging::ListLink},
     components::status::{ErrorNote, StatusBadge, When},
 };
 
@@ -13,32 +13,15 @@ use crate::{
 pub fn EnvironmentsPage() -> impl IntoView {
     let query = use_query_map();
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let page = Memo::new(move |_| {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(1)
-            .max(1)
-    });
+    // The position of a previous/next link (both empty: the first page).
+    let after = Memo::new(move |_| query.read().get("after").unwrap_or_default());
+    let before = Memo::new(move |_| query.read().get("before").unwrap_or_default());
     let rows = Resource::new(
-        move || (q.get(), page.get()),
-        |(q, page)| list_environments(q, page),
+        move || (q.get(), after.get(), before.get()),
+        |(q, after, before)| list_environments(q, after, before),
     );
-    // `?q=…&page=n`, for the page links.
-    let page_href = move |n: i64| {
-        let q: String = q
-            .get_untracked()
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        format!("?q={q}&page={n}")
-    };
+    // `?q=…&after=…`, for the page links (the search is kept).
+    let page_href = move |link: ListLink| link.href(&[("q", q.get_untracked().as_str())]);
 
     view! {
         <Title text="Environments" />
@@ -62,7 +45,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                     rows.get()
                         .map(|r| match r {
                             Err(e) => view! { <ErrorNote error=e /> }.into_any(),
-                            Ok(rows) if rows.is_empty() => {
+                            Ok(list) if list.rows.is_empty() && list.previous.is_none() => {
                                 view! {
                                     <p class="empty">
                                         {if q.get().is_empty() {
@@ -74,10 +57,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                 }
                                     .into_any()
                             }
-                            Ok(mut rows) => {
-                                let more = rows.len() as i64 > LIST_PAGE_SIZE;
-                                rows.truncate(LIST_PAGE_SIZE as usize);
-                                let n = page.get();
+                            Ok(list) => {
                                 view! {
                                     <div class="table-wrap">
                                         <table class="list" data-testid="environments">
@@ -92,7 +72,8 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                                 </tr>
                                             </thead>
                                             <tbody>
-                                                {rows
+                                                {list
+                                                    .rows
                                                     .into_iter()
                                                     .map(|r| {
                                                         view! {
@@ -119,8 +100,8 @@ pub fn EnvironmentsPage() -> impl IntoView {
                                         </table>
                                     </div>
                                     <nav class="pager" aria-label="Environment pages">
-                                        {(n > 1).then(|| view! { <a href=page_href(n - 1) rel="prev">"‹ Previous"</a> })}
-                                        {more.then(|| view! { <a href=page_href(n + 1) rel="next">"Next ›"</a> })}
+                                        {list.previous.map(|l| view! { <a href=page_href(l) rel="prev">"‹ Previous"</a> })}
+                                        {list.next.map(|l| view! { <a href=page_href(l) rel="next">"Next ›"</a> })}
                                     </nav>
                                 }
                                     .into_any()

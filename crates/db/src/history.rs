@@ -1,6 +1,6 @@
 //! The auditors' history: an environment's events filtered by type and time, read a page at a
-//! time with keyset pagination (by event id), exported in batches from one snapshot, and the
-//! latest state of every environment for the auditors' view.
+//! time with keyset pagination (by event id), and exported in batches from one snapshot. The
+//! auditors' view of every environment's latest state is a list: see [`crate::lists`].
 //!
 //! Order is oldest first everywhere: a timeline reads as a story (request → decision → run →
 //! steps), and exports line up with the screen. The "latest" cursor jumps to the newest page
@@ -399,112 +399,6 @@ impl Export {
             None => Ok(None),
         }
     }
-}
-
-/// Which environments the auditors' view lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StateFilter {
-    /// An environment status (`submitted`, `ready`, …); None lists every status.
-    pub status: Option<String>,
-    /// Matches names and short names, case-insensitively.
-    pub text: Option<String>,
-}
-
-/// One environment as the auditors' view shows it.
-#[derive(Debug, Clone)]
-pub struct LatestState {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-    pub status: String,
-    pub blueprint: String,
-    pub size: String,
-    pub updated_at: OffsetDateTime,
-    pub request_kind: Option<String>,
-    pub request_status: Option<String>,
-    pub requested_by: Option<String>,
-    pub decided_by: Option<String>,
-    pub run_status: Option<String>,
-    pub blueprint_version: Option<String>,
-    pub last_event_kind: Option<String>,
-    pub last_event_at: Option<OffsetDateTime>,
-    pub event_count: i64,
-}
-
-/// A page of the auditors' view and how many environments match in all.
-#[derive(Debug, Clone)]
-pub struct StatePage {
-    pub rows: Vec<LatestState>,
-    pub total: i64,
-}
-
-/// Every environment of a company (rejected and withdrawn ones too) with its latest request,
-/// latest run, last event and event count; most recently changed first, `limit` rows from
-/// `offset`. The page of environments is chosen first, so the per-environment lookups (all
-/// index scans) run only for the rows shown.
-pub async fn latest_states(
-    pool: &PgPool,
-    company_id: Uuid,
-    filter: &StateFilter,
-    offset: i64,
-    limit: i64,
-) -> Result<StatePage, DbError> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let offset = offset.max(0);
-    let pattern = filter
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(crate::requests::like_pattern);
-    let status = filter.status.as_deref().filter(|s| !s.is_empty());
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM environments e
-           WHERE e.company_id = $1 AND ($2::text IS NULL OR e.status = $2)
-             AND ($3::text IS NULL OR e.name ILIKE $3 OR e.slug ILIKE $3)"#,
-        company_id,
-        status,
-        pattern
-    )
-    .fetch_one(pool)
-    .await?;
-    let rows = sqlx::query_as!(
-        LatestState,
-        r#"SELECT e.id AS "id!", e.name AS "name!", e.slug AS "slug!", e.status AS "status!",
-                  e.blueprint AS "blueprint!", e.size AS "size!", e.updated_at AS "updated_at!",
-                  r.kind AS "request_kind?", r.status AS "request_status?",
-                  ru.display_name AS "requested_by?", du.display_name AS "decided_by?",
-                  run.status AS "run_status?", run.blueprint_version AS "blueprint_version?",
-                  last.kind AS "last_event_kind?", last.created_at AS "last_event_at?",
-                  counted.n AS "event_count!"
-           FROM (SELECT * FROM environments e
-                 WHERE e.company_id = $1 AND ($2::text IS NULL OR e.status = $2)
-                   AND ($3::text IS NULL OR e.name ILIKE $3 OR e.slug ILIKE $3)
-                 ORDER BY e.updated_at DESC, e.id
-                 LIMIT $4 OFFSET $5) e
-           LEFT JOIN LATERAL (
-               SELECT kind, status, requested_by, decided_by FROM requests
-               WHERE environment_id = e.id ORDER BY created_at DESC, id DESC LIMIT 1) r ON true
-           LEFT JOIN users ru ON ru.id = r.requested_by
-           LEFT JOIN users du ON du.id = r.decided_by
-           LEFT JOIN LATERAL (
-               SELECT status, blueprint_version FROM runs
-               WHERE environment_id = e.id ORDER BY created_at DESC, id DESC LIMIT 1) run ON true
-           LEFT JOIN LATERAL (
-               SELECT kind, created_at FROM events
-               WHERE environment_id = e.id ORDER BY id DESC LIMIT 1) last ON true
-           CROSS JOIN LATERAL (
-               SELECT count(*) AS n FROM events WHERE environment_id = e.id) counted
-           ORDER BY e.updated_at DESC, e.id"#,
-        company_id,
-        status,
-        pattern,
-        limit,
-        offset
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(StatePage { rows, total })
 }
 
 /// The JSON of an event as exports write it (one object per event).

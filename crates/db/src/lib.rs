@@ -5,6 +5,7 @@ pub mod audit;
 pub mod companies;
 pub mod events;
 pub mod history;
+pub mod lists;
 pub mod requests;
 pub mod users;
 

@@ -81,56 +81,23 @@ pub(crate) fn like_pattern(q: &str) -> String {
     out
 }
 
-/// The company's environments, most recently changed first; `query` filters by name or slug.
+/// The company's environments, most recently changed first (the first
+/// [`MAX_PAGE`](crate::lists::MAX_PAGE)); `query` filters by name or slug. The list page reads
+/// them a page at a time: [`crate::lists::environments`].
 pub async fn list_environments(
     pool: &PgPool,
     company_id: Uuid,
     query: Option<&str>,
 ) -> Result<Vec<EnvironmentSummary>, DbError> {
-    list_environments_page(pool, company_id, query, 0, 500).await
-}
-
-/// As [`list_environments`], `limit` rows from `offset` (the list page shows 50 at a time).
-pub async fn list_environments_page(
-    pool: &PgPool,
-    company_id: Uuid,
-    query: Option<&str>,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<EnvironmentSummary>, DbError> {
-    let pattern = query
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(like_pattern);
-    let rows = sqlx::query!(
-        r#"SELECT e.id, e.name, e.slug, e.status, e.blueprint, e.size, e.updated_at,
-                  u.display_name AS created_by_name
-           FROM environments e JOIN users u ON u.id = e.created_by
-           WHERE e.company_id = $1
-             AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
-           ORDER BY e.updated_at DESC, e.id
-           LIMIT $3 OFFSET $4"#,
+    let page = crate::lists::environments(
+        pool,
         company_id,
-        pattern,
-        limit.clamp(1, 500),
-        offset.max(0)
+        query,
+        crate::lists::ListCursor::First,
+        crate::lists::MAX_PAGE,
     )
-    .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(EnvironmentSummary {
-                id: r.id,
-                name: r.name,
-                slug: r.slug,
-                status: parse(&r.status)?,
-                blueprint: parse(&r.blueprint)?,
-                size: parse(&r.size)?,
-                created_by_name: r.created_by_name,
-                updated_at: r.updated_at,
-            })
-        })
-        .collect()
+    Ok(page.rows)
 }
 
 pub async fn get_environment(pool: &PgPool, id: Uuid) -> Result<Option<Environment>, DbError> {

@@ -6,7 +6,8 @@ use common::person;
 
 use berth_db::{
     audit, companies,
-    history::{self, Cursor, HistoryFilter, StateFilter},
+    history::{self, Cursor, HistoryFilter},
+    lists::{self, ListCursor, ListFilter},
     requests, PgPool,
 };
 use berth_domain::{Decision, RequestSpec, Role};
@@ -338,15 +339,26 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
         .await
         .unwrap();
 
-    let all = history::latest_states(&pool, w.company, &StateFilter::default(), 0, 50)
-        .await
-        .unwrap();
+    let all = lists::latest_states(
+        &pool,
+        w.company,
+        &ListFilter::default(),
+        ListCursor::First,
+        50,
+    )
+    .await
+    .unwrap();
     assert_eq!(all.total, 4);
-    assert_eq!(all.rows.len(), 4);
+    assert_eq!(all.page.rows.len(), 4);
     // Most recently changed first.
-    assert_eq!(all.rows[0].name, "Withdrawn unit");
-    assert_eq!(all.rows[0].status, "withdrawn");
-    let r = all.rows.iter().find(|r| r.name == "Rejected unit").unwrap();
+    assert_eq!(all.page.rows[0].name, "Withdrawn unit");
+    assert_eq!(all.page.rows[0].status, "withdrawn");
+    let r = all
+        .page
+        .rows
+        .iter()
+        .find(|r| r.name == "Rejected unit")
+        .unwrap();
     assert_eq!(r.status, "rejected");
     assert_eq!(r.request_kind.as_deref(), Some("create"));
     assert_eq!(r.request_status.as_deref(), Some("rejected"));
@@ -355,40 +367,72 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     assert_eq!(r.last_event_kind.as_deref(), Some("request.rejected"));
     assert_eq!(r.event_count, 2);
     assert_eq!(r.run_status, None);
-    let t = all.rows.iter().find(|r| r.id == w.env).unwrap();
+    let t = all.page.rows.iter().find(|r| r.id == w.env).unwrap();
     assert_eq!(t.event_count, 31);
     assert_eq!(t.last_event_kind.as_deref(), Some("run.failed"));
     assert_eq!(t.last_event_at, Some(datetime!(2026-11-30 12:00 UTC)));
     assert_eq!(t.decided_by, None);
 
-    let only = |status: &str, text: &str| StateFilter {
+    let only = |status: &str, text: &str| ListFilter {
         status: (!status.is_empty()).then(|| status.to_owned()),
         text: (!text.is_empty()).then(|| text.to_owned()),
     };
-    let rejected_only = history::latest_states(&pool, w.company, &only("rejected", ""), 0, 50)
-        .await
-        .unwrap();
+    let rejected_only = lists::latest_states(
+        &pool,
+        w.company,
+        &only("rejected", ""),
+        ListCursor::First,
+        50,
+    )
+    .await
+    .unwrap();
     assert_eq!(rejected_only.total, 1);
-    assert_eq!(rejected_only.rows[0].name, "Rejected unit");
-    let text = history::latest_states(&pool, w.company, &only("", "UNIT"), 0, 50)
+    assert_eq!(rejected_only.page.rows[0].name, "Rejected unit");
+    let text = lists::latest_states(&pool, w.company, &only("", "UNIT"), ListCursor::First, 50)
         .await
         .unwrap();
     assert_eq!(text.total, 2);
-    let none = history::latest_states(&pool, w.company, &only("ready", "unit"), 0, 50)
-        .await
-        .unwrap();
-    assert_eq!((none.total, none.rows.len()), (0, 0));
+    let none = lists::latest_states(
+        &pool,
+        w.company,
+        &only("ready", "unit"),
+        ListCursor::First,
+        50,
+    )
+    .await
+    .unwrap();
+    assert_eq!((none.total, none.page.rows.len()), (0, 0));
 
     // Pages of the list: the same order, no overlap.
-    let p1 = history::latest_states(&pool, w.company, &StateFilter::default(), 0, 3)
+    let p1 = lists::latest_states(
+        &pool,
+        w.company,
+        &ListFilter::default(),
+        ListCursor::First,
+        3,
+    )
+    .await
+    .unwrap();
+    let next = p1.page.next.expect("a second page");
+    let p2 = lists::latest_states(&pool, w.company, &ListFilter::default(), next, 3)
         .await
         .unwrap();
-    let p2 = history::latest_states(&pool, w.company, &StateFilter::default(), 3, 3)
-        .await
-        .unwrap();
-    assert_eq!((p1.total, p1.rows.len(), p2.rows.len()), (4, 3, 1));
-    let names: Vec<_> = p1.rows.iter().chain(&p2.rows).map(|r| r.id).collect();
-    assert_eq!(names, all.rows.iter().map(|r| r.id).collect::<Vec<_>>());
+    assert_eq!(
+        (p1.total, p1.page.rows.len(), p2.page.rows.len()),
+        (4, 3, 1)
+    );
+    let names: Vec<_> = p1
+        .page
+        .rows
+        .iter()
+        .chain(&p2.page.rows)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        names,
+        all.page.rows.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    assert!(p2.page.next.is_none() && p2.page.previous.is_some());
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
@@ -423,13 +467,13 @@ async fn the_environment_list_comes_in_pages(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(all.len(), 3);
-    let p1 = requests::list_environments_page(&pool, w.company, None, 0, 2)
+    let p1 = lists::environments(&pool, w.company, None, ListCursor::First, 2)
         .await
         .unwrap();
-    let p2 = requests::list_environments_page(&pool, w.company, None, 2, 2)
+    let p2 = lists::environments(&pool, w.company, None, p1.next.unwrap(), 2)
         .await
         .unwrap();
-    let paged: Vec<_> = p1.iter().chain(&p2).map(|e| e.id).collect();
+    let paged: Vec<_> = p1.rows.iter().chain(&p2.rows).map(|e| e.id).collect();
     assert_eq!(paged, all.iter().map(|e| e.id).collect::<Vec<_>>());
-    assert_eq!((p1.len(), p2.len()), (2, 1));
+    assert_eq!((p1.rows.len(), p2.rows.len()), (2, 1));
 }

@@ -19,6 +19,7 @@ use berth_db::{
     audit::{self, AuthEvent, AuthEventKind},
     events::Event,
     history::{self, Export},
+    lists::{self, ListCursor},
 };
 use berth_domain::{Action, Actor};
 use futures_util::stream;
@@ -283,16 +284,18 @@ pub async fn audit_csv(
     let company = services.company.id;
     let pool = services.pool.clone();
     const PAGE: i64 = 500;
-    let body = stream::try_unfold(Some(0i64), move |offset| {
+    // Page after page by keyset cursor: each batch costs the same however deep the export.
+    let body = stream::try_unfold(Some(ListCursor::First), move |cursor| {
         let (pool, filter) = (pool.clone(), filter.clone());
         async move {
-            let Some(offset) = offset else {
+            let Some(cursor) = cursor else {
                 return Ok(None);
             };
-            let page = history::latest_states(&pool, company, &filter, offset, PAGE).await?;
+            let result = lists::latest_states(&pool, company, &filter, cursor, PAGE).await?;
+            let (page, next) = (result.page.rows, result.page.next);
             let mut out = Vec::new();
             let mut w = csv::Writer::from_writer(&mut out);
-            if offset == 0 {
+            if cursor == ListCursor::First {
                 write_csv(
                     &mut w,
                     [
@@ -316,8 +319,7 @@ pub async fn audit_csv(
                 )?;
             }
             let stamp = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-            let n = page.rows.len() as i64;
-            for r in page.rows {
+            for r in page {
                 write_csv(
                     &mut w,
                     [
@@ -343,7 +345,6 @@ pub async fn audit_csv(
             w.flush()
                 .map_err(|e| berth_db::DbError::Corrupt(format!("csv: {e}")))?;
             drop(w);
-            let next = (n == PAGE).then_some(offset + PAGE);
             Ok::<_, berth_db::DbError>(Some((Bytes::from(out), next)))
         }
     });

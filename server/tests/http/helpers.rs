@@ -1,0 +1,216 @@
+//! What every feature's tests share: the real application on port 0 over a fresh database,
+//! browser-like clients, and readers for the answers (CSV, links, server-sent events).
+
+use std::collections::HashMap;
+
+use berth_db::PgPool;
+use leptos::prelude::LeptosOptions;
+use reqwest::{redirect::Policy, Client, StatusCode};
+use server::{config::Settings, startup::Application};
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+}
+
+pub async fn spawn(pool: PgPool, dev_login: bool) -> TestApp {
+    spawn_with(pool, dev_login, |_| {}).await
+}
+
+pub async fn spawn_with(
+    pool: PgPool,
+    dev_login: bool,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        (
+            "DATABASE_URL",
+            "postgres://unused@127.0.0.1/unused".to_string(),
+        ),
+        ("BERTH_DEV_LOGIN", dev_login.to_string()),
+        ("BERTH_SEED_DEMO", "true".to_string()),
+        // Approvals enqueue runs; no worker takes them here (the engine's own tests do).
+        ("BERTH_WORKER", "false".to_string()),
+        (
+            "BERTH_TEMPLATES",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../templates").to_string(),
+        ),
+    ]);
+    if !dev_login {
+        // Single sign-on configured instead (never reached here: discovery is lazy).
+        for (k, v) in [
+            ("BERTH_OIDC_ISSUER", "http://127.0.0.1:9"),
+            ("BERTH_OIDC_CLIENT_ID", "berth"),
+            ("BERTH_OIDC_CLIENT_SECRET", "secret"),
+            (
+                "BERTH_OIDC_REDIRECT_URL",
+                "http://127.0.0.1:3000/auth/callback",
+            ),
+            ("BERTH_OIDC_ROLE_MAP", "berth-admins=admin"),
+        ] {
+            vars.insert(k, v.to_string());
+        }
+    }
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let mut settings = Settings::from_lookup(addr, |k| vars.get(k).cloned()).unwrap();
+    tweak(&mut settings);
+    let options = LeptosOptions::builder()
+        .output_name("berth")
+        .site_root("target/site")
+        .site_addr(addr)
+        .build();
+    let app = Application::build_with_pool(settings, options, pool.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp { base, pool }
+}
+
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    pub async fn user_id(&self, subject: &str) -> Uuid {
+        sqlx::query_scalar("SELECT id FROM users WHERE subject = $1")
+            .bind(subject)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// A client signed in as a demo user through the development sign-in.
+    pub async fn signed_in(&self, subject: &str) -> Client {
+        let client = browser();
+        let id = self.user_id(subject).await;
+        let res = client
+            .post(format!("{}/auth/dev-login", self.base))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("user_id", id.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "dev login");
+        client
+    }
+
+    pub async fn call(
+        &self,
+        client: &Client,
+        func: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(format!("{}/api/{func}", self.base))
+            .header("sec-fetch-site", "same-origin")
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn submit(&self, client: &Client, name: &str) -> Uuid {
+        let res = self
+            .call(
+                client,
+                "submit_request",
+                &[
+                    ("name", name),
+                    ("slug", ""),
+                    ("description", ""),
+                    ("owner_contact", "owner@seaview.example"),
+                    ("blueprint", "insight"),
+                    ("size", "small"),
+                ],
+            )
+            .await;
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "{}",
+            res.status()
+        );
+        sqlx::query_scalar(
+            "SELECT r.id FROM requests r JOIN environments e ON e.id = r.environment_id
+             WHERE e.name = $1",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn decide(
+        &self,
+        client: &Client,
+        request: Uuid,
+        decision: &str,
+        note: &str,
+    ) -> reqwest::Response {
+        let id = request.to_string();
+        self.call(
+            client,
+            "decide_request",
+            &[("id", &id), ("decision", decision), ("note", note)],
+        )
+        .await
+    }
+
+    pub async fn status(&self, request: Uuid) -> String {
+        sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
+            .bind(request)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl TestApp {
+    /// The environment a request belongs to.
+    pub async fn environment_of(&self, request: Uuid) -> Uuid {
+        sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
+            .bind(request)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads a CSV body into rows of cells.
+pub fn csv_rows(body: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The `href` of the first link with `rel="…"` in a page.
+pub fn link(html: &str, rel: &str) -> Option<String> {
+    let at = html.find(&format!("rel=\"{rel}\""))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// Reads from a server-sent-event response until `needle` has arrived (or 10 s pass).
+pub async fn read_until(res: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} in time; got: {seen}"))
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}

@@ -1,0 +1,246 @@
+//! The auditors' history: exports, and the timeline's filters and pages without JavaScript.
+
+use berth_db::PgPool;
+use reqwest::{Client, StatusCode};
+use uuid::Uuid;
+
+use crate::helpers::{browser, csv_rows, link, spawn};
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn history_exports_are_for_auditors_and_admins(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let request = app.submit(&maria, "Trucking").await;
+    let ada = app.signed_in("ada").await;
+    let res = app
+        .decide(&ada, request, "approve", "Approved for Q1.")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
+        .bind(request)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let url =
+        |ext: &str, query: &str| format!("{}/environments/{env}/history.{ext}{query}", app.base);
+    let get = |c: &Client, u: String| {
+        let c = c.clone();
+        async move { c.get(u).send().await.unwrap() }
+    };
+
+    // Anonymous: 401; a manager and a person without a role: 403.
+    assert_eq!(
+        get(&browser(), url("csv", "")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&maria, url("csv", "")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&maria, url("json", "")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let nora = app.signed_in("nora").await;
+    assert_eq!(
+        get(&nora, url("json", "")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The auditor gets the whole history as a CSV attachment.
+    let audrey = app.signed_in("audrey").await;
+    let res = get(&audrey, url("csv", "")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"berth-trucking-history-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let rows = csv_rows(&res.text().await.unwrap());
+    assert_eq!(
+        rows[0],
+        ["id", "at", "kind", "actor", "request_id", "details"]
+    );
+    // Submitted, approved (with what exactly was approved), and the run the approval planned.
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[1][2], "request.submitted");
+    assert_eq!(rows[1][3], "Maria Manager");
+    assert_eq!(rows[1][4], request.to_string());
+    assert_eq!(rows[2][2], "request.approved");
+    assert_eq!(rows[2][3], "Ada Admin");
+    let details: serde_json::Value = serde_json::from_str(&rows[2][5]).unwrap();
+    assert_eq!(details["note"], "Approved for Q1.");
+    assert_eq!(details["spec"]["slug"], "trucking");
+    assert_eq!(rows[3][2], "run.enqueued");
+    assert!(rows[1][0].parse::<i64>().unwrap() < rows[2][0].parse::<i64>().unwrap());
+    time::OffsetDateTime::parse(&rows[1][1], &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 time");
+
+    // JSON, filtered by type; admins may export too.
+    let res = get(&ada, url("json", "?kind=request.approved")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let events: Vec<serde_json::Value> = res.json().await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["kind"], "request.approved");
+    assert_eq!(events[0]["actor"], "Ada Admin");
+    assert_eq!(events[0]["details"]["note"], "Approved for Q1.");
+    // A window that holds nothing is an empty, valid document.
+    let res = get(&audrey, url("json", "?from=2000-01-01&to=2000-01-02")).await;
+    assert_eq!(res.json::<Vec<serde_json::Value>>().await.unwrap().len(), 0);
+    let res = get(&audrey, url("json", "?kind=requests&from=2000-01-01")).await;
+    assert_eq!(res.json::<Vec<serde_json::Value>>().await.unwrap().len(), 2);
+
+    // Bad filters are a clear 422; unknown environments a 404.
+    let res = get(&audrey, url("csv", "?kind=run.%25")).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("not an event type"));
+    let res = get(&audrey, url("csv", "?from=yesterday")).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = get(
+        &audrey,
+        format!("{}/environments/{}/history.csv", app.base, Uuid::nil()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // Every export is in the audit trail, and so is the refused one.
+    use berth_db::audit::{recent, AuthEventKind};
+    let exports = recent(&app.pool, AuthEventKind::HistoryExport, 20)
+        .await
+        .unwrap();
+    let audrey_id = app.user_id("audrey").await;
+    assert!(exports
+        .iter()
+        .any(|(user, _, reason)| *user == Some(audrey_id)
+            && reason
+                .as_deref()
+                .is_some_and(|r| r.contains("history.csv of trucking"))));
+    let denied = recent(&app.pool, AuthEventKind::AccessDenied, 20)
+        .await
+        .unwrap();
+    let maria_id = app.user_id("maria").await;
+    assert!(denied
+        .iter()
+        .any(|(user, _, reason)| *user == Some(maria_id)
+            && reason
+                .as_deref()
+                .is_some_and(|r| r.contains("ExportHistory"))));
+
+    // The auditors' list as CSV.
+    let res = get(
+        &audrey,
+        format!("{}/audit/environments.csv?status=approved", app.base),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let rows = csv_rows(&res.text().await.unwrap());
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][1], "Trucking");
+    assert_eq!(rows[1][9], "Maria Manager");
+    assert_eq!(rows[1][10], "Ada Admin");
+    assert_eq!(
+        rows[1][15], "3",
+        "event count: submitted, approved, run.enqueued"
+    );
+    let res = get(&maria, format!("{}/audit/environments.csv", app.base)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let request = app.submit(&maria, "Trucking").await;
+    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
+        .bind(request)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    // 119 engine events after the submission: 120 in all, three pages of 50.
+    sqlx::query(
+        "INSERT INTO events (environment_id, kind, details)
+         SELECT $1, CASE WHEN n % 10 = 0 THEN 'step.failed' ELSE 'step.started' END,
+                jsonb_build_object('step', 'chart:influxdb', 'attempt', n)
+         FROM generate_series(1, 119) n",
+    )
+    .bind(env)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page = |c: &Client, query: String| {
+        let c = c.clone();
+        let url = format!("{}/environments/{env}{query}", app.base);
+        async move {
+            let res = c.get(&url).send().await.unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{url}: {body}");
+            body
+        }
+    };
+    let count = |html: &str| html.matches("data-kind=\"").count();
+
+    let first = page(&maria, String::new()).await;
+    assert_eq!(count(&first), 50);
+    assert!(first.contains("data-kind=\"request.submitted\""));
+    assert!(link(&first, "prev").is_none());
+    assert!(
+        !first.contains("Export CSV"),
+        "managers are not offered exports"
+    );
+    let second = page(&maria, link(&first, "next").unwrap()).await;
+    assert_eq!(count(&second), 50);
+    let third = page(&maria, link(&second, "next").unwrap()).await;
+    assert_eq!(count(&third), 20);
+    assert!(link(&third, "next").is_none());
+    let back = page(&maria, link(&third, "prev").unwrap()).await;
+    assert_eq!(count(&back), 50);
+    assert_eq!(
+        link(&back, "next"),
+        link(&second, "next"),
+        "earlier from the third page is the second page"
+    );
+
+    // Filtered: the eleven failures, with the filter kept in the export links.
+    let audrey = app.signed_in("audrey").await;
+    let errors = page(&audrey, "?kind=errors".into()).await;
+    assert_eq!(count(&errors), 11);
+    assert_eq!(errors.matches("data-kind=\"step.failed\"").count(), 11);
+    assert!(
+        errors.contains("step chart:influxdb, attempt 10"),
+        "engine details summarized"
+    );
+    assert!(errors.contains(&format!(
+        "href=\"/environments/{env}/history.csv?kind=errors\""
+    )));
+    assert!(errors.contains("rel=\"external\""));
+    let none = page(&audrey, "?from=2000-01-01&to=2000-01-31".into()).await;
+    assert_eq!(count(&none), 0);
+    assert!(none.contains("No events match these filters."));
+    let bad = maria
+        .get(format!("{}/environments/{env}?kind=nope!", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(bad.contains("not an event type"));
+
+    // The layout offers the auditors' view to auditors only (its pages: lists.rs).
+    let audit = page(&audrey, String::new()).await;
+    assert!(
+        audit.contains("href=\"/audit\""),
+        "auditors get the nav link"
+    );
+    assert!(
+        !first.contains("href=\"/audit\""),
+        "no nav link for managers"
+    );
+}

@@ -1,0 +1,13 @@
+//! HTTP-level tests: the real router on port 0, a fresh database per test, plain reqwest
+//! clients with cookie jars. They cover what a browser cannot be trusted to enforce.
+//!
+//! One test binary (one link) with a module per feature; `helpers` holds what they share.
+
+mod helpers;
+
+mod history;
+mod lists;
+mod provisioning;
+mod requests;
+mod security;
+mod sessions;

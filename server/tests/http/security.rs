@@ -1,0 +1,110 @@
+//! Security headers, health checks, CSRF, refusals and their audit trail, and a start-up that
+//! refuses an unsafe configuration.
+
+use berth_db::PgPool;
+use reqwest::StatusCode;
+
+use crate::helpers::{browser, spawn};
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn health_endpoints_and_security_headers(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let c = browser();
+    let res = c.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let res = c.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = c.get(format!("{}/login", app.base)).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("'nonce-"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let missing = c
+        .get(format!("{}/no/such/page", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn anonymous_and_cross_site_calls_are_refused(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let request = app.submit(&maria, "Trucking").await;
+    let ada = app.signed_in("ada").await;
+    let form = [
+        ("id", request.to_string()),
+        ("decision", "approve".into()),
+        ("note", "".into()),
+    ];
+
+    // A cross-site form post carrying the admin's cookie (classic CSRF).
+    for (header, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let res = ada
+            .post(format!("{}/api/decide_request", app.base))
+            .header(header, value)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
+    assert_eq!(app.status(request).await, "submitted");
+
+    let anonymous = browser();
+    let res = app.decide(&anonymous, request, "approve", "").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app
+        .call(&anonymous, "list_environments", &[("query", "")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Nora has no role: signed in, but refused.
+    let nora = app.signed_in("nora").await;
+    let res = app.call(&nora, "list_environments", &[("query", "")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Refusals and sign-ins are in the audit trail, with who and from where.
+    use berth_db::audit::{recent, AuthEventKind};
+    let denied = recent(&app.pool, AuthEventKind::AccessDenied, 10)
+        .await
+        .unwrap();
+    let nora_id = app.user_id("nora").await;
+    assert!(denied
+        .iter()
+        .any(|(user, addr, reason)| *user == Some(nora_id)
+            && addr.as_deref() == Some("127.0.0.1")
+            && reason.as_deref().is_some_and(|r| r.contains("NoRole"))));
+    let sign_ins = recent(&app.pool, AuthEventKind::SignIn, 10).await.unwrap();
+    assert_eq!(sign_ins.len(), 3, "maria, ada and nora signed in");
+}
+
+/// Runs the real binary: with the development sign-in on a non-loopback address it must exit
+/// at start-up, before touching the database, and say why.
+#[test]
+fn the_server_refuses_to_start_with_dev_sign_in_off_loopback() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env_clear()
+        .env("LEPTOS_OUTPUT_NAME", "berth")
+        .env("LEPTOS_SITE_ADDR", "0.0.0.0:3999")
+        .env("DATABASE_URL", "postgres://u:p@127.0.0.1:1/db")
+        .env("BERTH_PUBLIC_URL", "https://berth.example.com")
+        .env("BERTH_DEV_LOGIN", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BERTH_DEV_LOGIN") && stderr.contains("loopback"),
+        "{stderr}"
+    );
+}
