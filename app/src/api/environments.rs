@@ -42,7 +42,7 @@ pub const LIST_PAGE_SIZE: i64 = 50;
 /// The company's environments, newest change first; `query` searches names and slugs. `page`
 /// (1-based, default 1) selects [`LIST_PAGE_SIZE`] rows; one more is returned when a next page
 /// exists.
-#[server(endpoint = "list_environments")]
+#[server(endpoint = "list_environments", output = super::codec::JsonOut)]
 pub async fn list_environments(
     query: String,
     #[server(default)] page: i64,
@@ -80,7 +80,7 @@ pub async fn list_environments(
 
 /// One environment with its requests (its timeline is read a page at a time, see
 /// [`super::history::history_page`]).
-#[server(endpoint = "get_environment")]
+#[server(endpoint = "get_environment", output = super::codec::JsonOut)]
 pub async fn get_environment(id: Uuid) -> Result<EnvironmentView, AppError> {
     use super::guard;
     guard::respond(async move {
