@@ -50,7 +50,7 @@ pub struct EnvironmentList {
 /// The company's environments, newest change first; `query` searches names and slugs.
 /// [`LIST_PAGE_SIZE`] rows after (or before) the cursor of a previous/next link; both empty:
 /// the first page.
-#[server(endpoint = "list_environments")]
+#[server(endpoint = "list_environments", output = super::codec::JsonOut)]
 pub async fn list_environments(
     query: String,
     #[server(default)] after: String,
@@ -94,7 +94,7 @@ pub async fn list_environments(
 
 /// One environment with its requests (its timeline is read a page at a time, see
 /// [`super::history::history_page`]).
-#[server(endpoint = "get_environment")]
+#[server(endpoint = "get_environment", output = super::codec::JsonOut)]
 pub async fn get_environment(id: Uuid) -> Result<EnvironmentView, AppError> {
     use super::guard;
     guard::respond(async move {

@@ -183,7 +183,7 @@ pub struct TimelinePage {
 }
 
 /// A page of an environment's events, oldest first, filtered by type and time.
-#[server(endpoint = "history_page")]
+#[server(endpoint = "history_page", output = super::codec::JsonOut)]
 pub async fn history_page(id: Uuid, query: HistoryQuery) -> Result<TimelinePage, AppError> {
     use super::guard;
     use berth_domain::{policy::authorize, Action};
@@ -282,7 +282,7 @@ pub struct AuditList {
 /// Every environment (rejected and withdrawn ones too) with its latest state; auditors and
 /// admins only. `status` is empty or an environment status; `after`/`before` are the cursors
 /// of the previous/next links (both empty: the first page).
-#[server(endpoint = "audit_environments")]
+#[server(endpoint = "audit_environments", output = super::codec::JsonOut)]
 pub async fn audit_environments(
     status: String,
     q: String,

@@ -1,5 +1,6 @@
 //! Server functions: guard → parse → call the core → map the error. No SQL here.
 
+pub mod codec;
 pub mod environments;
 #[cfg(feature = "ssr")]
 pub mod guard;

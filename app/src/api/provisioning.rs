@@ -77,7 +77,7 @@ pub struct StackResourceInfo {
 }
 
 /// The provisioning snapshot of one environment.
-#[server(endpoint = "get_provisioning")]
+#[server(endpoint = "get_provisioning", output = super::codec::JsonOut)]
 pub async fn get_provisioning(environment_id: Uuid) -> Result<Provisioning, AppError> {
     use super::guard;
     guard::respond(async move {
@@ -91,7 +91,7 @@ pub async fn get_provisioning(environment_id: Uuid) -> Result<Provisioning, AppE
 
 /// Retries the environment's failed run from its failed step (`action = "retry"`) or cancels
 /// its live run (`"cancel"`); a reason is required and recorded with who did it. Admins only.
-#[server(endpoint = "operate_run")]
+#[server(endpoint = "operate_run", output = super::codec::JsonOut)]
 pub async fn operate_run(run_id: Uuid, action: String, reason: String) -> Result<(), AppError> {
     use super::guard;
     guard::respond(async move {

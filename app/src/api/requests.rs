@@ -94,7 +94,7 @@ pub enum SubmitOutcome {
 }
 
 /// Submits a request for a new business unit.
-#[server(endpoint = "submit_request")]
+#[server(endpoint = "submit_request", output = super::codec::JsonOut)]
 pub async fn submit_request(
     name: String,
     slug: String,
@@ -137,7 +137,7 @@ pub async fn submit_request(
 }
 
 /// One request, with what the viewer may do with it.
-#[server(endpoint = "get_request")]
+#[server(endpoint = "get_request", output = super::codec::JsonOut)]
 pub async fn get_request(id: Uuid) -> Result<RequestView, AppError> {
     use super::guard;
     guard::respond(async move {
@@ -154,7 +154,7 @@ pub async fn get_request(id: Uuid) -> Result<RequestView, AppError> {
 /// Approves (`decision = "approve"`, optional note) or rejects (`"reject"`, reason required).
 /// Refused with 403 for anyone but an admin other than the requester. An approval enqueues the
 /// provisioning run in the same transaction.
-#[server(endpoint = "decide_request")]
+#[server(endpoint = "decide_request", output = super::codec::JsonOut)]
 pub async fn decide_request(
     id: Uuid,
     decision: String,
@@ -174,7 +174,7 @@ pub async fn decide_request(
 }
 
 /// Withdraws one's own request while it awaits a decision.
-#[server(endpoint = "withdraw_request")]
+#[server(endpoint = "withdraw_request", output = super::codec::JsonOut)]
 pub async fn withdraw_request(id: Uuid) -> Result<(), AppError> {
     use super::guard;
     guard::respond(async move {

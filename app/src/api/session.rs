@@ -24,7 +24,7 @@ pub struct DemoUser {
 }
 
 /// The signed-in user, or `None`.
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = super::codec::JsonOut)]
 pub async fn whoami() -> Result<Option<Me>, AppError> {
     super::guard::respond(async {
         Ok(super::guard::current_user().await?.map(|u| Me {
@@ -45,7 +45,7 @@ pub struct SignInChoices {
     pub demo_users: Vec<DemoUser>,
 }
 
-#[server(endpoint = "sign_in_options")]
+#[server(endpoint = "sign_in_options", output = super::codec::JsonOut)]
 pub async fn sign_in_options() -> Result<SignInChoices, AppError> {
     super::guard::respond(async {
         let services = super::guard::services()?;
