@@ -63,10 +63,6 @@ pub struct Submission {
     pub request_id: Uuid,
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, DbError> {
-    s.parse().map_err(DbError::Corrupt)
-}
-
 /// Escapes `%`, `_` and `\` so a search term matches literally inside ILIKE.
 pub(crate) fn like_pattern(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
