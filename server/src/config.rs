@@ -138,7 +138,7 @@ impl Settings {
             );
         }
 
-        let templates_dir = berth_provisioner::templates_dir(env.lookup());
+        let templates_dir = berth_provisioner::templates_dir(&env);
         let worker = if run_worker {
             match berth_provisioner::WorkerSettings::from_lookup(env.lookup()) {
                 Ok(w) => Some(w),

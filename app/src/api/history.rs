@@ -2,7 +2,7 @@
 //! environment's latest state. Exports are plain axum routes (server/src/routes/export.rs) that
 //! share [`HistoryQuery`] with the page.
 
-use berth_domain::RequestStatus;
+use berth_domain::{RequestStatus, RunStatus};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -262,7 +262,7 @@ pub struct AuditRow {
     pub request_status: Option<RequestStatus>,
     pub requested_by: Option<String>,
     pub decided_by: Option<String>,
-    pub run_status: Option<String>,
+    pub run_status: Option<RunStatus>,
     pub blueprint_version: Option<String>,
     pub last_event_kind: Option<String>,
     pub last_event_at: Option<Stamp>,
@@ -298,12 +298,7 @@ pub async fn audit_environments(
         let result =
             berth_db::lists::latest_states(&s.pool, s.company.id, &filter, cursor, AUDIT_PAGE_SIZE)
                 .await?;
-        let rows = result
-            .page
-            .rows
-            .into_iter()
-            .map(audit_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = result.page.rows.into_iter().map(audit_row).collect();
         Ok(AuditList {
             rows,
             total: result.total,
@@ -321,13 +316,7 @@ pub fn state_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter
     let status = if status.is_empty() {
         None
     } else {
-        Some(
-            status
-                .parse::<RequestStatus>()
-                .map_err(AppError::Invalid)?
-                .as_str()
-                .to_owned(),
-        )
+        Some(status.parse::<RequestStatus>().map_err(AppError::Invalid)?)
     };
     let text = q.trim().chars().take(100).collect::<String>();
     Ok(berth_db::lists::ListFilter {
@@ -337,17 +326,11 @@ pub fn state_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter
 }
 
 #[cfg(feature = "ssr")]
-fn audit_row(r: berth_db::lists::LatestState) -> Result<AuditRow, AppError> {
-    let status = |s: &str| {
-        s.parse::<RequestStatus>().map_err(|e| {
-            tracing::error!(error = %e, "stored status unreadable");
-            AppError::Internal
-        })
-    };
-    Ok(AuditRow {
+fn audit_row(r: berth_db::lists::LatestState) -> AuditRow {
+    AuditRow {
         id: r.id,
-        status: status(&r.status)?,
-        request_status: r.request_status.as_deref().map(status).transpose()?,
+        status: r.status,
+        request_status: r.request_status,
         name: r.name,
         slug: r.slug,
         blueprint: r.blueprint,
@@ -361,5 +344,5 @@ fn audit_row(r: berth_db::lists::LatestState) -> Result<AuditRow, AppError> {
         last_event_kind: r.last_event_kind,
         last_event_at: r.last_event_at.map(Into::into),
         event_count: r.event_count,
-    })
+    }
 }

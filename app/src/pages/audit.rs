@@ -153,7 +153,7 @@ fn AuditLine(r: AuditRow) -> impl IntoView {
                     _ => dash().into_any(),
                 }}
             </td>
-            <td>{r.run_status.unwrap_or_else(dash)}</td>
+            <td>{r.run_status.map(|s| s.to_string()).unwrap_or_else(dash)}</td>
             <td>
                 {match (r.last_event_kind, r.last_event_at) {
                     (Some(kind), Some(at)) => {

@@ -7,6 +7,7 @@
 //! Changing an environment moves it to the top of the list: someone paging while it changes may
 //! see it twice or not at all, as with any live list; a reload shows it.
 
+use berth_domain::{BlueprintName, RequestStatus, RunStatus, Size};
 use sqlx::PgPool;
 use time::{macros::datetime, OffsetDateTime};
 use uuid::Uuid;
@@ -55,15 +56,16 @@ pub struct ListPage<T> {
 /// Which environments a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
-    /// An environment status (`submitted`, `ready`, …); None lists every status.
-    pub status: Option<String>,
+    /// An environment's status (its latest request's); None lists every status.
+    pub status: Option<RequestStatus>,
     /// Matches names and short names, case-insensitively and literally (no wildcards).
     pub text: Option<String>,
 }
 
 impl ListFilter {
-    fn status_param(&self) -> Option<&str> {
-        self.status.as_deref().filter(|s| !s.is_empty())
+    /// The status as its column stores it, for the `$n::text IS NULL OR …` filter.
+    fn status_param(&self) -> Option<&'static str> {
+        self.status.map(RequestStatus::as_str)
     }
 
     fn pattern_param(&self) -> Option<String> {
@@ -193,35 +195,6 @@ fn fetched<T>(mut rows: Vec<T>, limit: i64, backwards: bool) -> Fetched<T> {
     Fetched { rows, more }
 }
 
-/// An environment list row as read, before its names are parsed into domain types.
-struct SummaryRow {
-    id: Uuid,
-    name: String,
-    slug: String,
-    status: String,
-    blueprint: String,
-    size: String,
-    updated_at: OffsetDateTime,
-    created_by_name: String,
-}
-
-impl TryFrom<SummaryRow> for EnvironmentSummary {
-    type Error = DbError;
-
-    fn try_from(r: SummaryRow) -> Result<Self, DbError> {
-        Ok(EnvironmentSummary {
-            id: r.id,
-            name: r.name,
-            slug: r.slug,
-            status: r.status.parse().map_err(DbError::Corrupt)?,
-            blueprint: r.blueprint.parse().map_err(DbError::Corrupt)?,
-            size: r.size.parse().map_err(DbError::Corrupt)?,
-            created_by_name: r.created_by_name,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
 /// The company's environments, most recently changed first; `query` searches names and short
 /// names. `limit` rows (at most [`MAX_PAGE`]) from `cursor`.
 pub async fn environments(
@@ -244,9 +217,10 @@ pub async fn environments(
                 _ => ListKey::START,
             };
             let rows = sqlx::query_as!(
-                SummaryRow,
-                r#"SELECT e.id, e.name, e.slug, e.status, e.blueprint, e.size, e.updated_at,
-                          u.display_name AS created_by_name
+                EnvironmentSummary,
+                r#"SELECT e.id, e.name, e.slug, e.status AS "status: RequestStatus",
+                          e.blueprint AS "blueprint: BlueprintName", e.size AS "size: Size",
+                          e.updated_at, u.display_name AS created_by_name
                    FROM environments e JOIN users u ON u.id = e.created_by
                    WHERE e.company_id = $1
                      AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
@@ -265,9 +239,10 @@ pub async fn environments(
         }
         ListCursor::Before(before) => {
             let rows = sqlx::query_as!(
-                SummaryRow,
-                r#"SELECT e.id, e.name, e.slug, e.status, e.blueprint, e.size, e.updated_at,
-                          u.display_name AS created_by_name
+                EnvironmentSummary,
+                r#"SELECT e.id, e.name, e.slug, e.status AS "status: RequestStatus",
+                          e.blueprint AS "blueprint: BlueprintName", e.size AS "size: Size",
+                          e.updated_at, u.display_name AS created_by_name
                    FROM environments e JOIN users u ON u.id = e.created_by
                    WHERE e.company_id = $1
                      AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
@@ -285,10 +260,6 @@ pub async fn environments(
             (rows, true)
         }
     };
-    let rows = rows
-        .into_iter()
-        .map(EnvironmentSummary::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
     assemble(
         cursor,
         fetched(rows, limit, backwards),
@@ -307,15 +278,15 @@ pub struct LatestState {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub blueprint: String,
     pub size: String,
     pub updated_at: OffsetDateTime,
     pub request_kind: Option<String>,
-    pub request_status: Option<String>,
+    pub request_status: Option<RequestStatus>,
     pub requested_by: Option<String>,
     pub decided_by: Option<String>,
-    pub run_status: Option<String>,
+    pub run_status: Option<RunStatus>,
     pub blueprint_version: Option<String>,
     pub last_event_kind: Option<String>,
     pub last_event_at: Option<OffsetDateTime>,
@@ -372,11 +343,13 @@ pub async fn latest_states(
             let rows = sqlx::query_as!(
                 LatestState,
                 r#"SELECT e.id AS "id!", e.name AS "name!", e.slug AS "slug!",
-                          e.status AS "status!", e.blueprint AS "blueprint!", e.size AS "size!",
+                          e.status AS "status!: RequestStatus", e.blueprint AS "blueprint!",
+                          e.size AS "size!",
                           e.updated_at AS "updated_at!",
-                          r.kind AS "request_kind?", r.status AS "request_status?",
+                          r.kind AS "request_kind?",
+                          r.status AS "request_status?: RequestStatus",
                           ru.display_name AS "requested_by?", du.display_name AS "decided_by?",
-                          run.status AS "run_status?",
+                          run.status AS "run_status?: RunStatus",
                           run.blueprint_version AS "blueprint_version?",
                           last.kind AS "last_event_kind?", last.created_at AS "last_event_at?",
                           counted.n AS "event_count!"
@@ -417,11 +390,13 @@ pub async fn latest_states(
             let rows = sqlx::query_as!(
                 LatestState,
                 r#"SELECT e.id AS "id!", e.name AS "name!", e.slug AS "slug!",
-                          e.status AS "status!", e.blueprint AS "blueprint!", e.size AS "size!",
+                          e.status AS "status!: RequestStatus", e.blueprint AS "blueprint!",
+                          e.size AS "size!",
                           e.updated_at AS "updated_at!",
-                          r.kind AS "request_kind?", r.status AS "request_status?",
+                          r.kind AS "request_kind?",
+                          r.status AS "request_status?: RequestStatus",
                           ru.display_name AS "requested_by?", du.display_name AS "decided_by?",
-                          run.status AS "run_status?",
+                          run.status AS "run_status?: RunStatus",
                           run.blueprint_version AS "blueprint_version?",
                           last.kind AS "last_event_kind?", last.created_at AS "last_event_at?",
                           counted.n AS "event_count!"

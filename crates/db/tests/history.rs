@@ -10,7 +10,7 @@ use berth_db::{
     lists::{self, ListCursor, ListFilter},
     requests, PgPool,
 };
-use berth_domain::{Decision, RequestSpec, Role};
+use berth_domain::{Decision, RequestSpec, RequestStatus, Role};
 use serde_json::json;
 use time::{macros::datetime, OffsetDateTime};
 use uuid::Uuid;
@@ -352,16 +352,16 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     assert_eq!(all.page.rows.len(), 4);
     // Most recently changed first.
     assert_eq!(all.page.rows[0].name, "Withdrawn unit");
-    assert_eq!(all.page.rows[0].status, "withdrawn");
+    assert_eq!(all.page.rows[0].status, RequestStatus::Withdrawn);
     let r = all
         .page
         .rows
         .iter()
         .find(|r| r.name == "Rejected unit")
         .unwrap();
-    assert_eq!(r.status, "rejected");
+    assert_eq!(r.status, RequestStatus::Rejected);
     assert_eq!(r.request_kind.as_deref(), Some("create"));
-    assert_eq!(r.request_status.as_deref(), Some("rejected"));
+    assert_eq!(r.request_status, Some(RequestStatus::Rejected));
     assert_eq!(r.requested_by.as_deref(), Some("User maria"));
     assert_eq!(r.decided_by.as_deref(), Some("User ada"));
     assert_eq!(r.last_event_kind.as_deref(), Some("request.rejected"));
@@ -373,14 +373,14 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     assert_eq!(t.last_event_at, Some(datetime!(2026-11-30 12:00 UTC)));
     assert_eq!(t.decided_by, None);
 
-    let only = |status: &str, text: &str| ListFilter {
-        status: (!status.is_empty()).then(|| status.to_owned()),
+    let only = |status: Option<RequestStatus>, text: &str| ListFilter {
+        status,
         text: (!text.is_empty()).then(|| text.to_owned()),
     };
     let rejected_only = lists::latest_states(
         &pool,
         w.company,
-        &only("rejected", ""),
+        &only(Some(RequestStatus::Rejected), ""),
         ListCursor::First,
         50,
     )
@@ -388,14 +388,14 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     .unwrap();
     assert_eq!(rejected_only.total, 1);
     assert_eq!(rejected_only.page.rows[0].name, "Rejected unit");
-    let text = lists::latest_states(&pool, w.company, &only("", "UNIT"), ListCursor::First, 50)
+    let text = lists::latest_states(&pool, w.company, &only(None, "UNIT"), ListCursor::First, 50)
         .await
         .unwrap();
     assert_eq!(text.total, 2);
     let none = lists::latest_states(
         &pool,
         w.company,
-        &only("ready", "unit"),
+        &only(Some(RequestStatus::Ready), "unit"),
         ListCursor::First,
         50,
     )

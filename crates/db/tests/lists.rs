@@ -9,7 +9,7 @@ use berth_db::{
     lists::{self, ListCursor, ListFilter, ListPage, MAX_PAGE},
     PgPool,
 };
-use berth_domain::Role;
+use berth_domain::{RequestStatus, Role};
 use uuid::Uuid;
 
 /// 30 environments: ten changed at each of three moments (ties broken by id), statuses
@@ -152,7 +152,7 @@ async fn the_environment_list_walks_both_ways_through_ties(pool: PgPool) {
 async fn the_auditors_view_walks_both_ways_with_its_filters(pool: PgPool) {
     let (company, order) = thirty(&pool).await;
     let withdrawn = ListFilter {
-        status: Some("withdrawn".into()),
+        status: Some(RequestStatus::Withdrawn),
         text: None,
     };
     let (forward, backward) = walk(|c| {
@@ -177,13 +177,13 @@ async fn the_auditors_view_walks_both_ways_with_its_filters(pool: PgPool) {
         forward.iter().map(Vec::len).collect::<Vec<_>>(),
         [4, 4, 4, 3]
     );
-    let statuses: Vec<String> =
+    let statuses: Vec<RequestStatus> =
         sqlx::query_scalar("SELECT status FROM environments WHERE id = ANY($1)")
             .bind(forward.concat())
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert!(statuses.iter().all(|s| s == "withdrawn"));
+    assert!(statuses.iter().all(|s| *s == RequestStatus::Withdrawn));
     let expected: Vec<Uuid> = order
         .iter()
         .copied()

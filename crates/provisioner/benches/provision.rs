@@ -189,7 +189,7 @@ fn settings(sim: &RancherSim) -> anyhow::Result<WorkerSettings> {
         vars.insert(k.into(), v);
     }
     WorkerSettings::from_lookup(|k| vars.get(k).cloned())
-        .map_err(|p| anyhow::anyhow!("worker settings: {}", p.join("; ")))
+        .map_err(|p| anyhow::anyhow!("worker settings: {}", p.0.join("; ")))
 }
 
 async fn bench(

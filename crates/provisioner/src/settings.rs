@@ -9,7 +9,7 @@ use std::time::Duration;
 use berth_aws::{AwsSettings, AwsStage, TagScheme};
 use berth_blueprint::Templates;
 use berth_rancher::{ApiToken, RancherClient, RancherConfig};
-use secrecy::SecretString;
+use berth_settings::{Env, Problems, SecretString};
 
 use berth_runs::EngineConfig;
 
@@ -39,15 +39,22 @@ impl fmt::Debug for WorkerSettings {
 }
 
 /// Where the blueprints and values templates live (`BERTH_TEMPLATES`, default `templates`).
-pub fn templates_dir(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
+pub fn templates_dir<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> PathBuf {
     PathBuf::from(
-        get("BERTH_TEMPLATES")
-            .filter(|v| !v.trim().is_empty())
+        env.optional("BERTH_TEMPLATES")
             .unwrap_or_else(|| "templates".into()),
     )
 }
 
 impl WorkerSettings {
+    /// Reads the worker's settings through `get` (the environment in production, a map in
+    /// tests); see [`WorkerSettings::read`] for the variables.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Problems> {
+        let mut env = Env::new(get);
+        let settings = Self::read(&mut env);
+        env.finish(|| settings)
+    }
+
     /// Reads `BERTH_RANCHER_URL`, `BERTH_RANCHER_TOKEN`, `BERTH_RANCHER_CLUSTER` (default
     /// `berth`), `BERTH_RANCHER_POLL_MS` (2000), `BERTH_DOMAIN`, `BERTH_REGISTRY_SERVER`,
     /// `BERTH_REGISTRY_USERNAME`, `BERTH_REGISTRY_PASSWORD`, optional `BERTH_KMS_KEY_ID`,
@@ -55,97 +62,74 @@ impl WorkerSettings {
     /// `{unit}`), the standard `AWS_REGION`/`AWS_ENDPOINT_URL`, and
     /// `BERTH_ENGINE_LEASE_MS` (30000), `BERTH_ENGINE_HEARTBEAT_MS` (10000),
     /// `BERTH_ENGINE_CONCURRENCY` (8), `BERTH_ENGINE_POLL_MS` (1000).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
-        let mut problems = Vec::new();
-        let text = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut required = |k: &str, what: &str| {
-            text(k).unwrap_or_else(|| {
-                problems.push(format!("{k}: missing ({what})"));
-                String::new()
-            })
-        };
-        let rancher_url = required("BERTH_RANCHER_URL", "the Rancher server, https://…");
-        let rancher_token = required("BERTH_RANCHER_TOKEN", "a Rancher API token");
-        let domain = required("BERTH_DOMAIN", "the cluster's ingress DNS domain");
-        let registry_server = required("BERTH_REGISTRY_SERVER", "the image registry host");
-        let registry_username = required("BERTH_REGISTRY_USERNAME", "registry pull user");
-        let registry_password = required("BERTH_REGISTRY_PASSWORD", "registry pull password");
+    ///
+    /// Problems go to `env`, beside the caller's own; the value is only meant to be used when
+    /// [`Env::finish`] finds none.
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {
+        let rancher_url = env.required("BERTH_RANCHER_URL", "the Rancher server, https://…");
+        let rancher_token = env.secret("BERTH_RANCHER_TOKEN", "a Rancher API token");
+        let domain = env.required("BERTH_DOMAIN", "the cluster's ingress DNS domain");
+        let registry_server = env.required("BERTH_REGISTRY_SERVER", "the image registry host");
+        let registry_username = env.required("BERTH_REGISTRY_USERNAME", "registry pull user");
+        let registry_password = env.secret("BERTH_REGISTRY_PASSWORD", "registry pull password");
         let web_url = |u: &str| u.starts_with("https://") || u.starts_with("http://");
         if !rancher_url.is_empty() && !web_url(&rancher_url) {
-            problems.push(format!(
+            env.problem(format!(
                 "BERTH_RANCHER_URL: expected http(s)://host, got '{rancher_url}'"
             ));
         }
 
-        let millis = |k: &str, default: u64, problems: &mut Vec<String>| match text(k) {
-            None => Duration::from_millis(default),
-            Some(v) => match v.parse::<u64>() {
-                Ok(n) if n > 0 => Duration::from_millis(n),
-                _ => {
-                    problems.push(format!("{k}: expected a positive number of milliseconds"));
-                    Duration::from_millis(default)
-                }
-            },
-        };
-        let rancher_poll = millis("BERTH_RANCHER_POLL_MS", 2000, &mut problems);
+        let rancher_poll = env.millis("BERTH_RANCHER_POLL_MS", 2000);
         let mut engine = EngineConfig {
-            lease: millis("BERTH_ENGINE_LEASE_MS", 30_000, &mut problems),
-            heartbeat: millis("BERTH_ENGINE_HEARTBEAT_MS", 10_000, &mut problems),
-            poll_interval: millis("BERTH_ENGINE_POLL_MS", 1000, &mut problems),
+            lease: env.millis("BERTH_ENGINE_LEASE_MS", 30_000),
+            heartbeat: env.millis("BERTH_ENGINE_HEARTBEAT_MS", 10_000),
+            poll_interval: env.millis("BERTH_ENGINE_POLL_MS", 1000),
             ..EngineConfig::default()
         };
-        if let Some(v) = text("BERTH_ENGINE_CONCURRENCY") {
-            match v.parse() {
-                Ok(n) => engine.concurrency = n,
-                Err(_) => problems.push("BERTH_ENGINE_CONCURRENCY: expected a number".into()),
-            }
+        if let Some(n) = env.parse("BERTH_ENGINE_CONCURRENCY", "a number") {
+            engine.concurrency = n;
         }
         if let Err(p) = engine.validate() {
-            problems.extend(p);
+            env.extend(p);
         }
 
         let defaults = TagScheme::default();
         let tag_scheme = TagScheme {
-            key: text("BERTH_TAG_KEY").unwrap_or(defaults.key),
-            value: text("BERTH_TAG_VALUE").unwrap_or(defaults.value),
+            key: env.optional("BERTH_TAG_KEY").unwrap_or(defaults.key),
+            value: env.optional("BERTH_TAG_VALUE").unwrap_or(defaults.value),
         };
         if let Err(e) = tag_scheme.validate() {
-            problems.push(format!("BERTH_TAG_KEY/BERTH_TAG_VALUE: {e}"));
+            env.problem(format!("BERTH_TAG_KEY/BERTH_TAG_VALUE: {e}"));
         }
 
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(Self {
+        Self {
             rancher_url,
-            rancher_token: SecretString::from(rancher_token),
+            rancher_token,
             rancher_poll,
             aws: AwsSettings {
-                region: text("AWS_REGION"),
-                endpoint_url: text("AWS_ENDPOINT_URL"),
+                region: env.optional("AWS_REGION"),
+                endpoint_url: env.optional("AWS_ENDPOINT_URL"),
                 tag_scheme,
             },
             provisioner: ProvisionerSettings {
-                cluster: text("BERTH_RANCHER_CLUSTER").unwrap_or_else(|| "berth".into()),
+                cluster: env
+                    .optional("BERTH_RANCHER_CLUSTER")
+                    .unwrap_or_else(|| "berth".into()),
                 domain,
                 registry_server,
                 registry_username,
-                registry_password: SecretString::from(registry_password),
-                kms_key_id: text("BERTH_KMS_KEY_ID"),
-                existing_bucket: text("BERTH_EXISTING_BUCKET"),
-                permissions_boundary: text("BERTH_UNIT_PERMISSIONS_BOUNDARY"),
+                registry_password,
+                kms_key_id: env.optional("BERTH_KMS_KEY_ID"),
+                existing_bucket: env.optional("BERTH_EXISTING_BUCKET"),
+                permissions_boundary: env.optional("BERTH_UNIT_PERMISSIONS_BOUNDARY"),
             },
             engine,
-        })
+        }
     }
 
     /// Connects the AWS and Rancher clients and assembles the step executor.
     pub async fn provisioner(&self, templates: Arc<Templates>) -> Result<Provisioner, String> {
-        use secrecy::ExposeSecret;
+        use berth_settings::ExposeSecret;
         let aws = AwsStage::connect(&self.aws)
             .await
             .map_err(|e| format!("AWS: {e}"))?;
@@ -169,7 +153,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn load(vars: &[(&str, &str)]) -> Result<WorkerSettings, Vec<String>> {
+    fn load(vars: &[(&str, &str)]) -> Result<WorkerSettings, Problems> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -204,7 +188,7 @@ mod tests {
             ("BERTH_ENGINE_HEARTBEAT_MS", "40000"),
         ])
         .unwrap_err();
-        let text = problems.join("\n");
+        let text = problems.0.join("\n");
         for needle in [
             "BERTH_RANCHER_URL: expected",
             "BERTH_RANCHER_TOKEN: missing",

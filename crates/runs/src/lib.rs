@@ -30,7 +30,7 @@ pub use executor::{StepContext, StepError, StepExecutor, StepOutput, UnitInfo};
 pub use step_retries::StepRetries;
 pub use store::{
     cancel_run, enqueue_run, enqueue_run_with, latest_run, retry_run, run_status, steps_of_run,
-    RunView, StepView,
+    AttemptOutcome, RunView, StepView,
 };
 
 use std::fmt;

@@ -12,6 +12,16 @@ pub use secrecy::{ExposeSecret, SecretString};
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct Problems(pub Vec<String>);
 
+/// One reader's problems added to another's ([`Env::extend`]).
+impl IntoIterator for Problems {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// Reads settings through a lookup function and remembers what is wrong with them.
 pub struct Env<F> {
     get: F,

@@ -162,7 +162,7 @@ impl TestApp {
         .await
     }
 
-    pub async fn status(&self, request: Uuid) -> String {
+    pub async fn status(&self, request: Uuid) -> berth_domain::RequestStatus {
         sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
             .bind(request)
             .fetch_one(&self.pool)

@@ -1,6 +1,7 @@
 //! Approval plans a run; the live progress stream shows it; only admins operate runs.
 
 use berth_db::PgPool;
+use berth_domain::RunStatus;
 use reqwest::{Client, StatusCode};
 use uuid::Uuid;
 
@@ -64,12 +65,12 @@ async fn approval_plans_a_run_that_the_live_stream_shows_and_only_admins_operate
         cancel(&ada, "Wrong region, will re-request.").await,
         StatusCode::OK
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+    let status: RunStatus = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
         .bind(run)
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(status, "cancelled");
+    assert_eq!(status, RunStatus::Cancelled);
     let mut res = maria.get(&url).send().await.unwrap();
     let caught_up = read_until(&mut res, "\n\n").await;
     assert!(caught_up.contains(r#""status":"cancelled""#), "{caught_up}");

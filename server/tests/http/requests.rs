@@ -1,6 +1,7 @@
 //! Requests and decisions: separation of duties, roles, and validation that stores nothing bad.
 
 use berth_db::PgPool;
+use berth_domain::RequestStatus;
 use reqwest::StatusCode;
 
 use crate::helpers::spawn;
@@ -14,7 +15,7 @@ async fn the_requester_cannot_approve_even_as_admin(pool: PgPool) {
     let res = app.decide(&sam, request, "approve", "").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("own request"));
-    assert_eq!(app.status(request).await, "submitted");
+    assert_eq!(app.status(request).await, RequestStatus::Submitted);
 
     let auditor = app.signed_in("audrey").await;
     let res = app.decide(&auditor, request, "approve", "").await;
@@ -29,7 +30,7 @@ async fn the_requester_cannot_approve_even_as_admin(pool: PgPool) {
     );
     let res = app.decide(&ada, request, "approve", "ok").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(app.status(request).await, "approved");
+    assert_eq!(app.status(request).await, RequestStatus::Approved);
     let again = app.decide(&ada, request, "approve", "").await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 }

@@ -2,6 +2,7 @@
 //! refuses an unsafe configuration.
 
 use berth_db::PgPool;
+use berth_domain::RequestStatus;
 use reqwest::StatusCode;
 
 use crate::helpers::{browser, spawn};
@@ -58,7 +59,7 @@ async fn anonymous_and_cross_site_calls_are_refused(pool: PgPool) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{header}: {value}");
     }
-    assert_eq!(app.status(request).await, "submitted");
+    assert_eq!(app.status(request).await, RequestStatus::Submitted);
 
     let anonymous = browser();
     let res = app.decide(&anonymous, request, "approve", "").await;

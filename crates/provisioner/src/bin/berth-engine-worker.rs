@@ -8,6 +8,7 @@ use std::sync::Arc;
 use berth_blueprint::Templates;
 use berth_provisioner::{templates_dir, WorkerSettings};
 use berth_runs::Engine;
+use berth_settings::Env;
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -19,14 +20,18 @@ async fn main() -> Result<(), String> {
         .with_writer(std::io::stderr)
         .init();
 
-    let get = |k: &str| std::env::var(k).ok();
-    let settings = WorkerSettings::from_lookup(get)
-        .map_err(|p| format!("invalid configuration:\n  - {}", p.join("\n  - ")))?;
-    let database_url = get("DATABASE_URL").ok_or("DATABASE_URL is not set")?;
-    let pool = sqlx::PgPool::connect(&database_url)
+    // Read once, every problem listed together; the URL stays a secret until the pool connects.
+    let mut env = Env::process();
+    let database_url = env.database_url();
+    let templates = templates_dir(&env);
+    let settings = WorkerSettings::read(&mut env);
+    let (database_url, templates, settings) = env
+        .finish(|| (database_url, templates, settings))
+        .map_err(|p| p.to_string())?;
+    let pool = sqlx::PgPool::connect(database_url.expose())
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
-    let templates = Templates::open(&templates_dir(&get)).map_err(|e| e.to_string())?;
+    let templates = Templates::open(&templates).map_err(|e| e.to_string())?;
     let provisioner = settings.provisioner(Arc::new(templates)).await?;
     let engine = Engine::with_config(pool, provisioner, settings.engine.clone());
     engine

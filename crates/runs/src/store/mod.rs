@@ -34,14 +34,19 @@ const MAX_LOG_LINE_CHARS: usize = 500;
 /// Stored errors are cut to this many characters (the column allows 2000).
 const MAX_ERROR_CHARS: usize = 1000;
 
-/// How an attempt ended (`step_attempts.outcome`; `running` until then).
+/// How an attempt ended (`step_attempts.outcome`; `running` until then). Public so tests and
+/// tools read the column as this type, never as a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
-enum AttemptOutcome {
+pub enum AttemptOutcome {
+    Running,
     Succeeded,
+    /// Failed, another attempt follows.
     Retrying,
     Failed,
     LeaseLost,
+    /// Stopped by an operator's cancel.
+    Cancelled,
 }
 
 /// `text` cut to at most `max_chars` characters (not bytes), with `…` when something was cut.

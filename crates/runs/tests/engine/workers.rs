@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use berth_domain::RequestStatus;
 use berth_runs::testing::*;
-use berth_runs::{run_status, steps_of_run, Engine, RunStatus, StepRetries, StepStatus};
+use berth_runs::{
+    run_status, steps_of_run, AttemptOutcome, Engine, RunStatus, StepRetries, StepStatus,
+};
 use berth_testkit::until;
 use sqlx::PgPool;
 
@@ -69,13 +71,15 @@ async fn a_run_completes_each_step_once_and_records_every_transition(pool: PgPoo
     assert!(started < first_step, "{kinds:?}");
 
     // Attempts are recorded with their keys.
-    let attempts: Vec<(String, String)> =
+    let attempts: Vec<(String, AttemptOutcome)> =
         sqlx::query_as("SELECT idempotency_key, outcome FROM step_attempts ORDER BY started_at")
             .fetch_all(&pool)
             .await
             .unwrap();
     assert_eq!(attempts.len(), 7);
-    assert!(attempts.iter().all(|(_, o)| o == "succeeded"));
+    assert!(attempts
+        .iter()
+        .all(|(_, o)| *o == AttemptOutcome::Succeeded));
 
     // Nothing left to do.
     assert_eq!(engine.drain().await.unwrap().claimed, 0);
@@ -178,7 +182,7 @@ async fn an_expired_lease_is_claimed_again_and_the_late_result_discarded(pool: P
     assert_eq!(steps[0].output.as_ref().unwrap()["attempt"], 2);
     assert_eq!(b_exec.count("ensure_stack"), 1);
     assert_eq!(a_exec.count("ensure_stack"), 1);
-    let outcomes: Vec<(i32, String)> = sqlx::query_as(
+    let outcomes: Vec<(i32, AttemptOutcome)> = sqlx::query_as(
         "SELECT attempt, outcome FROM step_attempts WHERE step_id = $1 ORDER BY attempt",
     )
     .bind(steps[0].id.0)
@@ -187,7 +191,10 @@ async fn an_expired_lease_is_claimed_again_and_the_late_result_discarded(pool: P
     .unwrap();
     assert_eq!(
         outcomes,
-        vec![(1, "lease_lost".into()), (2, "succeeded".into())]
+        vec![
+            (1, AttemptOutcome::LeaseLost),
+            (2, AttemptOutcome::Succeeded)
+        ]
     );
     assert_eq!(events(&pool, &env, "step.lease_expired").await.len(), 2);
     assert_eq!(events(&pool, &env, "step.succeeded").await.len(), 7);
