@@ -139,17 +139,8 @@ impl Settings {
         }
 
         let templates_dir = berth_provisioner::templates_dir(&env);
-        let worker = if run_worker {
-            match berth_provisioner::WorkerSettings::from_lookup(env.lookup()) {
-                Ok(w) => Some(w),
-                Err(problems) => {
-                    env.extend(problems);
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        // The worker's problems join the server's, so start-up lists them all at once.
+        let worker = run_worker.then(|| berth_provisioner::WorkerSettings::read(&mut env));
 
         env.finish(|| Self {
             database_url,
