@@ -8,12 +8,16 @@ install_all
 ensure_postgres
 export SQLX_OFFLINE=true
 
+# The emulator's Python venv installs from the network while cargo uses the cores.
+"$ROOT/tools/aws-emulator/setup.sh" >"$LOCAL/aws-emulator-setup.log" 2>&1 &
+venv_setup=$!
 log "building Berth (the first build takes a few minutes)"
 # The server and the simulator in one cargo run (one feature resolution, no rebuild between
 # them), then a dev WASM (no wasm-opt: quick; tools/build-site.sh --release for the small one).
 cargo build -p server -p berth-rancher-sim --bins
 build_site false
 
+wait "$venv_setup" || die "the AWS emulator's tools did not install (see .local/aws-emulator-setup.log)"
 start_aws_emulator
 RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 start_idp
