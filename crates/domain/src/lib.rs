@@ -14,3 +14,12 @@ pub use run::{RunStatus, StepStatus};
 pub use unit::{
     Description, FieldError, OwnerContact, RequestSpec, SpecErrors, UnitName, UnitSlug,
 };
+
+/// The variant of a strum enum whose stored name is `s`, for the `FromStr` impls, which each word
+/// their own error for the person who typed it.
+pub(crate) fn variant_named<T>(s: &str) -> Option<T>
+where
+    T: strum::IntoEnumIterator + Into<&'static str> + Copy,
+{
+    T::iter().find(|v| Into::<&'static str>::into(*v) == s)
+}

@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
-use strum::IntoEnumIterator;
 use uuid::Uuid;
 
 #[derive(
@@ -43,9 +42,7 @@ impl Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role '{s}'"))
+        crate::variant_named(s).ok_or_else(|| format!("unknown role '{s}'"))
     }
 }
 

@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
-use strum::IntoEnumIterator;
 use uuid::Uuid;
 
 use crate::policy::{authorize, Action, Actor, Denied};
@@ -51,8 +50,7 @@ impl FromStr for BlueprintName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        Self::iter()
-            .find(|b| b.as_str() == s)
+        crate::variant_named(s)
             .ok_or_else(|| format!("Unknown blueprint '{s}'; choose one from the list."))
     }
 }
@@ -99,8 +97,7 @@ impl FromStr for Size {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        Self::iter()
-            .find(|size| size.as_str() == s)
+        crate::variant_named(s)
             .ok_or_else(|| format!("Unknown size '{s}'; choose small, medium or large."))
     }
 }
@@ -169,9 +166,7 @@ impl RequestStatus {
 impl FromStr for RequestStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown request status '{s}'"))
+        crate::variant_named(s).ok_or_else(|| format!("unknown request status '{s}'"))
     }
 }
 
@@ -311,6 +306,7 @@ impl Submitted {
 mod tests {
     use super::*;
     use crate::policy::Role;
+    use strum::IntoEnumIterator;
 
     fn actor(roles: &[Role]) -> Actor {
         Actor {
