@@ -1,4 +1,4 @@
-//! Simulator configuration: timings and fault switches.
+//! Simulator configuration: timings, fault switches and cluster resources.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +18,10 @@ pub struct SimConfig {
     /// Serve the legacy v3 apps API (`/v3/projects/<id>/apps`, `/v3/templates`), as a Rancher
     /// 2.5–2.10 with the `legacy` feature flag on. Its catalogs mirror the cluster repos.
     pub legacy_apps: bool,
+    /// What every cluster reports as `capacity`, `allocatable` and `requested` at start; change
+    /// one cluster's at runtime with [`crate::RancherSim::update_cluster_resources`] or
+    /// `PATCH /__sim/clusters/<id>/resources`.
+    pub cluster_resources: ClusterResources,
 }
 
 impl Default for SimConfig {
@@ -28,8 +32,78 @@ impl Default for SimConfig {
             seed_insight: true,
             timings: Timings::fast(),
             legacy_apps: false,
+            cluster_resources: ClusterResources::default(),
         }
     }
+}
+
+/// Resource name (`cpu`, `memory`, `pods`, …) → Kubernetes quantity, as in a v3 cluster's
+/// `capacity`, `allocatable` and `requested` maps. Kept as strings so tests can serve any value
+/// Rancher might, including ones a client cannot parse.
+pub type ResourceList = BTreeMap<String, String>;
+
+/// The resource maps of one v3 cluster object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterResources {
+    /// The nodes' total.
+    pub capacity: ResourceList,
+    /// What pods may use (capacity minus what the nodes reserve for the system).
+    pub allocatable: ResourceList,
+    /// The sum of the running pods' requests.
+    pub requested: ResourceList,
+}
+
+impl ClusterResources {
+    /// A cluster with `cpu` and `memory` (Kubernetes quantities, e.g. `"64"` and `"256Gi"`) and
+    /// room for 440 pods. The simulator runs no real pods, so nothing is reserved (allocatable =
+    /// capacity) and nothing is requested.
+    pub fn new(cpu: &str, memory: &str) -> Self {
+        let list = |cpu: &str, memory: &str, pods: &str| -> ResourceList {
+            [("cpu", cpu), ("memory", memory), ("pods", pods)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        };
+        Self {
+            capacity: list(cpu, memory, "440"),
+            allocatable: list(cpu, memory, "440"),
+            requested: list("0", "0", "0"),
+        }
+    }
+}
+
+impl Default for ClusterResources {
+    /// 64 CPUs and 256 GiB: a mid-sized production cluster.
+    fn default() -> Self {
+        Self::new("64", "256Gi")
+    }
+}
+
+/// Whether `s` has the form of a Kubernetes quantity (`16`, `15500m`, `1.5`, `64Gi`, `129e6`):
+/// a non-negative decimal number and at most one suffix. Only the form is checked, for the
+/// command line; the client under test does the arithmetic.
+pub fn is_quantity(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let digits_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(digits_end);
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+        return false;
+    }
+    const SUFFIXES: [&str; 16] = [
+        "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ];
+    if SUFFIXES.contains(&suffix) {
+        return true;
+    }
+    // A decimal exponent: e/E and a signed integer (`E` alone is exa, above).
+    suffix
+        .strip_prefix(['e', 'E'])
+        .map(|e| e.strip_prefix(['+', '-']).unwrap_or(e))
+        .is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Delays of the asynchronous transitions.
@@ -137,6 +211,50 @@ pub struct Faults {
     /// Legacy v3 apps read `active` (with no conditions) right after creation, before any
     /// work started (terraform-provider-rancher2#436).
     pub legacy_born_active: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_kubernetes_quantities() {
+        for ok in [
+            "16",
+            "15500m",
+            "1.5",
+            "64Gi",
+            "65536Mi",
+            "68719476736",
+            "64G",
+            "129e6",
+            "123Ki",
+            "1E3",
+            "2e-3",
+            "0.5",
+            ".5",
+            "1.",
+            "+4",
+            "1E",
+            "100n",
+        ] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in [
+            "", "-1", "64GB", "64gi", "1.2.3", ".", "e6", "1e", "1e+", "12 Gi", "1K", "x",
+        ] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_resources_are_a_64_cpu_256_gib_cluster() {
+        let r = ClusterResources::default();
+        assert_eq!(r.allocatable["cpu"], "64");
+        assert_eq!(r.allocatable["memory"], "256Gi");
+        assert_eq!(r.capacity, r.allocatable);
+        assert_eq!(r.requested["cpu"], "0");
+    }
 }
 
 mod millis {

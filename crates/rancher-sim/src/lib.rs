@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Faults, SimConfig, Timings};
+pub use config::{is_quantity, ClusterResources, Faults, ResourceList, SimConfig, Timings};
 pub use http::router;
 pub use world::{Action, HelmRecord, Shared};
 
@@ -96,6 +96,31 @@ impl RancherSim {
 
     pub fn set_timings(&self, timings: Timings) {
         self.shared.world().config_timings = timings;
+    }
+
+    /// The `capacity`, `allocatable` and `requested` maps of a cluster, `None` for an unknown id.
+    pub fn cluster_resources(&self, cluster_id: &str) -> Option<ClusterResources> {
+        self.shared
+            .world()
+            .cluster(cluster_id)
+            .map(|c| c.resources.clone())
+    }
+
+    /// Changes what a cluster reports, e.g.
+    /// `sim.update_cluster_resources("c-m-berth001", |r| r.allocatable = ClusterResources::new("8", "32Gi").allocatable)`.
+    /// Returns `false` (and changes nothing) when there is no cluster with that id.
+    pub fn update_cluster_resources(
+        &self,
+        cluster_id: &str,
+        f: impl FnOnce(&mut ClusterResources),
+    ) -> bool {
+        match self.shared.world().cluster_mut(cluster_id) {
+            Some(c) => {
+                f(&mut c.resources);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Requests received, by `"METHOD kind[ action=x][ link=y]"`, e.g.

@@ -1,11 +1,12 @@
-//! `rancher-sim --addr 127.0.0.1:8444 [--seed insight] [--token KEY] [--cluster NAME=ID]... [--fast] [--legacy]`
+//! `rancher-sim --addr 127.0.0.1:8444 [--seed insight] [--token KEY] [--cluster NAME=ID]... [--fast] [--legacy]
+//!  [--cluster-cpu 64] [--cluster-memory 256Gi]`
 //!
 //! Runs the Rancher simulator for the local dev stack. Logs go to stderr (`RUST_LOG` filters).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use berth_rancher_sim::{SimConfig, Timings};
+use berth_rancher_sim::{is_quantity, ClusterResources, SimConfig, Timings};
 use clap::{Parser, ValueEnum};
 
 /// The Rancher API simulator for Berth's local dev stack.
@@ -33,6 +34,12 @@ struct Args {
     /// Also serve the legacy v3 apps API (catalog:// apps, /v3/templates).
     #[arg(long)]
     legacy: bool,
+    /// Every cluster's CPU capacity and allocatable, a Kubernetes quantity (`64`, `15500m`).
+    #[arg(long, env = "RANCHER_SIM_CLUSTER_CPU", default_value = "64", value_parser = quantity)]
+    cluster_cpu: String,
+    /// Every cluster's memory capacity and allocatable, a Kubernetes quantity (`256Gi`, `64G`).
+    #[arg(long, env = "RANCHER_SIM_CLUSTER_MEMORY", default_value = "256Gi", value_parser = quantity)]
+    cluster_memory: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,6 +53,16 @@ fn non_empty(s: &str) -> Result<String, String> {
         Err("the token must not be empty".into())
     } else {
         Ok(s.to_owned())
+    }
+}
+
+fn quantity(s: &str) -> Result<String, String> {
+    if is_quantity(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a Kubernetes quantity (e.g. 64, 15500m, 256Gi, 64G)"
+        ))
     }
 }
 
@@ -72,6 +89,7 @@ impl Args {
                 Timings::realistic()
             },
             legacy_apps: self.legacy,
+            cluster_resources: ClusterResources::new(&self.cluster_cpu, &self.cluster_memory),
         };
         (self.addr, config)
     }
@@ -103,10 +121,20 @@ async fn main() -> ExitCode {
         .iter()
         .map(|(n, i)| format!("{n}={i}"))
         .collect();
+    let allocatable = |name: &str| {
+        config
+            .cluster_resources
+            .allocatable
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    };
     tracing::info!(
         url = %format!("http://{local}"),
         clusters = %clusters.join(","),
         seeded = config.seed_insight,
+        cpu = %allocatable("cpu"),
+        memory = %allocatable("memory"),
         "rancher simulator listening (token: see --token / RANCHER_SIM_TOKEN)"
     );
     let shutdown = async {
@@ -140,6 +168,9 @@ mod tests {
             "a=c-1",
             "--fast",
             "--legacy",
+            "--cluster-cpu",
+            "15500m",
+            "--cluster-memory=64G",
         ])
         .unwrap();
         assert_eq!(addr.port(), 0);
@@ -147,6 +178,7 @@ mod tests {
         assert_eq!(c.clusters, vec![("a".to_string(), "c-1".to_string())]);
         assert_eq!(c.timings, Timings::fast());
         assert!(c.legacy_apps);
+        assert_eq!(c.cluster_resources, ClusterResources::new("15500m", "64G"));
     }
 
     #[test]
@@ -157,6 +189,7 @@ mod tests {
         assert_eq!(c.clusters, SimConfig::default().clusters);
         assert_eq!(c.timings, Timings::realistic());
         assert!(!c.legacy_apps);
+        assert_eq!(c.cluster_resources, ClusterResources::new("64", "256Gi"));
     }
 
     #[test]
@@ -166,5 +199,7 @@ mod tests {
         assert!(parse(&["--seed", "other"]).is_err());
         assert!(parse(&["--cluster", "no-equals"]).is_err());
         assert!(parse(&["--token", " "]).is_err());
+        assert!(parse(&["--cluster-cpu", "lots"]).is_err());
+        assert!(parse(&["--cluster-memory", "256GB"]).is_err());
     }
 }

@@ -1,18 +1,18 @@
 //! The control API under `/__sim` (no auth; a loopback dev tool): faults, timings, counters,
-//! Helm history and extra tokens.
+//! Helm history, extra tokens and clusters' resources.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{Faults, Timings};
+use crate::config::{ClusterResources, Faults, ResourceList, Timings};
 use crate::world::{HelmRecord, Shared};
 
 pub async fn get_faults(State(s): State<Arc<Shared>>) -> Json<Faults> {
@@ -60,4 +60,62 @@ pub async fn post_token(State(s): State<Arc<Shared>>, Json(r): Json<TokenRequest
         .world()
         .issue_token(r.ttl_ms.map(Duration::from_millis), r.cluster.as_deref());
     (StatusCode::CREATED, Json(json!({"token": token}))).into_response()
+}
+
+pub async fn get_cluster_resources(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Response {
+    match s.world().cluster(&id) {
+        Some(c) => Json(c.resources.clone()).into_response(),
+        None => unknown_cluster(&id),
+    }
+}
+
+/// The maps to replace; an omitted one is left as it is. Values are not checked, so a test can
+/// serve what a client must refuse (`{"allocatable": {"cpu": "lots"}}`, or `{}` for none).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesPatch {
+    #[serde(default)]
+    capacity: Option<ResourceList>,
+    #[serde(default)]
+    allocatable: Option<ResourceList>,
+    #[serde(default)]
+    requested: Option<ResourceList>,
+}
+
+impl ResourcesPatch {
+    fn apply(self, r: &mut ClusterResources) {
+        for (slot, new) in [
+            (&mut r.capacity, self.capacity),
+            (&mut r.allocatable, self.allocatable),
+            (&mut r.requested, self.requested),
+        ] {
+            if let Some(new) = new {
+                *slot = new;
+            }
+        }
+    }
+}
+
+pub async fn patch_cluster_resources(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(patch): Json<ResourcesPatch>,
+) -> Response {
+    let mut world = s.world();
+    let Some(c) = world.cluster_mut(&id) else {
+        return unknown_cluster(&id);
+    };
+    patch.apply(&mut c.resources);
+    Json(c.resources.clone()).into_response()
+}
+
+fn unknown_cluster(id: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": format!("no cluster with id {id:?}")})),
+    )
+        .into_response()
 }

@@ -62,6 +62,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/__sim/history", get(control::get_history))
         .route("/__sim/tokens", post(control::post_token))
+        .route(
+            "/__sim/clusters/{id}/resources",
+            get(control::get_cluster_resources).patch(control::patch_cluster_resources),
+        )
         .merge(rancher)
         .with_state(shared)
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::legacy;
 use super::request::Req;
 use super::respond::{collection, json_response, norm_type, norman_error, rfc3339};
-use crate::world::{Namespace, Project, World, ADMIN_USER};
+use crate::world::{Cluster, Namespace, Project, World, ADMIN_USER};
 
 /// Serves `/v3/<segs…>`; type names match in any case and number (`Projects` = `project`).
 pub fn v3(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Response {
@@ -35,7 +35,7 @@ pub fn v3(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Response
                 .iter()
                 .filter(|c| req.q("name").is_none_or(|n| n == c.name))
                 .filter(|c| req.q("id").is_none_or(|n| n == c.id))
-                .map(|c| cluster_json(req, &c.id, &c.name))
+                .map(|c| cluster_json(req, c))
                 .collect();
             json_response(
                 StatusCode::OK,
@@ -43,7 +43,7 @@ pub fn v3(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Response
             )
         }
         (Method::GET, 2, Some("cluster")) => match world.cluster(segs[1]) {
-            Some(c) => json_response(StatusCode::OK, cluster_json(req, &c.id, &c.name)),
+            Some(c) => json_response(StatusCode::OK, cluster_json(req, c)),
             None => norman_error(
                 StatusCode::NOT_FOUND,
                 "NotFound",
@@ -102,15 +102,28 @@ fn project_not_found(id: &str) -> Response {
     )
 }
 
-fn cluster_json(req: &Req, id: &str, name: &str) -> Value {
-    json!({
-        "id": id, "type": "cluster", "name": name, "state": "active", "transitioning": "no",
+fn cluster_json(req: &Req, c: &Cluster) -> Value {
+    let id = &c.id;
+    let mut v = json!({
+        "id": id, "type": "cluster", "name": c.name, "state": "active", "transitioning": "no",
         "transitioningMessage": "",
         "links": {"self": format!("{}/v3/clusters/{id}", req.base),
                   "namespaces": format!("{}/v3/clusters/{id}/namespaces", req.base),
                   "projects": format!("{}/v3/projects?clusterId={id}", req.base)},
         "actions": {},
-    })
+    });
+    // Norman leaves empty fields out, so a cluster without (say) allocatable has no such key.
+    let r = &c.resources;
+    for (key, list) in [
+        ("capacity", &r.capacity),
+        ("allocatable", &r.allocatable),
+        ("requested", &r.requested),
+    ] {
+        if !list.is_empty() {
+            v[key] = json!(list);
+        }
+    }
+    v
 }
 
 fn project_json(world: &World, req: &Req, p: &Project, now: Instant) -> Value {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use crate::config::{Faults, SimConfig, Timings};
+use crate::config::{ClusterResources, Faults, SimConfig, Timings};
 
 pub use catalog::{insight_repo, ChartVersion, Repo};
 pub use helm::{Action, ChartRequest, HelmRecord, Operation, Phase, Release, ReleaseStatus};
@@ -58,6 +58,8 @@ pub struct Token {
 pub struct Cluster {
     pub id: String,
     pub name: String,
+    /// `capacity`, `allocatable` and `requested` as the v3 cluster object reports them.
+    pub resources: ClusterResources,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +120,7 @@ impl World {
             clusters: vec![Cluster {
                 id: "local".into(),
                 name: "local".into(),
+                resources: config.cluster_resources.clone(),
             }],
             projects: Vec::new(),
             namespaces: BTreeMap::new(),
@@ -135,6 +138,7 @@ impl World {
                 world.clusters.push(Cluster {
                     id: id.clone(),
                     name: name.clone(),
+                    resources: config.cluster_resources.clone(),
                 });
             }
         }
@@ -183,6 +187,10 @@ impl World {
 
     pub fn cluster(&self, id: &str) -> Option<&Cluster> {
         self.clusters.iter().find(|c| c.id == id)
+    }
+
+    pub fn cluster_mut(&mut self, id: &str) -> Option<&mut Cluster> {
+        self.clusters.iter_mut().find(|c| c.id == id)
     }
 
     pub fn project_state(&self, p: &Project, now: Instant) -> &'static str {
