@@ -35,13 +35,82 @@ pub struct ChartSpec {
     pub timeout: Duration,
 }
 
+/// Helm's status of a release (`spec.info.status` of an App), parsed once so the deploy logic
+/// matches on variants instead of comparing strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HelmStatus {
+    Deployed,
+    Failed,
+    PendingInstall,
+    PendingUpgrade,
+    PendingRollback,
+    Superseded,
+    Uninstalling,
+    Uninstalled,
+    /// Helm's own `unknown`.
+    Unknown,
+    /// Anything else (or nothing), kept as Rancher wrote it.
+    Other(String),
+}
+
+impl HelmStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "deployed" => Self::Deployed,
+            "failed" => Self::Failed,
+            "pending-install" => Self::PendingInstall,
+            "pending-upgrade" => Self::PendingUpgrade,
+            "pending-rollback" => Self::PendingRollback,
+            "superseded" => Self::Superseded,
+            "uninstalling" => Self::Uninstalling,
+            "uninstalled" => Self::Uninstalled,
+            "unknown" => Self::Unknown,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// Helm's spelling (`pending-install`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Deployed => "deployed",
+            Self::Failed => "failed",
+            Self::PendingInstall => "pending-install",
+            Self::PendingUpgrade => "pending-upgrade",
+            Self::PendingRollback => "pending-rollback",
+            Self::Superseded => "superseded",
+            Self::Uninstalling => "uninstalling",
+            Self::Uninstalled => "uninstalled",
+            Self::Unknown => "unknown",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// An action is under way (or was left half-done): Helm refuses another until it ends.
+    pub fn is_pending(&self) -> bool {
+        match self {
+            Self::PendingInstall
+            | Self::PendingUpgrade
+            | Self::PendingRollback
+            | Self::Uninstalling => true,
+            // A pending state from a newer Helm blocks the same way.
+            Self::Other(s) => s.starts_with("pending-"),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for HelmStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A release as the App resource reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppStatus {
     pub release: String,
     pub namespace: String,
-    /// `deployed`, `pending-install`, `pending-upgrade`, `failed`, …
-    pub status: String,
+    pub status: HelmStatus,
     pub revision: u64,
     pub chart: String,
     pub chart_version: String,
@@ -51,7 +120,7 @@ pub struct AppStatus {
 
 impl AppStatus {
     pub fn is_pending(&self) -> bool {
-        self.status.starts_with("pending-") || self.status == "uninstalling"
+        self.status.is_pending()
     }
 
     fn from_json(v: &Value) -> Self {
@@ -59,7 +128,7 @@ impl AppStatus {
         AppStatus {
             release: string_at(v, &["metadata", "name"]),
             namespace: string_at(v, &["metadata", "namespace"]),
-            status: string_at(spec, &["info", "status"]),
+            status: HelmStatus::parse(&string_at(spec, &["info", "status"])),
             revision: spec["version"].as_u64().unwrap_or(0),
             chart: string_at(spec, &["chart", "metadata", "name"]),
             chart_version: string_at(spec, &["chart", "metadata", "version"]),
@@ -146,7 +215,7 @@ impl RancherClient {
         for _ in 0..=self.cfg.retry.max_attempts {
             let app = self.get_app(target, &spec.release).await?;
             if let Some(a) = &app {
-                if a.status == "deployed"
+                if a.status == HelmStatus::Deployed
                     && a.chart_version == spec.version
                     && a.values == spec.values
                 {
@@ -175,7 +244,7 @@ impl RancherClient {
                 if a.is_pending() {
                     return Err(RancherError::ReleaseStuck {
                         release: spec.release.clone(),
-                        status: a.status.clone(),
+                        status: a.status.to_string(),
                     });
                 }
             }
@@ -255,25 +324,28 @@ impl RancherClient {
             let app = self.get_app(target, &spec.release).await?;
             if let Some(a) = &app {
                 if a.revision > previous {
-                    if a.status == "deployed" && a.chart_version == spec.version {
-                        return Ok(a.clone());
-                    }
-                    if a.status == "failed" {
-                        return Err(RancherError::ReleaseFailed {
-                            release: spec.release.clone(),
-                            status: a.status.clone(),
-                            description: a.description.clone(),
-                        });
-                    }
-                    if a.status == "deployed" {
-                        return Err(RancherError::ReleaseFailed {
-                            release: spec.release.clone(),
-                            status: a.status.clone(),
-                            description: format!(
-                                "deployed chart version {} instead of {}",
-                                a.chart_version, spec.version
-                            ),
-                        });
+                    match a.status {
+                        HelmStatus::Deployed if a.chart_version == spec.version => {
+                            return Ok(a.clone())
+                        }
+                        HelmStatus::Deployed => {
+                            return Err(RancherError::ReleaseFailed {
+                                release: spec.release.clone(),
+                                status: a.status.to_string(),
+                                description: format!(
+                                    "deployed chart version {} instead of {}",
+                                    a.chart_version, spec.version
+                                ),
+                            })
+                        }
+                        HelmStatus::Failed => {
+                            return Err(RancherError::ReleaseFailed {
+                                release: spec.release.clone(),
+                                status: a.status.to_string(),
+                                description: a.description.clone(),
+                            })
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -281,7 +353,7 @@ impl RancherClient {
                 return Err(match app {
                     Some(a) if a.is_pending() => RancherError::ReleaseStuck {
                         release: spec.release.clone(),
-                        status: a.status,
+                        status: a.status.to_string(),
                     },
                     _ => RancherError::Deadline {
                         what: format!(
@@ -339,7 +411,9 @@ impl RancherClient {
         loop {
             match self.get_app(target, release).await? {
                 None => return Ok(UninstallOutcome::Removed),
-                Some(a) if a.status == "uninstalled" => return Ok(UninstallOutcome::Removed),
+                Some(a) if a.status == HelmStatus::Uninstalled => {
+                    return Ok(UninstallOutcome::Removed)
+                }
                 Some(a) if Instant::now() >= deadline => {
                     return Err(RancherError::Deadline {
                         what: format!("release {release} to be uninstalled (now {})", a.status),
@@ -349,5 +423,80 @@ impl RancherClient {
                 Some(_) => tokio::time::sleep(self.cfg.poll_interval).await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helm_statuses_parse_once_and_keep_their_spelling() {
+        for s in [
+            "deployed",
+            "failed",
+            "pending-install",
+            "pending-upgrade",
+            "pending-rollback",
+            "superseded",
+            "uninstalling",
+            "uninstalled",
+            "unknown",
+            "",
+            "pending-something-new",
+            "Deployed",
+        ] {
+            assert_eq!(HelmStatus::parse(s).as_str(), s);
+            assert_eq!(HelmStatus::parse(s).to_string(), s);
+        }
+        assert_eq!(HelmStatus::parse("failed"), HelmStatus::Failed);
+        assert_eq!(
+            HelmStatus::parse("Deployed"),
+            HelmStatus::Other("Deployed".into()),
+            "Helm's spelling is lowercase; anything else is not taken for deployed"
+        );
+    }
+
+    #[test]
+    fn pending_means_helm_refuses_another_action() {
+        let pending: Vec<&str> = [
+            "deployed",
+            "failed",
+            "pending-install",
+            "pending-upgrade",
+            "pending-rollback",
+            "superseded",
+            "uninstalling",
+            "uninstalled",
+            "unknown",
+            "",
+            "pending-something-new",
+        ]
+        .into_iter()
+        .filter(|s| HelmStatus::parse(s).is_pending())
+        .collect();
+        assert_eq!(
+            pending,
+            [
+                "pending-install",
+                "pending-upgrade",
+                "pending-rollback",
+                "uninstalling",
+                "pending-something-new"
+            ]
+        );
+    }
+
+    #[test]
+    fn app_status_reads_the_helm_status() {
+        let app = AppStatus::from_json(&json!({
+            "metadata": {"name": "influxdb", "namespace": "ns"},
+            "spec": {"info": {"status": "pending-upgrade"}, "version": 3}
+        }));
+        assert_eq!(app.status, HelmStatus::PendingUpgrade);
+        assert!(app.is_pending());
+        let missing = AppStatus::from_json(&json!({"spec": {}}));
+        assert_eq!(missing.status, HelmStatus::Other(String::new()));
+        assert!(!missing.is_pending());
     }
 }

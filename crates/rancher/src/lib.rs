@@ -18,7 +18,9 @@ mod projects;
 mod repos;
 mod wire;
 
-pub use apps::{AppStatus, ChartAction, ChartOutcome, ChartSpec, Target, UninstallOutcome};
+pub use apps::{
+    AppStatus, ChartAction, ChartOutcome, ChartSpec, HelmStatus, Target, UninstallOutcome,
+};
 pub use client::{Cluster, RancherClient, RancherConfig, User, DEFAULT_USER_AGENT};
 pub use deploy::{
     deploy_blueprint, deploy_blueprint_legacy, prepare_target, verify_charts, AppOutcome,

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use berth_rancher::{
-    ApiFamily, ApiToken, ChartAction, ChartSpec, RancherClient, RancherError, Target,
+    ApiFamily, ApiToken, ChartAction, ChartSpec, HelmStatus, RancherClient, RancherError, Target,
     UninstallOutcome,
 };
 use common::{harness, test_config, unique};
@@ -205,7 +205,7 @@ async fn install_is_idempotent_then_upgrades_then_uninstalls() {
         .await
         .unwrap()
         .expect("app exists");
-    assert_eq!(app.status, "deployed");
+    assert_eq!(app.status, HelmStatus::Deployed);
     assert_eq!(app.values, spec.values);
 
     let again = h.client.deploy_chart(&target, &spec).await.unwrap();

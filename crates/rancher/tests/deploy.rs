@@ -5,7 +5,7 @@ mod common;
 
 use berth_blueprint::RenderMode;
 use berth_rancher::{
-    deploy_blueprint, verify_charts, AppOutcome, DeployEvent, DeployPlan, PlanError,
+    deploy_blueprint, verify_charts, AppOutcome, DeployEvent, DeployPlan, HelmStatus, PlanError,
 };
 use berth_rancher_sim::Action;
 use common::{context, make_plan, prepare, sim_harness, templates};
@@ -68,7 +68,7 @@ async fn insight_deploys_in_order_and_is_idempotent() {
         ]
     );
     for app in client.list_apps(&target.target).await.unwrap() {
-        assert_eq!(app.status, "deployed");
+        assert_eq!(app.status, HelmStatus::Deployed);
     }
     let influx = client
         .get_app(&target.target, "influxdb")

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use berth_rancher::{
-    deploy_blueprint, AppOutcome, ChartAction, ChartSpec, RancherClient, RancherError, Target,
+    deploy_blueprint, AppOutcome, ChartAction, ChartSpec, HelmStatus, RancherClient, RancherError,
+    Target,
 };
 use berth_rancher_sim::{Action, Faults, RancherSim};
 use common::{sim_harness, test_config};
@@ -254,7 +255,7 @@ async fn failing_install_reports_helm_message() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(app.status, "failed");
+    assert_eq!(app.status, HelmStatus::Failed);
 
     // Fixed: the next run upgrades the failed release instead of re-installing it.
     sim.set_faults(Faults::default());
