@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::{truncate, RancherError};
 use crate::http::{ApiToken, Http, HttpRetries, Idempotency};
+use crate::quantity::{parse_cpu, parse_memory, QuantityError};
 use crate::wire::{encode_component, string_at};
 
 /// Our User-Agent. Rancher treats any agent containing "Mozilla" as a browser and then demands a
@@ -66,6 +67,48 @@ pub struct Cluster {
     pub id: String,
     pub name: String,
     pub state: String,
+    /// What the cluster can give to workloads; `None` when Rancher reports no usable
+    /// `allocatable` ([`RancherClient::cluster_capacity`] says why).
+    pub allocatable: Option<ClusterCapacity>,
+}
+
+/// A cluster's `allocatable` CPU and memory: its nodes' capacity minus what they reserve for
+/// the system, i.e. the most that namespaces' quotas can add up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterCapacity {
+    /// CPU in millicores (1000 = one core).
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+}
+
+impl ClusterCapacity {
+    /// Reads `allocatable.cpu` and `allocatable.memory` of a v3 cluster object.
+    fn from_cluster(c: &Value) -> Result<Self, RancherError> {
+        let field = |name: &str, parse: fn(&str) -> Result<u64, QuantityError>| {
+            let unusable = |reason: String| RancherError::CapacityUnavailable {
+                cluster: cluster_label(c),
+                field: format!("allocatable.{name}"),
+                reason,
+            };
+            let raw = c["allocatable"][name]
+                .as_str()
+                .ok_or_else(|| unusable("Rancher reports none".into()))?;
+            parse(raw).map_err(|e| unusable(e.to_string()))
+        };
+        Ok(Self {
+            cpu_millis: field("cpu", parse_cpu)?,
+            memory_bytes: field("memory", parse_memory)?,
+        })
+    }
+}
+
+/// `name (id)` for messages, or whichever of the two is known.
+fn cluster_label(c: &Value) -> String {
+    match (string_at(c, &["name"]), string_at(c, &["id"])) {
+        (name, id) if name.is_empty() => id,
+        (name, id) if id.is_empty() || id == name => name,
+        (name, id) => format!("{name} ({id})"),
+    }
 }
 
 /// A Rancher API client. Cheap to clone.
@@ -201,27 +244,41 @@ impl RancherClient {
     /// Finds a cluster by name (`GET /v3/clusters?name=`), or by id when no name matches.
     #[tracing::instrument(skip_all, fields(cluster = %name_or_id))]
     pub async fn find_cluster(&self, name_or_id: &str) -> Result<Cluster, RancherError> {
-        let v = self
+        let c = self.cluster_object(name_or_id).await?;
+        Ok(Cluster {
+            id: string_at(&c, &["id"]),
+            name: string_at(&c, &["name"]),
+            state: string_at(&c, &["state"]),
+            allocatable: ClusterCapacity::from_cluster(&c).ok(),
+        })
+    }
+
+    /// The cluster's allocatable CPU and memory, for comparing a plan's quotas with what the
+    /// cluster has. Only reads. A cluster that reports no `allocatable.cpu`/`.memory` (as one
+    /// still registering does), or one that is not a quantity, is
+    /// [`RancherError::CapacityUnavailable`] naming the cluster and the field.
+    #[tracing::instrument(skip_all, fields(cluster = %cluster_name_or_id))]
+    pub async fn cluster_capacity(
+        &self,
+        cluster_name_or_id: &str,
+    ) -> Result<ClusterCapacity, RancherError> {
+        ClusterCapacity::from_cluster(&self.cluster_object(cluster_name_or_id).await?)
+    }
+
+    /// The v3 cluster object, looked up by name first and then by id.
+    async fn cluster_object(&self, name_or_id: &str) -> Result<Value, RancherError> {
+        let mut v = self
             .get(&format!(
                 "/v3/clusters?name={}",
                 encode_component(name_or_id)
             ))
             .await?;
-        let parse = |c: &Value| Cluster {
-            id: string_at(c, &["id"]),
-            name: string_at(c, &["name"]),
-            state: string_at(c, &["state"]),
-        };
-        if let Some(c) = v["data"].as_array().and_then(|d| d.first()) {
-            return Ok(parse(c));
+        if let Some(c) = v["data"].as_array_mut().filter(|d| !d.is_empty()) {
+            return Ok(c.swap_remove(0));
         }
-        match self
-            .get_opt(&format!("/v3/clusters/{}", encode_component(name_or_id)))
+        self.get_opt(&format!("/v3/clusters/{}", encode_component(name_or_id)))
             .await?
-        {
-            Some(c) => Ok(parse(&c)),
-            None => Err(RancherError::ClusterNotFound(name_or_id.to_owned())),
-        }
+            .ok_or_else(|| RancherError::ClusterNotFound(name_or_id.to_owned()))
     }
 }
 
@@ -242,5 +299,48 @@ mod tests {
         assert!(RancherClient::new(cfg).is_err());
         let cfg = RancherConfig::new("http://x", ApiToken::new("t"));
         assert!(!format!("{:?}", cfg).contains("\"t\""));
+    }
+
+    #[test]
+    fn reads_allocatable_and_names_the_unusable_field() {
+        let c = serde_json::json!({"id": "c-m-1", "name": "prod",
+            "capacity": {"cpu": "64", "memory": "256Gi"},
+            "allocatable": {"cpu": "63500m", "memory": "250Gi", "pods": "110"}});
+        assert_eq!(
+            ClusterCapacity::from_cluster(&c).unwrap(),
+            ClusterCapacity {
+                cpu_millis: 63_500,
+                memory_bytes: 250 << 30
+            }
+        );
+
+        let missing =
+            serde_json::json!({"id": "c-m-1", "name": "prod", "allocatable": {"cpu": "8"}});
+        match ClusterCapacity::from_cluster(&missing).unwrap_err() {
+            RancherError::CapacityUnavailable {
+                cluster,
+                field,
+                reason,
+            } => {
+                assert_eq!(cluster, "prod (c-m-1)");
+                assert_eq!(field, "allocatable.memory");
+                assert_eq!(reason, "Rancher reports none");
+            }
+            other => panic!("{other:?}"),
+        }
+        let none = serde_json::json!({"id": "local", "name": "local"});
+        let err = ClusterCapacity::from_cluster(&none).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cluster local reports no usable allocatable.cpu: Rancher reports none"
+        );
+        let bad = serde_json::json!({"id": "c-1", "allocatable": {"cpu": "lots", "memory": "1Gi"}});
+        let err = ClusterCapacity::from_cluster(&bad).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cluster c-1 reports no usable allocatable.cpu: \"lots\""),
+            "{err}"
+        );
+        assert!(!err.is_transient());
     }
 }

@@ -78,6 +78,16 @@ pub enum RancherError {
     Config(String),
     #[error("cluster {0:?} not found in Rancher")]
     ClusterNotFound(String),
+    /// The cluster object has no usable `allocatable` value: missing (a cluster still
+    /// registering reports none) or not a Kubernetes quantity.
+    #[error("cluster {cluster} reports no usable {field}: {reason}")]
+    CapacityUnavailable {
+        /// `name (id)`.
+        cluster: String,
+        /// e.g. `allocatable.memory`.
+        field: String,
+        reason: String,
+    },
     /// The cluster repo reports `Downloaded=False` (or never finishes downloading).
     #[error("cluster repo {repo} is not ready: {message}")]
     RepoNotReady { repo: String, message: String },

@@ -15,13 +15,16 @@ mod http;
 mod legacy;
 mod operations;
 mod projects;
+mod quantity;
 mod repos;
 mod wire;
 
 pub use apps::{
     AppStatus, ChartAction, ChartOutcome, ChartSpec, HelmStatus, Target, UninstallOutcome,
 };
-pub use client::{Cluster, RancherClient, RancherConfig, User, DEFAULT_USER_AGENT};
+pub use client::{
+    Cluster, ClusterCapacity, RancherClient, RancherConfig, User, DEFAULT_USER_AGENT,
+};
 pub use deploy::{
     deploy_blueprint, deploy_blueprint_legacy, prepare_target, verify_charts, AppOutcome,
     AppReport, DeployEvent, DeployPlan, DeployReport, MissingChart, PlanError, PlannedApp,
@@ -32,3 +35,4 @@ pub use http::{ApiToken, HttpRetries};
 pub use legacy::{CatalogScope, LegacyCatalog};
 pub use operations::OperationState;
 pub use projects::{Namespace, Project};
+pub use quantity::{format_cpu, format_memory, parse_cpu, parse_memory, QuantityError};

@@ -7,11 +7,24 @@ mod common;
 use std::time::Duration;
 
 use berth_rancher::{
-    ApiFamily, ApiToken, ChartAction, ChartSpec, HelmStatus, RancherClient, RancherError, Target,
-    UninstallOutcome,
+    ApiFamily, ApiToken, ChartAction, ChartSpec, ClusterCapacity, HelmStatus, RancherClient,
+    RancherError, Target, UninstallOutcome,
 };
+use berth_rancher_sim::{ClusterResources, RancherSim};
 use common::{harness, test_config, unique};
 use serde_json::json;
+
+/// Requests that could have changed something, by counter key (`POST project`, …).
+fn writes(sim: &RancherSim) -> Vec<String> {
+    sim.counters()
+        .into_keys()
+        .filter(|k| {
+            ["POST ", "PUT ", "PATCH ", "DELETE "]
+                .iter()
+                .any(|m| k.starts_with(m))
+        })
+        .collect()
+}
 
 #[tokio::test]
 async fn ping_and_token_check() {
@@ -56,6 +69,88 @@ async fn cluster_lookup() {
         Err(RancherError::ClusterNotFound(name)) => assert_eq!(name, "no-such-cluster-berth"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn cluster_capacity_is_read_from_allocatable() {
+    let h = harness().await;
+    let cluster = h.client.find_cluster(&h.cluster).await.unwrap();
+    let cap = h
+        .client
+        .cluster_capacity(&h.cluster)
+        .await
+        .expect("capacity");
+    assert!(cap.cpu_millis > 0 && cap.memory_bytes > 0, "{cap:?}");
+    assert_eq!(cluster.allocatable, Some(cap));
+    assert_eq!(
+        h.client.cluster_capacity(&cluster.id).await.unwrap(),
+        cap,
+        "by id too"
+    );
+    match h.client.cluster_capacity("no-such-cluster-berth").await {
+        Err(RancherError::ClusterNotFound(name)) => assert_eq!(name, "no-such-cluster-berth"),
+        other => panic!("{other:?}"),
+    }
+
+    let Some(sim) = &h.sim else { return };
+    assert_eq!(
+        cap,
+        ClusterCapacity {
+            cpu_millis: 64_000,
+            memory_bytes: 256 << 30
+        },
+        "the simulator's default 64 CPU / 256Gi"
+    );
+    let set_allocatable = |pairs: &[(&str, &str)]| {
+        let found = sim.update_cluster_resources(&cluster.id, |r| {
+            r.allocatable = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        });
+        assert!(found);
+    };
+    set_allocatable(&[("cpu", "15500m"), ("memory", "65536Mi"), ("pods", "110")]);
+    assert_eq!(
+        h.client.cluster_capacity(&h.cluster).await.unwrap(),
+        ClusterCapacity {
+            cpu_millis: 15_500,
+            memory_bytes: 64 << 30
+        }
+    );
+
+    set_allocatable(&[("cpu", "8")]);
+    match h.client.cluster_capacity(&h.cluster).await {
+        Err(RancherError::CapacityUnavailable {
+            cluster: which,
+            field,
+            reason,
+        }) => {
+            assert_eq!(which, format!("{} ({})", cluster.name, cluster.id));
+            assert_eq!(field, "allocatable.memory");
+            assert_eq!(reason, "Rancher reports none");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        h.client.find_cluster(&h.cluster).await.unwrap().allocatable,
+        None,
+        "a cluster without a usable allocatable is still found"
+    );
+
+    set_allocatable(&[("cpu", "lots"), ("memory", "1Gi")]);
+    let err = h.client.cluster_capacity(&h.cluster).await.unwrap_err();
+    assert!(
+        err.to_string().contains("allocatable.cpu") && err.to_string().contains("\"lots\""),
+        "{err}"
+    );
+    let other = sim.cluster_resources("local").unwrap();
+    assert_eq!(other, ClusterResources::default(), "one cluster changed");
+    assert_eq!(
+        writes(sim),
+        Vec::<String>::new(),
+        "reading capacity writes nothing"
+    );
 }
 
 #[tokio::test]
