@@ -1,4 +1,5 @@
-//! Projects and namespaces (Norman `/v3`): look before create, then wait for `active`.
+//! Projects and namespaces (Norman `/v3`): read-only lookups, and "ensure" calls that look
+//! (through the same lookups) before they create, then wait for `active`.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -25,6 +26,14 @@ pub struct Namespace {
     pub state: String,
 }
 
+/// The earliest `created` (RFC 3339, so text order is time order); on a tie the first listed.
+fn oldest<'a>(projects: impl IntoIterator<Item = &'a Value>) -> Option<&'a Value> {
+    // `min_by_key` returns the first of equal minima.
+    projects
+        .into_iter()
+        .min_by_key(|p| string_at(p, &["created"]))
+}
+
 impl RancherClient {
     fn parse_project(p: &Value) -> Project {
         Project {
@@ -35,7 +44,26 @@ impl RancherClient {
         }
     }
 
-    /// Finds the project by name in the cluster (names are not unique: the oldest match wins),
+    /// The project called `name` in the cluster, without creating anything. Project names are
+    /// not unique: when several match, the oldest (by `created`) wins, the one
+    /// [`ensure_project`](Self::ensure_project) keeps using. The cluster id is not checked (an
+    /// unknown one has no projects): resolve it with `find_cluster` first.
+    #[tracing::instrument(skip_all, fields(cluster_id = %cluster_id, project = %name))]
+    pub async fn find_project(
+        &self,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<Option<Project>, RancherError> {
+        let list = format!(
+            "/v3/projects?clusterId={}&name={}",
+            encode_component(cluster_id),
+            encode_component(name)
+        );
+        let found = self.get(&list).await?;
+        Ok(oldest(found["data"].as_array().into_iter().flatten()).map(Self::parse_project))
+    }
+
+    /// Finds the project by name in the cluster ([`find_project`](Self::find_project)'s rule),
     /// creates it only when there is none, and waits until it is `active`.
     #[tracing::instrument(skip_all, fields(cluster_id = %cluster_id, project = %name))]
     pub async fn ensure_project(
@@ -44,16 +72,8 @@ impl RancherClient {
         name: &str,
         description: &str,
     ) -> Result<Project, RancherError> {
-        let list = format!(
-            "/v3/projects?clusterId={}&name={}",
-            encode_component(cluster_id),
-            encode_component(name)
-        );
-        let found = self.get(&list).await?;
-        let mut existing: Vec<Value> = found["data"].as_array().cloned().unwrap_or_default();
-        existing.sort_by_key(|p| string_at(p, &["created"]));
-        let project = match existing.first() {
-            Some(p) => Self::parse_project(p),
+        let project = match self.find_project(cluster_id, name).await? {
+            Some(p) => p,
             None => {
                 tracing::info!("creating project");
                 let body = json!({"type": "project", "name": name, "clusterId": cluster_id, "description": description});
@@ -100,6 +120,31 @@ impl RancherClient {
         }
     }
 
+    fn namespace_path(cluster_id: &str, name: &str) -> String {
+        format!(
+            "/v3/clusters/{}/namespaces/{}",
+            encode_component(cluster_id),
+            encode_component(name)
+        )
+    }
+
+    /// The namespace called `name` in the cluster, with its project, without creating
+    /// anything. A 403 stays an error rather than `None`: it means the namespace exists but the
+    /// token cannot see it (yet — right after creation), so "it does not exist" would be wrong.
+    /// The cluster id is not checked (Rancher answers 404 for an unknown cluster too): resolve
+    /// it with `find_cluster` first.
+    #[tracing::instrument(skip_all, fields(cluster_id = %cluster_id, namespace = %name))]
+    pub async fn find_namespace(
+        &self,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<Option<Namespace>, RancherError> {
+        Ok(self
+            .get_opt(&Self::namespace_path(cluster_id, name))
+            .await?
+            .map(|v| Self::parse_namespace(&v)))
+    }
+
     /// Ensures the namespace exists in the project (creating or moving it) and is `active`.
     /// A 403 right after creation (RBAC lag) is treated as pending.
     #[tracing::instrument(skip_all, fields(cluster_id = %cluster_id, namespace = %name))]
@@ -109,15 +154,10 @@ impl RancherClient {
         project_id: &str,
         name: &str,
     ) -> Result<Namespace, RancherError> {
-        let path = format!(
-            "/v3/clusters/{}/namespaces/{}",
-            encode_component(cluster_id),
-            encode_component(name)
-        );
+        let path = Self::namespace_path(cluster_id, name);
         let deadline = Instant::now() + self.cfg.activation_timeout;
-        let mut ns = match self.get_opt(&path).await {
-            Ok(Some(v)) => Some(Self::parse_namespace(&v)),
-            Ok(None) => None,
+        let mut ns = match self.find_namespace(cluster_id, name).await {
+            Ok(found) => found,
             Err(e) if e.status() == Some(403) => None,
             Err(e) => return Err(e),
         };
@@ -139,8 +179,8 @@ impl RancherClient {
         loop {
             let current = match ns.take() {
                 Some(n) => Some(n),
-                None => match self.get_opt(&path).await {
-                    Ok(v) => v.map(|v| Self::parse_namespace(&v)),
+                None => match self.find_namespace(cluster_id, name).await {
+                    Ok(found) => found,
                     Err(e) if e.status() == Some(403) && Instant::now() < deadline => None,
                     Err(e) => return Err(e),
                 },
@@ -194,5 +234,23 @@ impl RancherClient {
             tokio::time::sleep(self.cfg.poll_interval).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_project_wins_and_ties_keep_rancher_order() {
+        let listed = json!([
+            {"id": "c:p-new", "created": "2024-05-02T10:00:00Z"},
+            {"id": "c:p-old", "created": "2024-05-01T09:00:00Z"},
+            {"id": "c:p-tie", "created": "2024-05-01T09:00:00Z"},
+        ]);
+        let all = listed.as_array().unwrap();
+        assert_eq!(oldest(all).unwrap()["id"], "c:p-old");
+        assert_eq!(oldest(&all[2..]).unwrap()["id"], "c:p-tie");
+        assert!(oldest(&[]).is_none());
     }
 }

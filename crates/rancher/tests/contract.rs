@@ -10,7 +10,7 @@ use berth_rancher::{
     ApiFamily, ApiToken, ChartAction, ChartSpec, ClusterCapacity, HelmStatus, RancherClient,
     RancherError, Target, UninstallOutcome,
 };
-use berth_rancher_sim::{ClusterResources, RancherSim};
+use berth_rancher_sim::{ClusterResources, RancherSim, Timings};
 use common::{harness, test_config, unique};
 use serde_json::json;
 
@@ -151,6 +151,104 @@ async fn cluster_capacity_is_read_from_allocatable() {
         Vec::<String>::new(),
         "reading capacity writes nothing"
     );
+}
+
+#[tokio::test]
+async fn project_and_namespace_lookups_only_read() {
+    let h = harness().await;
+    let cluster = h.client.find_cluster(&h.cluster).await.unwrap();
+    let name = unique("berth-ct");
+    assert_eq!(
+        h.client.find_project(&cluster.id, &name).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        h.client.find_namespace(&cluster.id, &name).await.unwrap(),
+        None
+    );
+    if let Some(sim) = &h.sim {
+        assert_eq!(writes(sim), Vec::<String>::new(), "lookups create nothing");
+    }
+
+    let p = h
+        .client
+        .ensure_project(&cluster.id, &name, "contract test")
+        .await
+        .unwrap();
+    let found = h
+        .client
+        .find_project(&cluster.id, &name)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(
+        (found.id.as_str(), found.name.as_str()),
+        (p.id.as_str(), name.as_str())
+    );
+    let ns = h
+        .client
+        .ensure_namespace(&cluster.id, &p.id, &name)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.client.find_namespace(&cluster.id, &name).await.unwrap(),
+        Some(ns)
+    );
+
+    if let Some(sim) = &h.sim {
+        // Duplicate names: the lookup and ensure_project agree on the oldest.
+        let http = reqwest::Client::builder()
+            .user_agent("berth-test")
+            .build()
+            .unwrap();
+        let dup: serde_json::Value = http
+            .post(format!("{}/v3/projects", h.url))
+            .bearer_auth(&h.token)
+            .json(&json!({"type": "project", "name": name, "clusterId": cluster.id}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let dup_id = dup["id"].as_str().unwrap();
+        assert_ne!(dup_id, p.id);
+        let found = h.client.find_project(&cluster.id, &name).await.unwrap();
+        assert_eq!(found.map(|f| f.id), Some(p.id.clone()));
+        let ensured = h
+            .client
+            .ensure_project(&cluster.id, &name, "contract test")
+            .await
+            .unwrap();
+        assert_eq!(ensured.id, p.id);
+        assert_eq!(sim.count("POST project"), 2, "ours and the duplicate");
+
+        // A namespace the token cannot see yet (RBAC lag) is an error, never "absent".
+        sim.set_timings(Timings {
+            namespace_forbidden_window: std::time::Duration::from_secs(60),
+            ..Timings::fast()
+        });
+        let hidden = unique("berth-ct");
+        http.post(format!("{}/v3/clusters/{}/namespaces", h.url, cluster.id))
+            .bearer_auth(&h.token)
+            .json(&json!({"type": "namespace", "name": hidden, "projectId": p.id}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        let err = h
+            .client
+            .find_namespace(&cluster.id, &hidden)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(403), "{err}");
+        sim.set_timings(Timings::fast());
+        h.client.delete_project(dup_id).await.unwrap();
+    }
+    h.client.delete_project(&p.id).await.unwrap();
 }
 
 #[tokio::test]
