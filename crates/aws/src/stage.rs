@@ -247,6 +247,19 @@ impl<A: CloudFormationApi> AwsStage<A> {
         })
     }
 
+    /// [`DesiredStack::fingerprint`] of the unit's desired stack, without any AWS call: the
+    /// same inputs give the same value, so a build can check it still matches an approval.
+    pub fn desired_fingerprint(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<String> {
+        Ok(self
+            .desired_stack(unit, params, known_stack_id)?
+            .fingerprint())
+    }
+
     /// The plan an approver reads: a change set, created but not executed.
     #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
     pub async fn plan_unit_stack(
@@ -406,6 +419,56 @@ mod tests {
         ] {
             assert!(BUSINESS_UNIT_TEMPLATE.contains(key), "{key}");
         }
+    }
+
+    /// A stage whose clients are never called.
+    fn offline_stage() -> AwsStage {
+        let config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-central-1"))
+            .build();
+        AwsStage::from_sdk_config(&config, TagScheme::default(), WaitPolicy::default())
+    }
+
+    #[test]
+    fn the_desired_fingerprint_follows_what_approvers_see() {
+        let stage = offline_stage();
+        let unit = UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap();
+        let fingerprint = stage
+            .desired_fingerprint(&unit, &params("pw"), None)
+            .unwrap();
+        assert_eq!(
+            fingerprint,
+            stage
+                .desired_stack(&unit, &params("pw"), Some("id"))
+                .unwrap()
+                .fingerprint()
+        );
+        assert_eq!(
+            stage
+                .desired_fingerprint(&unit, &params("other"), None)
+                .unwrap(),
+            fingerprint,
+            "secrets are not part of it"
+        );
+        let mut changed = params("pw");
+        changed.db_username = "trucking2".into();
+        assert_ne!(
+            stage.desired_fingerprint(&unit, &changed, None).unwrap(),
+            fingerprint
+        );
+        let other = UnitIdentity::parse("seaview", "SeaView", "trucking", "Haulage").unwrap();
+        assert_ne!(
+            stage
+                .desired_fingerprint(&other, &params("pw"), None)
+                .unwrap(),
+            fingerprint,
+            "the unit tag changed"
+        );
+        assert!(matches!(
+            stage.desired_fingerprint(&unit, &params(""), None),
+            Err(AwsError::InvalidInput(_))
+        ));
     }
 
     #[test]
