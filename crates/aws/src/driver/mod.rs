@@ -195,7 +195,8 @@ impl<A: CloudFormationApi> StackDriver<A> {
     }
 
     /// Creates a change set towards `desired` and describes it. Nothing is executed; a plan
-    /// with no changes has no change set left behind.
+    /// with no changes has no change set left behind, and a plan that fails deletes what it
+    /// made (change set, and the review stack of a CREATE).
     #[tracing::instrument(skip_all, fields(stack = %desired.stack_name))]
     pub async fn plan(&self, desired: &DesiredStack) -> Result<StackPlan> {
         let current = self.current(desired).await?;
@@ -225,10 +226,28 @@ impl<A: CloudFormationApi> StackDriver<A> {
                     changes: Vec::new(),
                 });
             }
-            Err(err) => return Err(AwsError::api(stack_label, err)),
+            Err(err) => {
+                // A refused CREATE may still have made the empty review stack.
+                let err = AwsError::api(stack_label, err);
+                self.clean_up_after(&err, &desired.stack_name, None, kind)
+                    .await;
+                return Err(err);
+            }
         };
         tracing::info!(change_set = %change_set_id, ?kind, "change set created");
-        let described = self.wait_change_set(&change_set_id).await?;
+        let stack_ref = if stack_id.is_empty() {
+            desired.stack_name.as_str()
+        } else {
+            stack_id.as_str()
+        };
+        let described = match self.wait_change_set(&change_set_id).await {
+            Ok(described) => described,
+            Err(err) => {
+                self.clean_up_after(&err, stack_ref, Some(&change_set_id), kind)
+                    .await;
+                return Err(err);
+            }
+        };
         if described.status != "CREATE_COMPLETE" {
             let reason = described.status_reason.unwrap_or_default();
             if is_no_changes(&reason) {
@@ -244,11 +263,14 @@ impl<A: CloudFormationApi> StackDriver<A> {
                     changes: Vec::new(),
                 });
             }
-            return Err(AwsError::ChangeSetFailed {
+            let err = AwsError::ChangeSetFailed {
                 stack: desired.stack_name.clone(),
-                change_set: change_set_id,
+                change_set: change_set_id.clone(),
                 reason,
-            });
+            };
+            self.clean_up_after(&err, stack_ref, Some(&change_set_id), kind)
+                .await;
+            return Err(err);
         }
         Ok(StackPlan {
             stack_name: desired.stack_name.clone(),
@@ -305,18 +327,73 @@ impl<A: CloudFormationApi> StackDriver<A> {
         let Some(change_set_id) = &plan.change_set_id else {
             return Ok(());
         };
-        self.api
-            .delete_change_set(change_set_id)
-            .await
-            .map_err(|e| AwsError::api(format!("change set {change_set_id}"), e))?;
-        if plan.kind == ChangeSetKind::Create {
-            if let Some(stack) = self.describe(&plan.stack_id).await? {
-                if phase(&stack.status) == Phase::Review {
-                    self.delete(&stack.stack_id).await?;
-                }
+        let stack = if plan.stack_id.is_empty() {
+            &plan.stack_name
+        } else {
+            &plan.stack_id
+        };
+        self.clean_up(stack, Some(change_set_id), plan.kind).await
+    }
+
+    /// Deletes a change set Berth made and, for a CREATE, the empty `REVIEW_IN_PROGRESS`
+    /// stack that came with it. Both are attempted; the first failure is returned.
+    async fn clean_up(
+        &self,
+        stack: &str,
+        change_set_id: Option<&str>,
+        kind: ChangeSetKind,
+    ) -> Result<()> {
+        let mut result = Ok(());
+        if let Some(id) = change_set_id {
+            if let Err(err) = self.api.delete_change_set(id).await {
+                result = Err(AwsError::api(format!("change set {id}"), err));
             }
         }
-        Ok(())
+        if kind == ChangeSetKind::Create {
+            let deleted = self.delete_review_stack(stack, change_set_id).await;
+            if result.is_ok() {
+                result = deleted;
+            }
+        }
+        result
+    }
+
+    /// [`Self::clean_up`] after a failed plan: the plan's own error is what the caller
+    /// needs, so a clean-up failure is logged beside it.
+    async fn clean_up_after(
+        &self,
+        cause: &AwsError,
+        stack: &str,
+        change_set_id: Option<&str>,
+        kind: ChangeSetKind,
+    ) {
+        if let Err(err) = self.clean_up(stack, change_set_id, kind).await {
+            tracing::warn!(error = %err, cause = %cause, "could not clean up after a failed plan");
+        }
+    }
+
+    /// Deletes a stack still in `REVIEW_IN_PROGRESS` (it has no resources), unless a change
+    /// set other than `ours` is still on it: another plan in flight needs that stack.
+    async fn delete_review_stack(&self, stack: &str, ours: Option<&str>) -> Result<()> {
+        let Some(snapshot) = self.describe(stack).await? else {
+            return Ok(());
+        };
+        if phase(&snapshot.status) != Phase::Review {
+            return Ok(());
+        }
+        let others: Vec<_> = self
+            .api
+            .list_change_sets(&snapshot.stack_id)
+            .await
+            .map_err(|e| AwsError::api(format!("stack {}", snapshot.stack_name), e))?
+            .into_iter()
+            .filter(|c| Some(c.change_set_id.as_str()) != ours && !c.status.starts_with("DELETE_"))
+            .collect();
+        if let Some(other) = others.first() {
+            tracing::info!(change_set = %other.change_set_id, "review stack kept: another change set is on it");
+            return Ok(());
+        }
+        self.delete(&snapshot.stack_id).await
     }
 
     /// Idempotent step: bring the stack to `desired` (plan, then apply when needed).
