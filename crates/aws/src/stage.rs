@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::api::{
     CloudFormationApi, ParameterValue, SdkCloudFormation, StackResource, StackSnapshot,
 };
-use crate::driver::{DesiredStack, EnsureOutcome, StackDriver, StackPlan, WaitPolicy};
+use crate::driver::{
+    DesiredStack, EnsureOutcome, StackDriver, StackPlan, StackPreview, WaitPolicy,
+};
 use crate::error::{AwsError, Result};
 use crate::secrets::{SecretsReader, UnitSecrets};
 use crate::settings::{load_sdk_config, AwsSettings};
@@ -260,7 +262,22 @@ impl<A: CloudFormationApi> AwsStage<A> {
             .fingerprint())
     }
 
-    /// The plan an approver reads: a change set, created but not executed.
+    /// What building the unit's stack would do, for approvers: planned through a change set
+    /// that is always deleted again (with the empty stack of a CREATE), also when planning
+    /// fails. Nothing is executed and the stack is not changed.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn preview_unit_stack(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<StackPreview> {
+        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        self.driver.preview(&desired).await
+    }
+
+    /// A plan kept for [`Self::apply_plan`]: a change set, created but not executed, that
+    /// stays until applied or discarded (approvers read [`Self::preview_unit_stack`]).
     #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
     pub async fn plan_unit_stack(
         &self,

@@ -10,7 +10,8 @@ use berth_aws::api::{
     StackSnapshot,
 };
 use berth_aws::driver::{
-    DesiredStack, EnsureOutcome, PlannedChange, StackDriver, StackPlan, WaitPolicy,
+    ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, PreviewKind, StackDriver, StackPlan,
+    WaitPolicy,
 };
 use berth_aws::error::{ApiError, AwsError};
 use berth_aws::unit::Tag;
@@ -495,6 +496,53 @@ async fn a_change_set_that_cannot_be_described_is_deleted_anyway() {
 }
 
 #[tokio::test]
+async fn a_preview_reads_the_change_set_then_deletes_it_and_the_review_stack() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                None,
+                stack("id-1", "REVIEW_IN_PROGRESS"),
+                stack("id-1", "DELETE_COMPLETE"),
+            ])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Add", "DatabaseSecret", None)],
+            )),
+    );
+    let preview = d.preview(&desired(None)).await.unwrap();
+    assert_eq!(preview.kind, PreviewKind::Create);
+    assert_eq!(
+        preview.to_string(),
+        format!("stack {NAME}: create: 1 to add\n  + DatabaseSecret AWS::SecretsManager::Secret")
+    );
+    assert_eq!(preview.parameters.len(), 1);
+    assert_eq!(
+        (
+            preview.parameters[0].key.as_str(),
+            preview.parameters[0].value.as_str()
+        ),
+        ("Secret", "[redacted]")
+    );
+    assert!(!serde_json::to_string(&preview).unwrap().contains("hunter2"));
+    assert_eq!(preview.fingerprint, desired(None).fingerprint());
+    assert_eq!(
+        d.api().calls(),
+        [
+            "describe berth-seaview-trucking",
+            "create_change_set Create",
+            "describe_change_set cs-1",
+            "delete_change_set cs-1",
+            "describe id-1",
+            "list_change_sets id-1",
+            "delete_stack id-1",
+            "describe id-1",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn discarding_keeps_a_review_stack_another_plan_still_uses() {
     let other = |id: &str, status: &str| ChangeSetSummary {
         change_set_id: id.into(),
@@ -556,6 +604,51 @@ async fn discarding_keeps_a_review_stack_another_plan_still_uses() {
 }
 
 #[tokio::test]
+async fn an_empty_change_set_left_behind_fails_a_preview_but_not_an_ensure() {
+    let script = || {
+        Scripted::default()
+            .describes(vec![stack("id-1", "UPDATE_COMPLETE"), stack("id-1", "UPDATE_COMPLETE")])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "FAILED",
+                Some("The submitted information didn't contain changes. Submit different information to create a change set."),
+                vec![],
+            ))
+            .deletes_change_set(Err(ApiError::new(
+                "DeleteChangeSet",
+                Some("AccessDenied"),
+                "not authorized to perform: cloudformation:DeleteChangeSet",
+            )))
+    };
+    let err = driver(script()).preview(&desired(None)).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            AwsError::AccessDenied {
+                operation: "DeleteChangeSet",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(
+        driver(script()).ensure(&desired(None)).await.unwrap(),
+        EnsureOutcome::Unchanged { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_preview_never_clears_a_failed_first_create() {
+    let d = driver(Scripted::default().describes(vec![stack("id-1", "ROLLBACK_COMPLETE")]));
+    let err = d.preview(&desired(None)).await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::PreviewUnavailable { status, .. } if status == "ROLLBACK_COMPLETE"),
+        "{err:?}"
+    );
+    assert_eq!(d.api().calls(), ["describe berth-seaview-trucking"]);
+}
+
+#[tokio::test]
 async fn find_by_tag_paginates_and_refuses_two_matches() {
     let tag = Tag {
         key: "SeaView".into(),
@@ -605,6 +698,8 @@ fn plan_reads_like_a_diff() {
             PlannedChange::from(&change("Remove", "Old", None)),
         ],
     };
+    assert_eq!(plan.changes[1].action, ChangeAction::Replace);
+    assert_eq!(plan.changes[1].replacement.as_deref(), Some("True"));
     assert_eq!(
         plan.to_string(),
         "stack berth-seaview-trucking: update: 1 to modify, 1 to replace, 1 to remove\n  \

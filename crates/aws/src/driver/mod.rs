@@ -6,6 +6,7 @@
 
 mod events;
 mod plan;
+mod preview;
 mod wait;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use crate::unit::Tag;
 
 pub use events::summarize_failure;
 pub use plan::{ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, StackPlan};
+pub use preview::{PreviewKind, PreviewParameter, StackPreview, REDACTED};
 pub use wait::WaitPolicy;
 
 fn unique_suffix() -> u128 {
@@ -31,6 +33,17 @@ fn unique_suffix() -> u128 {
 
 fn is_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// What a plan is for; decides what it may do to the stack and how strict its clean-up is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Towards execution (`plan`, `ensure`): a failed first create is deleted so that it can
+    /// be created again, and an empty change set that cannot be deleted is only a warning.
+    Execute,
+    /// A preview: the stack is never changed, and a change set or review stack that cannot
+    /// be deleted is an error, since the caller was promised nothing is left behind.
+    Preview,
 }
 
 /// Drives one stack through CloudFormation.
@@ -115,8 +128,8 @@ impl<A: CloudFormationApi> StackDriver<A> {
     }
 
     /// The live stack to plan against, after waiting out running operations and clearing a
-    /// failed first create.
-    async fn current(&self, desired: &DesiredStack) -> Result<Option<StackSnapshot>> {
+    /// failed first create (refused in a preview, which never changes the stack).
+    async fn current(&self, desired: &DesiredStack, mode: Mode) -> Result<Option<StackSnapshot>> {
         let target = desired
             .known_stack_id
             .as_deref()
@@ -144,6 +157,16 @@ impl<A: CloudFormationApi> StackDriver<A> {
                         }),
                         None => Ok(None),
                     };
+                }
+                Phase::FailedCreate if mode == Mode::Preview => {
+                    return Err(AwsError::PreviewUnavailable {
+                        stack: stack.stack_name.clone(),
+                        status: stack.status.clone(),
+                        reason: "a failed first create: building deletes the stack and creates it \
+                                 again, which previewing never does; no change set can be made \
+                                 for it until then"
+                            .into(),
+                    });
                 }
                 Phase::FailedCreate => {
                     let cause = self.failure(&stack).await;
@@ -199,7 +222,11 @@ impl<A: CloudFormationApi> StackDriver<A> {
     /// made (change set, and the review stack of a CREATE).
     #[tracing::instrument(skip_all, fields(stack = %desired.stack_name))]
     pub async fn plan(&self, desired: &DesiredStack) -> Result<StackPlan> {
-        let current = self.current(desired).await?;
+        self.plan_in(desired, Mode::Execute).await
+    }
+
+    async fn plan_in(&self, desired: &DesiredStack, mode: Mode) -> Result<StackPlan> {
+        let current = self.current(desired, mode).await?;
         let kind = match &current {
             Some(s) if phase(&s.status) != Phase::Review => ChangeSetKind::Update,
             _ => ChangeSetKind::Create,
@@ -252,6 +279,10 @@ impl<A: CloudFormationApi> StackDriver<A> {
             let reason = described.status_reason.unwrap_or_default();
             if is_no_changes(&reason) {
                 if let Err(err) = self.api.delete_change_set(&change_set_id).await {
+                    let err = AwsError::api(format!("change set {change_set_id}"), err);
+                    if mode == Mode::Preview {
+                        return Err(err);
+                    }
                     tracing::warn!(error = %err, "could not delete the empty change set");
                 }
                 tracing::info!("stack already matches, nothing to do");
@@ -283,6 +314,17 @@ impl<A: CloudFormationApi> StackDriver<A> {
             change_set_id: Some(change_set_id),
             changes: described.changes.iter().map(PlannedChange::from).collect(),
         })
+    }
+
+    /// What building `desired` would do, read from a change set that is deleted again
+    /// (with the review stack of a CREATE) whether planning succeeds or fails. The stack
+    /// itself is never changed: a failed first create is reported, not cleared.
+    #[tracing::instrument(skip_all, fields(stack = %desired.stack_name))]
+    pub async fn preview(&self, desired: &DesiredStack) -> Result<StackPreview> {
+        let plan = self.plan_in(desired, Mode::Preview).await?;
+        self.discard(&plan).await?;
+        tracing::info!(summary = %plan.summary(), "stack previewed, change set deleted");
+        Ok(StackPreview::new(desired, &plan))
     }
 
     /// Executes a plan and waits until the stack settles; failures come back summarised

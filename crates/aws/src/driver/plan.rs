@@ -88,6 +88,10 @@ pub struct PlannedChange {
     pub logical_id: String,
     pub resource_type: String,
     pub physical_id: Option<String>,
+    /// CloudFormation's `Replacement` for a modification (`True`, `False`, `Conditional`), as
+    /// it wrote it; `None` for additions and removals. Absent in plans stored before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
 }
 
 impl From<&ResourceChange> for PlannedChange {
@@ -105,6 +109,7 @@ impl From<&ResourceChange> for PlannedChange {
             logical_id: change.logical_id.clone(),
             resource_type: change.resource_type.clone(),
             physical_id: change.physical_id.clone(),
+            replacement: change.replacement.clone(),
         }
     }
 }
@@ -138,47 +143,58 @@ impl StackPlan {
             ChangeSetKind::Create => "create",
             ChangeSetKind::Update => "update",
         };
-        let parts: Vec<String> = [
-            (ChangeAction::Add, "to add"),
-            (ChangeAction::Modify, "to modify"),
-            (ChangeAction::Replace, "to replace"),
-            (ChangeAction::MaybeReplace, "to modify, maybe replace"),
-            (ChangeAction::Remove, "to remove"),
-            (ChangeAction::Other, "other"),
-        ]
-        .iter()
-        .filter_map(|(action, label)| {
-            let n = self.count(*action);
-            (n > 0).then(|| format!("{n} {label}"))
-        })
-        .collect();
-        if parts.is_empty() {
-            format!("{verb}: parameters only")
-        } else {
-            format!("{verb}: {}", parts.join(", "))
-        }
+        summarize(verb, &self.changes)
     }
+}
+
+/// "<verb>: 1 to add, 2 to modify" over `changes`.
+pub(crate) fn summarize(verb: &str, changes: &[PlannedChange]) -> String {
+    let count = |action| changes.iter().filter(|c| c.action == action).count();
+    let parts: Vec<String> = [
+        (ChangeAction::Add, "to add"),
+        (ChangeAction::Modify, "to modify"),
+        (ChangeAction::Replace, "to replace"),
+        (ChangeAction::MaybeReplace, "to modify, maybe replace"),
+        (ChangeAction::Remove, "to remove"),
+        (ChangeAction::Other, "other"),
+    ]
+    .iter()
+    .filter_map(|(action, label)| {
+        let n = count(*action);
+        (n > 0).then(|| format!("{n} {label}"))
+    })
+    .collect();
+    if parts.is_empty() {
+        format!("{verb}: parameters only")
+    } else {
+        format!("{verb}: {}", parts.join(", "))
+    }
+}
+
+/// One indented line per change, diff style.
+pub(crate) fn write_changes(f: &mut fmt::Formatter<'_>, changes: &[PlannedChange]) -> fmt::Result {
+    for change in changes {
+        let (sign, note) = match change.action {
+            ChangeAction::Add => ('+', ""),
+            ChangeAction::Modify => ('~', ""),
+            ChangeAction::Replace => ('±', " (replaced)"),
+            ChangeAction::MaybeReplace => ('~', " (may be replaced)"),
+            ChangeAction::Remove => ('-', ""),
+            ChangeAction::Other => ('?', ""),
+        };
+        write!(
+            f,
+            "\n  {sign} {} {}{note}",
+            change.logical_id, change.resource_type
+        )?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for StackPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "stack {}: {}", self.stack_name, self.summary())?;
-        for change in &self.changes {
-            let (sign, note) = match change.action {
-                ChangeAction::Add => ('+', ""),
-                ChangeAction::Modify => ('~', ""),
-                ChangeAction::Replace => ('±', " (replaced)"),
-                ChangeAction::MaybeReplace => ('~', " (may be replaced)"),
-                ChangeAction::Remove => ('-', ""),
-                ChangeAction::Other => ('?', ""),
-            };
-            write!(
-                f,
-                "\n  {sign} {} {}{note}",
-                change.logical_id, change.resource_type
-            )?;
-        }
-        Ok(())
+        write_changes(f, &self.changes)
     }
 }
 

@@ -51,6 +51,10 @@ impl Scripted {
         self.listed.lock().unwrap().push_back(items);
         self
     }
+    pub fn deletes_change_set(self, item: Result<(), ApiError>) -> Self {
+        self.deleted.lock().unwrap().push_back(item);
+        self
+    }
     pub fn with_events(self, events: Vec<StackEvent>) -> Self {
         *self.events.lock().unwrap() = events;
         self
