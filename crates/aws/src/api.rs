@@ -114,6 +114,17 @@ pub struct ResourceChange {
     pub replacement: Option<String>,
 }
 
+/// One entry of `ListChangeSets`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeSetSummary {
+    pub change_set_id: String,
+    pub change_set_name: String,
+    pub stack_id: String,
+    pub stack_name: String,
+    /// `CREATE_COMPLETE`, `FAILED`, `DELETE_PENDING`, …
+    pub status: String,
+}
+
 /// The CloudFormation calls the AWS stage makes.
 pub trait CloudFormationApi: Send + Sync {
     /// `DescribeStacks` for one name or id; `None` when it does not exist.
@@ -153,6 +164,11 @@ pub trait CloudFormationApi: Send + Sync {
         &self,
         change_set_id: &str,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Every change set of one stack (all pages); empty when the stack does not exist.
+    fn list_change_sets(
+        &self,
+        stack_name_or_id: &str,
+    ) -> impl Future<Output = Result<Vec<ChangeSetSummary>, ApiError>> + Send;
     fn delete_stack(
         &self,
         stack_id: &str,
@@ -412,6 +428,58 @@ impl CloudFormationApi for SdkCloudFormation {
             .await
             .map_err(|e| ApiError::from_sdk("DeleteChangeSet", e))?;
         Ok(())
+    }
+
+    async fn list_change_sets(
+        &self,
+        stack_name_or_id: &str,
+    ) -> Result<Vec<ChangeSetSummary>, ApiError> {
+        let mut summaries = Vec::new();
+        let mut token = None;
+        loop {
+            let out = match self
+                .client
+                .list_change_sets()
+                .stack_name(stack_name_or_id)
+                .set_next_token(token)
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(err) => {
+                    let err = ApiError::from_sdk("ListChangeSets", err);
+                    return if err.is_stack_missing() {
+                        Ok(Vec::new())
+                    } else {
+                        Err(err)
+                    };
+                }
+            };
+            // Filtered here too: the emulator (moto 5.2.5) ignores `StackName` and lists the
+            // change sets of every stack.
+            summaries.extend(
+                out.summaries()
+                    .iter()
+                    .filter(|c| {
+                        c.stack_id() == Some(stack_name_or_id)
+                            || c.stack_name() == Some(stack_name_or_id)
+                    })
+                    .map(|c| ChangeSetSummary {
+                        change_set_id: c.change_set_id().unwrap_or_default().to_owned(),
+                        change_set_name: c.change_set_name().unwrap_or_default().to_owned(),
+                        stack_id: c.stack_id().unwrap_or_default().to_owned(),
+                        stack_name: c.stack_name().unwrap_or_default().to_owned(),
+                        status: c
+                            .status()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                    }),
+            );
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(summaries);
+            }
+        }
     }
 
     async fn delete_stack(&self, stack_id: &str, client_token: &str) -> Result<(), ApiError> {

@@ -131,6 +131,14 @@ pub enum AwsError {
         reason: String,
     },
 
+    /// A preview cannot be made without changing the stack (see the reason).
+    #[error("no preview for stack {stack} in {status}: {reason}")]
+    PreviewUnavailable {
+        stack: String,
+        status: String,
+        reason: String,
+    },
+
     /// Waiting for a terminal state took longer than the wait policy allows.
     #[error("stack {stack} still {status} after {waited:?}")]
     WaitTimeout {

@@ -4,7 +4,8 @@
 //!
 //! The pipeline calls [`AwsStage`]: [`AwsStage::ensure_unit_stack`] (idempotent "ensure the
 //! stack is at the desired template and parameters"), [`AwsStage::read_unit_secrets`],
-//! [`AwsStage::plan_unit_stack`] / [`AwsStage::apply_plan`] for plans shown to approvers,
+//! [`AwsStage::preview_unit_stack`] and [`AwsStage::desired_fingerprint`] for plans shown to
+//! approvers (nothing left behind), [`AwsStage::plan_unit_stack`] / [`AwsStage::apply_plan`],
 //! [`AwsStage::find_unit_stack`] for the environment page. Local emulator and real AWS are
 //! chosen by standard SDK configuration only (see docs/aws.md).
 
@@ -18,7 +19,10 @@ pub mod status;
 pub mod unit;
 
 pub use api::{ChangeSetKind, StackResource, StackSnapshot};
-pub use driver::{ChangeAction, PlannedChange, StackPlan, WaitPolicy};
+pub use driver::{
+    ChangeAction, DesiredStack, PlannedChange, PreviewKind, PreviewParameter, StackPlan,
+    StackPreview, WaitPolicy,
+};
 pub use error::{ApiError, AwsError};
 pub use secrets::{
     DatabaseCredentials, OAuthClient, RegistryCredentials, S3Credentials, SecretValue, UnitSecrets,

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::api::{
     CloudFormationApi, ParameterValue, SdkCloudFormation, StackResource, StackSnapshot,
 };
-use crate::driver::{DesiredStack, EnsureOutcome, StackDriver, StackPlan, WaitPolicy};
+use crate::driver::{
+    DesiredStack, EnsureOutcome, StackDriver, StackPlan, StackPreview, WaitPolicy,
+};
 use crate::error::{AwsError, Result};
 use crate::secrets::{SecretsReader, UnitSecrets};
 use crate::settings::{load_sdk_config, AwsSettings};
@@ -247,7 +249,35 @@ impl<A: CloudFormationApi> AwsStage<A> {
         })
     }
 
-    /// The plan an approver reads: a change set, created but not executed.
+    /// [`DesiredStack::fingerprint`] of the unit's desired stack, without any AWS call: the
+    /// same inputs give the same value, so a build can check it still matches an approval.
+    pub fn desired_fingerprint(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<String> {
+        Ok(self
+            .desired_stack(unit, params, known_stack_id)?
+            .fingerprint())
+    }
+
+    /// What building the unit's stack would do, for approvers: planned through a change set
+    /// that is always deleted again (with the empty stack of a CREATE), also when planning
+    /// fails. Nothing is executed and the stack is not changed.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn preview_unit_stack(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+    ) -> Result<StackPreview> {
+        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        self.driver.preview(&desired).await
+    }
+
+    /// A plan kept for [`Self::apply_plan`]: a change set, created but not executed, that
+    /// stays until applied or discarded (approvers read [`Self::preview_unit_stack`]).
     #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
     pub async fn plan_unit_stack(
         &self,
@@ -406,6 +436,56 @@ mod tests {
         ] {
             assert!(BUSINESS_UNIT_TEMPLATE.contains(key), "{key}");
         }
+    }
+
+    /// A stage whose clients are never called.
+    fn offline_stage() -> AwsStage {
+        let config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-central-1"))
+            .build();
+        AwsStage::from_sdk_config(&config, TagScheme::default(), WaitPolicy::default())
+    }
+
+    #[test]
+    fn the_desired_fingerprint_follows_what_approvers_see() {
+        let stage = offline_stage();
+        let unit = UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap();
+        let fingerprint = stage
+            .desired_fingerprint(&unit, &params("pw"), None)
+            .unwrap();
+        assert_eq!(
+            fingerprint,
+            stage
+                .desired_stack(&unit, &params("pw"), Some("id"))
+                .unwrap()
+                .fingerprint()
+        );
+        assert_eq!(
+            stage
+                .desired_fingerprint(&unit, &params("other"), None)
+                .unwrap(),
+            fingerprint,
+            "secrets are not part of it"
+        );
+        let mut changed = params("pw");
+        changed.db_username = "trucking2".into();
+        assert_ne!(
+            stage.desired_fingerprint(&unit, &changed, None).unwrap(),
+            fingerprint
+        );
+        let other = UnitIdentity::parse("seaview", "SeaView", "trucking", "Haulage").unwrap();
+        assert_ne!(
+            stage
+                .desired_fingerprint(&other, &params("pw"), None)
+                .unwrap(),
+            fingerprint,
+            "the unit tag changed"
+        );
+        assert!(matches!(
+            stage.desired_fingerprint(&unit, &params(""), None),
+            Err(AwsError::InvalidInput(_))
+        ));
     }
 
     #[test]

@@ -53,6 +53,11 @@ async fn secret_values_never_reach_the_logs() {
     tracing::info!(?created, ?secrets, params = ?params(), "stage results");
     let mut changed = params();
     changed.registry_server = "other.example".into();
+    let preview = stage
+        .preview_unit_stack(&unit, &changed, Some(&created.stack.stack_id))
+        .await
+        .unwrap();
+    tracing::info!(?preview, "previewed");
     stage
         .ensure_unit_stack(&unit, &changed, Some(&created.stack.stack_id))
         .await

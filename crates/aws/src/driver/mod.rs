@@ -6,6 +6,7 @@
 
 mod events;
 mod plan;
+mod preview;
 mod wait;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use crate::unit::Tag;
 
 pub use events::summarize_failure;
 pub use plan::{ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, StackPlan};
+pub use preview::{PreviewKind, PreviewParameter, StackPreview, REDACTED};
 pub use wait::WaitPolicy;
 
 fn unique_suffix() -> u128 {
@@ -31,6 +33,17 @@ fn unique_suffix() -> u128 {
 
 fn is_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// What a plan is for; decides what it may do to the stack and how strict its clean-up is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Towards execution (`plan`, `ensure`): a failed first create is deleted so that it can
+    /// be created again, and an empty change set that cannot be deleted is only a warning.
+    Execute,
+    /// A preview: the stack is never changed, and a change set or review stack that cannot
+    /// be deleted is an error, since the caller was promised nothing is left behind.
+    Preview,
 }
 
 /// Drives one stack through CloudFormation.
@@ -115,8 +128,8 @@ impl<A: CloudFormationApi> StackDriver<A> {
     }
 
     /// The live stack to plan against, after waiting out running operations and clearing a
-    /// failed first create.
-    async fn current(&self, desired: &DesiredStack) -> Result<Option<StackSnapshot>> {
+    /// failed first create (refused in a preview, which never changes the stack).
+    async fn current(&self, desired: &DesiredStack, mode: Mode) -> Result<Option<StackSnapshot>> {
         let target = desired
             .known_stack_id
             .as_deref()
@@ -144,6 +157,16 @@ impl<A: CloudFormationApi> StackDriver<A> {
                         }),
                         None => Ok(None),
                     };
+                }
+                Phase::FailedCreate if mode == Mode::Preview => {
+                    return Err(AwsError::PreviewUnavailable {
+                        stack: stack.stack_name.clone(),
+                        status: stack.status.clone(),
+                        reason: "a failed first create: building deletes the stack and creates it \
+                                 again, which previewing never does; no change set can be made \
+                                 for it until then"
+                            .into(),
+                    });
                 }
                 Phase::FailedCreate => {
                     let cause = self.failure(&stack).await;
@@ -195,10 +218,15 @@ impl<A: CloudFormationApi> StackDriver<A> {
     }
 
     /// Creates a change set towards `desired` and describes it. Nothing is executed; a plan
-    /// with no changes has no change set left behind.
+    /// with no changes has no change set left behind, and a plan that fails deletes what it
+    /// made (change set, and the review stack of a CREATE).
     #[tracing::instrument(skip_all, fields(stack = %desired.stack_name))]
     pub async fn plan(&self, desired: &DesiredStack) -> Result<StackPlan> {
-        let current = self.current(desired).await?;
+        self.plan_in(desired, Mode::Execute).await
+    }
+
+    async fn plan_in(&self, desired: &DesiredStack, mode: Mode) -> Result<StackPlan> {
+        let current = self.current(desired, mode).await?;
         let kind = match &current {
             Some(s) if phase(&s.status) != Phase::Review => ChangeSetKind::Update,
             _ => ChangeSetKind::Create,
@@ -225,14 +253,36 @@ impl<A: CloudFormationApi> StackDriver<A> {
                     changes: Vec::new(),
                 });
             }
-            Err(err) => return Err(AwsError::api(stack_label, err)),
+            Err(err) => {
+                // A refused CREATE may still have made the empty review stack.
+                let err = AwsError::api(stack_label, err);
+                self.clean_up_after(&err, &desired.stack_name, None, kind)
+                    .await;
+                return Err(err);
+            }
         };
         tracing::info!(change_set = %change_set_id, ?kind, "change set created");
-        let described = self.wait_change_set(&change_set_id).await?;
+        let stack_ref = if stack_id.is_empty() {
+            desired.stack_name.as_str()
+        } else {
+            stack_id.as_str()
+        };
+        let described = match self.wait_change_set(&change_set_id).await {
+            Ok(described) => described,
+            Err(err) => {
+                self.clean_up_after(&err, stack_ref, Some(&change_set_id), kind)
+                    .await;
+                return Err(err);
+            }
+        };
         if described.status != "CREATE_COMPLETE" {
             let reason = described.status_reason.unwrap_or_default();
             if is_no_changes(&reason) {
                 if let Err(err) = self.api.delete_change_set(&change_set_id).await {
+                    let err = AwsError::api(format!("change set {change_set_id}"), err);
+                    if mode == Mode::Preview {
+                        return Err(err);
+                    }
                     tracing::warn!(error = %err, "could not delete the empty change set");
                 }
                 tracing::info!("stack already matches, nothing to do");
@@ -244,11 +294,14 @@ impl<A: CloudFormationApi> StackDriver<A> {
                     changes: Vec::new(),
                 });
             }
-            return Err(AwsError::ChangeSetFailed {
+            let err = AwsError::ChangeSetFailed {
                 stack: desired.stack_name.clone(),
-                change_set: change_set_id,
+                change_set: change_set_id.clone(),
                 reason,
-            });
+            };
+            self.clean_up_after(&err, stack_ref, Some(&change_set_id), kind)
+                .await;
+            return Err(err);
         }
         Ok(StackPlan {
             stack_name: desired.stack_name.clone(),
@@ -261,6 +314,17 @@ impl<A: CloudFormationApi> StackDriver<A> {
             change_set_id: Some(change_set_id),
             changes: described.changes.iter().map(PlannedChange::from).collect(),
         })
+    }
+
+    /// What building `desired` would do, read from a change set that is deleted again
+    /// (with the review stack of a CREATE) whether planning succeeds or fails. The stack
+    /// itself is never changed: a failed first create is reported, not cleared.
+    #[tracing::instrument(skip_all, fields(stack = %desired.stack_name))]
+    pub async fn preview(&self, desired: &DesiredStack) -> Result<StackPreview> {
+        let plan = self.plan_in(desired, Mode::Preview).await?;
+        self.discard(&plan).await?;
+        tracing::info!(summary = %plan.summary(), "stack previewed, change set deleted");
+        Ok(StackPreview::new(desired, &plan))
     }
 
     /// Executes a plan and waits until the stack settles; failures come back summarised
@@ -305,18 +369,73 @@ impl<A: CloudFormationApi> StackDriver<A> {
         let Some(change_set_id) = &plan.change_set_id else {
             return Ok(());
         };
-        self.api
-            .delete_change_set(change_set_id)
-            .await
-            .map_err(|e| AwsError::api(format!("change set {change_set_id}"), e))?;
-        if plan.kind == ChangeSetKind::Create {
-            if let Some(stack) = self.describe(&plan.stack_id).await? {
-                if phase(&stack.status) == Phase::Review {
-                    self.delete(&stack.stack_id).await?;
-                }
+        let stack = if plan.stack_id.is_empty() {
+            &plan.stack_name
+        } else {
+            &plan.stack_id
+        };
+        self.clean_up(stack, Some(change_set_id), plan.kind).await
+    }
+
+    /// Deletes a change set Berth made and, for a CREATE, the empty `REVIEW_IN_PROGRESS`
+    /// stack that came with it. Both are attempted; the first failure is returned.
+    async fn clean_up(
+        &self,
+        stack: &str,
+        change_set_id: Option<&str>,
+        kind: ChangeSetKind,
+    ) -> Result<()> {
+        let mut result = Ok(());
+        if let Some(id) = change_set_id {
+            if let Err(err) = self.api.delete_change_set(id).await {
+                result = Err(AwsError::api(format!("change set {id}"), err));
             }
         }
-        Ok(())
+        if kind == ChangeSetKind::Create {
+            let deleted = self.delete_review_stack(stack, change_set_id).await;
+            if result.is_ok() {
+                result = deleted;
+            }
+        }
+        result
+    }
+
+    /// [`Self::clean_up`] after a failed plan: the plan's own error is what the caller
+    /// needs, so a clean-up failure is logged beside it.
+    async fn clean_up_after(
+        &self,
+        cause: &AwsError,
+        stack: &str,
+        change_set_id: Option<&str>,
+        kind: ChangeSetKind,
+    ) {
+        if let Err(err) = self.clean_up(stack, change_set_id, kind).await {
+            tracing::warn!(error = %err, cause = %cause, "could not clean up after a failed plan");
+        }
+    }
+
+    /// Deletes a stack still in `REVIEW_IN_PROGRESS` (it has no resources), unless a change
+    /// set other than `ours` is still on it: another plan in flight needs that stack.
+    async fn delete_review_stack(&self, stack: &str, ours: Option<&str>) -> Result<()> {
+        let Some(snapshot) = self.describe(stack).await? else {
+            return Ok(());
+        };
+        if phase(&snapshot.status) != Phase::Review {
+            return Ok(());
+        }
+        let others: Vec<_> = self
+            .api
+            .list_change_sets(&snapshot.stack_id)
+            .await
+            .map_err(|e| AwsError::api(format!("stack {}", snapshot.stack_name), e))?
+            .into_iter()
+            .filter(|c| Some(c.change_set_id.as_str()) != ours && !c.status.starts_with("DELETE_"))
+            .collect();
+        if let Some(other) = others.first() {
+            tracing::info!(change_set = %other.change_set_id, "review stack kept: another change set is on it");
+            return Ok(());
+        }
+        self.delete(&snapshot.stack_id).await
     }
 
     /// Idempotent step: bring the stack to `desired` (plan, then apply when needed).

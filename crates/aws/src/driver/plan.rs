@@ -3,9 +3,15 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::api::{ChangeSetKind, ParameterValue, ResourceChange, StackSnapshot};
 use crate::unit::Tag;
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
 
 /// What the stack should look like.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +23,48 @@ pub struct DesiredStack {
     /// The id Berth recorded when it created the stack. When set and the stack is gone,
     /// [`StackDriver::plan`](super::StackDriver::plan) reports [`AwsError::StackVanished`] instead of recreating it.
     pub known_stack_id: Option<String>,
+}
+
+/// Names the layout hashed by [`DesiredStack::fingerprint`]; bump it when the layout changes,
+/// so that an old fingerprint can never match a new one by accident.
+const FINGERPRINT_FORMAT: &str = "berth-desired-stack/v1";
+
+impl DesiredStack {
+    /// A stable SHA-256 (hex) of what this stack should be, computed without any AWS call, so
+    /// that an approved plan can be checked against the inputs of the build it approved.
+    ///
+    /// Covers the stack name, template body, parameters (in order) and tags (sorted: their
+    /// order means nothing to CloudFormation), not the recorded stack id. Secret parameter
+    /// values are replaced by `null`: the fingerprint is stored and shown, and a hash of a
+    /// low-entropy password could be guessed back. Changing only a secret therefore keeps the
+    /// fingerprint, as approvers never see secrets anyway.
+    pub fn fingerprint(&self) -> String {
+        let parameters: Vec<serde_json::Value> = self
+            .parameters
+            .iter()
+            .map(|(key, value)| match value {
+                ParameterValue::Plain(v) => serde_json::json!([key, v]),
+                ParameterValue::Secret(_) => serde_json::json!([key, null]),
+            })
+            .collect();
+        let mut tags: Vec<&Tag> = self.tags.iter().collect();
+        tags.sort();
+        let tags: Vec<[&str; 2]> = tags.iter().map(|t| [&*t.key, &*t.value]).collect();
+        // Arrays only: JSON objects could change key order with serde_json's features.
+        let canonical = serde_json::json!([
+            FINGERPRINT_FORMAT,
+            self.stack_name,
+            self.template_body,
+            parameters,
+            tags
+        ]);
+        sha256_hex(canonical.to_string().as_bytes())
+    }
+
+    /// SHA-256 (hex) of the template body, to tell which template a plan was made from.
+    pub fn template_sha256(&self) -> String {
+        sha256_hex(self.template_body.as_bytes())
+    }
 }
 
 /// One line of a plan.
@@ -40,6 +88,10 @@ pub struct PlannedChange {
     pub logical_id: String,
     pub resource_type: String,
     pub physical_id: Option<String>,
+    /// CloudFormation's `Replacement` for a modification (`True`, `False`, `Conditional`), as
+    /// it wrote it; `None` for additions and removals. Absent in plans stored before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
 }
 
 impl From<&ResourceChange> for PlannedChange {
@@ -57,6 +109,7 @@ impl From<&ResourceChange> for PlannedChange {
             logical_id: change.logical_id.clone(),
             resource_type: change.resource_type.clone(),
             physical_id: change.physical_id.clone(),
+            replacement: change.replacement.clone(),
         }
     }
 }
@@ -90,47 +143,58 @@ impl StackPlan {
             ChangeSetKind::Create => "create",
             ChangeSetKind::Update => "update",
         };
-        let parts: Vec<String> = [
-            (ChangeAction::Add, "to add"),
-            (ChangeAction::Modify, "to modify"),
-            (ChangeAction::Replace, "to replace"),
-            (ChangeAction::MaybeReplace, "to modify, maybe replace"),
-            (ChangeAction::Remove, "to remove"),
-            (ChangeAction::Other, "other"),
-        ]
-        .iter()
-        .filter_map(|(action, label)| {
-            let n = self.count(*action);
-            (n > 0).then(|| format!("{n} {label}"))
-        })
-        .collect();
-        if parts.is_empty() {
-            format!("{verb}: parameters only")
-        } else {
-            format!("{verb}: {}", parts.join(", "))
-        }
+        summarize(verb, &self.changes)
     }
+}
+
+/// "<verb>: 1 to add, 2 to modify" over `changes`.
+pub(crate) fn summarize(verb: &str, changes: &[PlannedChange]) -> String {
+    let count = |action| changes.iter().filter(|c| c.action == action).count();
+    let parts: Vec<String> = [
+        (ChangeAction::Add, "to add"),
+        (ChangeAction::Modify, "to modify"),
+        (ChangeAction::Replace, "to replace"),
+        (ChangeAction::MaybeReplace, "to modify, maybe replace"),
+        (ChangeAction::Remove, "to remove"),
+        (ChangeAction::Other, "other"),
+    ]
+    .iter()
+    .filter_map(|(action, label)| {
+        let n = count(*action);
+        (n > 0).then(|| format!("{n} {label}"))
+    })
+    .collect();
+    if parts.is_empty() {
+        format!("{verb}: parameters only")
+    } else {
+        format!("{verb}: {}", parts.join(", "))
+    }
+}
+
+/// One indented line per change, diff style.
+pub(crate) fn write_changes(f: &mut fmt::Formatter<'_>, changes: &[PlannedChange]) -> fmt::Result {
+    for change in changes {
+        let (sign, note) = match change.action {
+            ChangeAction::Add => ('+', ""),
+            ChangeAction::Modify => ('~', ""),
+            ChangeAction::Replace => ('±', " (replaced)"),
+            ChangeAction::MaybeReplace => ('~', " (may be replaced)"),
+            ChangeAction::Remove => ('-', ""),
+            ChangeAction::Other => ('?', ""),
+        };
+        write!(
+            f,
+            "\n  {sign} {} {}{note}",
+            change.logical_id, change.resource_type
+        )?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for StackPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "stack {}: {}", self.stack_name, self.summary())?;
-        for change in &self.changes {
-            let (sign, note) = match change.action {
-                ChangeAction::Add => ('+', ""),
-                ChangeAction::Modify => ('~', ""),
-                ChangeAction::Replace => ('±', " (replaced)"),
-                ChangeAction::MaybeReplace => ('~', " (may be replaced)"),
-                ChangeAction::Remove => ('-', ""),
-                ChangeAction::Other => ('?', ""),
-            };
-            write!(
-                f,
-                "\n  {sign} {} {}{note}",
-                change.logical_id, change.resource_type
-            )?;
-        }
-        Ok(())
+        write_changes(f, &self.changes)
     }
 }
 
@@ -157,5 +221,121 @@ impl EnsureOutcome {
             | EnsureOutcome::Updated { stack, .. }
             | EnsureOutcome::Unchanged { stack } => stack,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> DesiredStack {
+        DesiredStack {
+            stack_name: "berth-seaview-trucking".into(),
+            template_body: "Resources: {}\n".into(),
+            parameters: vec![
+                (
+                    "RegistryServer".into(),
+                    ParameterValue::Plain("registry.example.com".into()),
+                ),
+                (
+                    "RegistryPasswordJson".into(),
+                    ParameterValue::Secret("hunter2".to_owned().into()),
+                ),
+            ],
+            tags: vec![
+                Tag {
+                    key: "SeaView".into(),
+                    value: "Trucking".into(),
+                },
+                Tag {
+                    key: "berth:managed-by".into(),
+                    value: "berth".into(),
+                },
+            ],
+            known_stack_id: None,
+        }
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_fingerprint() {
+        let fingerprint = desired().fingerprint();
+        assert_eq!(fingerprint, desired().fingerprint());
+        assert_eq!(fingerprint.len(), 64);
+        assert!(fingerprint
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        // Where the stack is, not what it should be.
+        let known = DesiredStack {
+            known_stack_id: Some("arn:aws:cloudformation:eu-central-1:1:stack/x/y".into()),
+            ..desired()
+        };
+        assert_eq!(known.fingerprint(), fingerprint);
+        // Tag order means nothing to CloudFormation.
+        let mut reordered = desired();
+        reordered.tags.reverse();
+        assert_eq!(reordered.fingerprint(), fingerprint);
+    }
+
+    /// Pinned: fingerprints are stored with approvals, so a silent change of the layout
+    /// would make every stored approval stale (bump FINGERPRINT_FORMAT instead). The value is
+    /// the SHA-256 of the compact JSON
+    /// `["berth-desired-stack/v1","berth-seaview-trucking","Resources: {}\n",
+    /// [["RegistryServer","registry.example.com"],["RegistryPasswordJson",null]],
+    /// [["SeaView","Trucking"],["berth:managed-by","berth"]]]`, computed outside Rust.
+    #[test]
+    fn the_fingerprint_layout_is_pinned() {
+        assert_eq!(
+            desired().fingerprint(),
+            "12ed19dd382c4a34bafb1d9fae6c506e8a05c5838cf066714b8f84062c52bd37"
+        );
+    }
+
+    #[test]
+    fn every_reviewed_input_changes_the_fingerprint() {
+        let mut variants = vec![desired()];
+        let mut add = |change: fn(&mut DesiredStack)| {
+            let mut d = desired();
+            change(&mut d);
+            variants.push(d);
+        };
+        add(|d| d.stack_name = "berth-seaview-trucking-2".into());
+        add(|d| d.template_body.push_str("# comment\n"));
+        add(|d| d.parameters[0].1 = ParameterValue::Plain("registry2.example.com".into()));
+        add(|d| d.parameters[0].0 = "RegistryHost".into());
+        add(|d| d.parameters.reverse());
+        add(|d| {
+            d.parameters
+                .push(("KmsKeyId".into(), ParameterValue::Plain(String::new())))
+        });
+        // A plain value where a secret was is a different input, whatever the value.
+        add(|d| d.parameters[1].1 = ParameterValue::Plain(String::new()));
+        add(|d| d.parameters[1].1 = ParameterValue::Plain("null".into()));
+        add(|d| d.tags[0].value = "Logistics".into());
+        add(|d| d.tags[0].key = "SeaView:unit".into());
+        add(|d| d.tags.pop().map(drop).unwrap_or_default());
+        let mut seen: Vec<String> = variants.iter().map(DesiredStack::fingerprint).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            seen.len(),
+            variants.len(),
+            "two variants share a fingerprint"
+        );
+    }
+
+    #[test]
+    fn secret_values_do_not_reach_the_fingerprint() {
+        let mut rotated = desired();
+        rotated.parameters[1].1 = ParameterValue::Secret("correct horse".to_owned().into());
+        assert_eq!(rotated.fingerprint(), desired().fingerprint());
+    }
+
+    #[test]
+    fn template_hash_is_the_body_sha256() {
+        // `printf 'Resources: {}\n' | sha256sum`
+        assert_eq!(
+            desired().template_sha256(),
+            "49cbd1e9008e8b67dec76613bb4d6468c822c99701820526928d43b382f35fba"
+        );
     }
 }

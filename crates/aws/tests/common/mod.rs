@@ -54,31 +54,64 @@ pub fn account() -> String {
     format!("{:012}", (nanos / 1000 + n * 7919) % 1_000_000_000_000)
 }
 
-pub async fn stage() -> AwsStage {
-    let settings = AwsSettings {
-        region: std::env::var("AWS_REGION")
-            .ok()
-            .or_else(|| Some("eu-central-1".into())),
-        endpoint_url: Some(endpoint()),
-        tag_scheme: TagScheme::default(),
-    };
-    let config = berth_aws::load_sdk_config(&settings).await.unwrap();
-    let interceptor = MotoAccount(account());
-    let dummy = std::env::var("AWS_ACCESS_KEY_ID").is_err();
-    let mut cfn =
-        aws_sdk_cloudformation::config::Builder::from(&config).interceptor(interceptor.clone());
-    let mut sm = aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(interceptor);
-    if dummy {
-        let creds = Credentials::for_tests();
-        cfn = cfn.credentials_provider(creds.clone());
-        sm = sm.credentials_provider(creds);
+/// SDK clients for the emulator, all in one moto account.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    /// Clients in a fresh moto account.
+    pub async fn new() -> Self {
+        Self::in_account(&account(), |b| b).await
     }
-    AwsStage::from_clients(
-        aws_sdk_cloudformation::Client::from_conf(cfn.build()),
-        aws_sdk_secretsmanager::Client::from_conf(sm.build()),
-        TagScheme::default(),
-        WaitPolicy::default(),
-    )
+
+    /// Clients in `account`, the CloudFormation one built through `tweak` (extra
+    /// interceptors, retry settings).
+    pub async fn in_account(
+        account: &str,
+        tweak: impl FnOnce(
+            aws_sdk_cloudformation::config::Builder,
+        ) -> aws_sdk_cloudformation::config::Builder,
+    ) -> Self {
+        let settings = AwsSettings {
+            region: std::env::var("AWS_REGION")
+                .ok()
+                .or_else(|| Some("eu-central-1".into())),
+            endpoint_url: Some(endpoint()),
+            tag_scheme: TagScheme::default(),
+        };
+        let config = berth_aws::load_sdk_config(&settings).await.unwrap();
+        let interceptor = MotoAccount(account.to_owned());
+        let dummy = std::env::var("AWS_ACCESS_KEY_ID").is_err();
+        let mut cfn =
+            aws_sdk_cloudformation::config::Builder::from(&config).interceptor(interceptor.clone());
+        let mut sm =
+            aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(interceptor);
+        if dummy {
+            let creds = Credentials::for_tests();
+            cfn = cfn.credentials_provider(creds.clone());
+            sm = sm.credentials_provider(creds);
+        }
+        Self {
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(tweak(cfn).build()),
+            secretsmanager: aws_sdk_secretsmanager::Client::from_conf(sm.build()),
+        }
+    }
+
+    pub fn stage(&self) -> AwsStage {
+        AwsStage::from_clients(
+            self.cloudformation.clone(),
+            self.secretsmanager.clone(),
+            TagScheme::default(),
+            WaitPolicy::default(),
+        )
+    }
+}
+
+pub async fn stage() -> AwsStage {
+    Clients::new().await.stage()
 }
 
 pub fn trucking() -> UnitIdentity {

@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use berth_aws::api::{
-    ChangeSetRequest, ChangeSetSnapshot, CloudFormationApi, StackEvent, StackResource,
-    StackSnapshot,
+    ChangeSetRequest, ChangeSetSnapshot, ChangeSetSummary, CloudFormationApi, StackEvent,
+    StackResource, StackSnapshot,
 };
 use berth_aws::error::ApiError;
 
@@ -19,7 +19,11 @@ pub struct Scripted {
     pub pages: Mutex<VecDeque<(Vec<StackSnapshot>, Option<String>)>>,
     events: Mutex<Vec<StackEvent>>,
     create: Mutex<VecDeque<Result<(String, String), ApiError>>>,
-    change_sets: Mutex<VecDeque<ChangeSetSnapshot>>,
+    change_sets: Mutex<VecDeque<Result<ChangeSetSnapshot, ApiError>>>,
+    /// `ListChangeSets` answers; an empty list once the script runs out.
+    listed: Mutex<VecDeque<Vec<ChangeSetSummary>>>,
+    /// `DeleteChangeSet` answers; success once the script runs out.
+    deleted: Mutex<VecDeque<Result<(), ApiError>>>,
     calls: Mutex<Vec<String>>,
 }
 
@@ -36,7 +40,19 @@ impl Scripted {
         self
     }
     pub fn change_set(self, item: ChangeSetSnapshot) -> Self {
-        self.change_sets.lock().unwrap().push_back(item);
+        self.change_sets.lock().unwrap().push_back(Ok(item));
+        self
+    }
+    pub fn change_set_error(self, err: ApiError) -> Self {
+        self.change_sets.lock().unwrap().push_back(Err(err));
+        self
+    }
+    pub fn lists_change_sets(self, items: Vec<ChangeSetSummary>) -> Self {
+        self.listed.lock().unwrap().push_back(items);
+        self
+    }
+    pub fn deletes_change_set(self, item: Result<(), ApiError>) -> Self {
+        self.deleted.lock().unwrap().push_back(item);
         self
     }
     pub fn with_events(self, events: Vec<StackEvent>) -> Self {
@@ -90,12 +106,11 @@ impl CloudFormationApi for Scripted {
         change_set_id: &str,
     ) -> Result<ChangeSetSnapshot, ApiError> {
         self.log(format!("describe_change_set {change_set_id}"));
-        Ok(self
-            .change_sets
+        self.change_sets
             .lock()
             .unwrap()
             .pop_front()
-            .expect("no change set answer"))
+            .expect("no change set answer")
     }
     async fn execute_change_set(&self, change_set_id: &str, _token: &str) -> Result<(), ApiError> {
         self.log(format!("execute {change_set_id}"));
@@ -103,7 +118,14 @@ impl CloudFormationApi for Scripted {
     }
     async fn delete_change_set(&self, change_set_id: &str) -> Result<(), ApiError> {
         self.log(format!("delete_change_set {change_set_id}"));
-        Ok(())
+        self.deleted.lock().unwrap().pop_front().unwrap_or(Ok(()))
+    }
+    async fn list_change_sets(
+        &self,
+        stack_name_or_id: &str,
+    ) -> Result<Vec<ChangeSetSummary>, ApiError> {
+        self.log(format!("list_change_sets {stack_name_or_id}"));
+        Ok(self.listed.lock().unwrap().pop_front().unwrap_or_default())
     }
     async fn delete_stack(&self, stack_id: &str, _token: &str) -> Result<(), ApiError> {
         self.log(format!("delete_stack {stack_id}"));
