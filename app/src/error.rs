@@ -88,6 +88,7 @@ impl From<berth_runs::EngineError> for AppError {
         use berth_runs::EngineError;
         match e {
             EngineError::Db(e) => e.into(),
+            EngineError::Denied(d) => d.into(),
             EngineError::NotFound(_) => AppError::NotFound,
             EngineError::Conflict(m) => AppError::Conflict(m),
             EngineError::Invalid(m) => AppError::Invalid(m),

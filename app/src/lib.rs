@@ -15,7 +15,8 @@ use leptos_router::{
 use components::layout::Layout;
 use pages::{
     audit::AuditPage, environment::EnvironmentPage, environments::EnvironmentsPage,
-    login::LoginPage, new_request::NewRequestPage, not_found::NotFound, request::RequestPage,
+    login::LoginPage, new_request::NewRequestPage, not_found::NotFound, plan::PlanPage,
+    request::RequestPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -63,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
                     <Route path=path!("/requests/new") ssr=SsrMode::Async view=NewRequestPage />
                     <Route path=path!("/requests/:id") ssr=SsrMode::Async view=RequestPage />
+                    <Route path=path!("/plans/:id") ssr=SsrMode::Async view=PlanPage />
                     <Route path=path!("/environments/:id") ssr=SsrMode::Async view=EnvironmentPage />
                     <Route path=path!("/audit") ssr=SsrMode::Async view=AuditPage />
                 </Routes>

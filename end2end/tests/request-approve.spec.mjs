@@ -75,6 +75,20 @@ test("request → approve → live provisioning → timeline, with separation of
   await expect(admin.getByRole("heading", { name: unit })).toBeVisible();
   await admin.getByRole("link", { name: "create request" }).click();
   await hydrated(admin);
+  // The admin reviews the plan the worker computed: the change set, the namespace and quota,
+  // the four charts with their versions in order, the capacity line; no secret value.
+  const plan = admin.getByTestId("plan");
+  await expect(plan).toHaveAttribute("data-plan-status", "ready", { timeout: 60_000 });
+  await expect(plan.getByTestId("plan-changes")).toContainText("AWS::SecretsManager::Secret");
+  await expect(plan.getByTestId("plan-changes")).toContainText("AWS::IAM::User");
+  await expect(plan.getByTestId("plan-kubernetes")).toContainText(`seaview-${slug} (new)`);
+  await expect(plan.getByTestId("plan-kubernetes")).toContainText("8 CPU, 16Gi memory, 80 pods");
+  await expect(plan.getByTestId("plan-chart")).toHaveText([/foundation.*0\.3\.1/, /certs.*1\.2\.0/, /influxdb.*4\.3\.2/, /dsm.*2\.7\.0/]);
+  await expect(plan.getByTestId("capacity")).toContainText("Capacity: fits");
+  await expect(plan.getByTestId("plan-parameters")).toContainText("[redacted]", { useInnerText: false });
+  expect(await admin.content()).not.toContain(process.env.BERTH_REGISTRY_PASSWORD ?? "local-demo-registry-password");
+  const hash = await plan.getAttribute("data-plan-hash");
+  expect(hash).toMatch(/^[0-9a-f]{64}$/);
   await admin.getByLabel("Note (optional)").fill("Approved for Q1 rollout.");
   await admin.getByRole("button", { name: "Approve" }).click();
   await expect(admin.getByTestId("request-status")).toHaveText(/approved|provisioning|ready/);
@@ -114,6 +128,10 @@ test("request → approve → live provisioning → timeline, with separation of
   await expect(timeline.locator("li[data-kind='request.submitted']")).toContainText("Maria Manager");
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Ada Admin");
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Approved for Q1 rollout.");
+  // The approval names the plan it bound; the plan's own page shows what was approved.
+  await expect(timeline.locator("li[data-kind='request.approved']")).toContainText(`plan ${hash.slice(0, 12)}`);
+  await timeline.locator("li[data-kind='request.approved']").getByRole("link", { name: "plan" }).click();
+  await expect(manager.getByRole("heading", { name: `Plan ${hash.slice(0, 12)}` })).toBeVisible();
   await expect(timeline.locator("li[data-kind='run.succeeded']")).toHaveCount(1);
 
   // --- the auditor reads the history and has nothing to click ---

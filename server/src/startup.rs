@@ -28,8 +28,8 @@ pub struct Application {
     progress: crate::progress::ProgressHub,
 }
 
-/// The engine running the real provisioner.
-pub type Worker = berth_runs::Engine<berth_provisioner::Provisioner>;
+/// The engine and the plan worker running the real provisioner.
+pub type Worker = berth_provisioner::Workers;
 
 /// Loads and validates the blueprints and values templates (errors name file and line).
 pub fn load_templates(settings: &Settings) -> anyhow::Result<Arc<berth_blueprint::Templates>> {
@@ -49,16 +49,11 @@ pub async fn worker(
     pool: berth_db::PgPool,
     templates: Arc<berth_blueprint::Templates>,
 ) -> anyhow::Result<Worker> {
-    let provisioner = settings
-        .provisioner(templates)
+    settings
+        .workers(pool, templates)
         .await
         .map_err(anyhow::Error::msg)
-        .context("cannot set up the provisioning worker")?;
-    Ok(berth_runs::Engine::with_config(
-        pool,
-        provisioner,
-        settings.engine.clone(),
-    ))
+        .context("cannot set up the provisioning worker")
 }
 
 /// Opens the pool: the one place the database URL (and its password) is exposed.
@@ -141,6 +136,9 @@ impl Application {
             idp_origin,
             session_max_age: settings.session_absolute,
             templates,
+            plan_setup: worker
+                .as_ref()
+                .map(|w| Arc::new(w.provisioner().setup_digests())),
         };
         let oidc = settings
             .oidc
@@ -232,10 +230,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = self.worker.map(|engine| {
+        let worker = self.worker.map(|workers| {
             let mut stopped = stopped.clone();
             tokio::spawn(async move {
-                let result = engine
+                let result = workers
                     .run_until(async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     })

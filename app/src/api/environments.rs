@@ -140,7 +140,32 @@ pub(crate) fn summarize(kind: &str, details: &serde_json::Value) -> Option<Strin
                 field("size")
             )
         }),
-        "request.approved" | "request.rejected" => text("note"),
+        "request.approved" => {
+            let plan = text("plan_hash").map(|h| format!("plan {}", &h[..12.min(h.len())]));
+            let capacity =
+                text("capacity_override").map(|r| format!("over capacity, overridden: {r}"));
+            let parts: Vec<String> = [plan, capacity, text("note")]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        "request.rejected" => text("note"),
+        "plan.ready" => text("hash").map(|h| {
+            let over = details.get("over_capacity").and_then(|v| v.as_bool()) == Some(true);
+            format!(
+                "plan {}{}",
+                &h[..12.min(h.len())],
+                if over {
+                    ", over the cluster's capacity"
+                } else {
+                    ""
+                }
+            )
+        }),
+        "plan.failed" => text("error"),
+        "plan.requested" => text("reason").map(|r| format!("reason: {r}")),
+        "run.needs_reapproval" => text("changed"),
         _ => None,
     }
 }

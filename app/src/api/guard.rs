@@ -37,6 +37,9 @@ pub struct Services {
     pub session_max_age: std::time::Duration,
     /// Blueprints (an approval plans its run from one) and values templates.
     pub templates: std::sync::Arc<berth_blueprint::Templates>,
+    /// The in-process worker's fingerprint of each blueprint's templates and settings, to
+    /// refuse approving a plan made from others; `None` without an in-process worker.
+    pub plan_setup: Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
 }
 
 pub fn services() -> Result<Services, AppError> {

@@ -166,6 +166,8 @@ pub struct EventView {
     pub actor: Option<String>,
     pub at: Stamp,
     pub request_id: Option<Uuid>,
+    /// The plan the event is about (a plan event, an approval, a run's enqueueing).
+    pub plan_id: Option<Uuid>,
     /// A one-line human summary of the event's details.
     pub summary: Option<String>,
     /// The stored details, exactly, as indented JSON.
@@ -219,6 +221,11 @@ fn event_view(e: berth_db::events::Event) -> EventView {
         actor: e.actor_name,
         at: e.created_at.into(),
         request_id: e.request_id,
+        plan_id: e
+            .details
+            .get("plan_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok()),
     }
 }
 

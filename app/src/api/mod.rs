@@ -6,6 +6,7 @@ pub mod environments;
 pub mod guard;
 pub mod history;
 pub mod paging;
+pub mod plans;
 pub mod provisioning;
 pub mod requests;
 pub mod session;

@@ -118,14 +118,14 @@ pub async fn submit_request(
             Ok(spec) => spec,
             Err(errors) => return Ok(SubmitOutcome::Invalid(errors)),
         };
-        match berth_db::requests::submit(&s.pool, s.company.id, &actor, &spec).await {
+        match berth_runs::plans::submit_request(&s.pool, s.company.id, &actor, &spec).await {
             Ok(sub) => {
                 leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
                 Ok(SubmitOutcome::Created {
                     request_id: sub.request_id,
                 })
             }
-            Err(berth_db::DbError::Taken { field, message }) => {
+            Err(berth_runs::EngineError::Db(berth_db::DbError::Taken { field, message })) => {
                 let mut errors = SpecErrors::default();
                 errors.push(field, message);
                 Ok(SubmitOutcome::Invalid(errors))
@@ -152,13 +152,18 @@ pub async fn get_request(id: Uuid) -> Result<RequestView, AppError> {
 }
 
 /// Approves (`decision = "approve"`, optional note) or rejects (`"reject"`, reason required).
-/// Refused with 403 for anyone but an admin other than the requester. An approval enqueues the
-/// provisioning run in the same transaction.
+/// Refused with 403 for anyone but an admin other than the requester. An approval names the
+/// plan the admin saw (`plan_hash`) and, when it exceeds the cluster's capacity, carries
+/// `override_capacity` with a reason; it is refused with 409 when the plan changed meanwhile.
+/// It enqueues the provisioning run, bound to that plan, in the same transaction.
 #[server(endpoint = "decide_request", output = super::codec::JsonOut)]
 pub async fn decide_request(
     id: Uuid,
     decision: String,
     note: String,
+    #[server(default)] plan_hash: String,
+    #[server(default)] override_capacity: Option<String>,
+    #[server(default)] override_reason: String,
 ) -> Result<RequestStatus, AppError> {
     use super::guard;
     guard::respond(async move {
@@ -166,8 +171,30 @@ pub async fn decide_request(
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let decision = berth_domain::Decision::parse(&decision, &note)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let outcome =
-            berth_runs::decide_request(&s.pool, &s.templates, id, &actor, decision).await?;
+        let terms = match decision {
+            berth_domain::Decision::Approve { .. } => Some(
+                berth_domain::ApprovalTerms::parse(
+                    &plan_hash,
+                    override_capacity.is_some_and(|v| !v.is_empty()),
+                    &override_reason,
+                )
+                .map_err(AppError::Invalid)?,
+            ),
+            berth_domain::Decision::Reject { .. } => None,
+        };
+        let ctx = berth_runs::ApprovalContext {
+            setup_digests: s.plan_setup.as_deref(),
+        };
+        let outcome = berth_runs::decide_request(
+            &s.pool,
+            &s.templates,
+            id,
+            &actor,
+            decision,
+            terms.as_ref(),
+            ctx,
+        )
+        .await?;
         Ok(outcome.status)
     })
     .await

@@ -19,6 +19,7 @@ const TYPE_GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("requests", "All request events"),
             ("runs", "All run events"),
             ("steps", "All step events"),
+            ("plans", "All plan events"),
             ("errors", "Errors and retries"),
         ],
     ),
@@ -32,6 +33,15 @@ const TYPE_GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("request.provisioning", "Provisioning started"),
             ("request.ready", "Environment ready"),
             ("request.failed", "Provisioning failed"),
+        ],
+    ),
+    (
+        "Plans",
+        &[
+            ("plan.requested", "Plan requested"),
+            ("plan.ready", "Plan ready"),
+            ("plan.failed", "Plan failed"),
+            ("run.needs_reapproval", "Run stopped: needs re-approval"),
         ],
     ),
     (
@@ -203,6 +213,9 @@ fn TimelineItem(ev: EventView) -> impl IntoView {
                 <When stamp=ev.at />
                 {ev.request_id.map(|r| view! {
                     " · " <a href=format!("/requests/{r}")>"request"</a>
+                })}
+                {ev.plan_id.map(|p| view! {
+                    " · " <a href=format!("/plans/{p}")>"plan"</a>
                 })}
             </div>
             {ev.summary.map(|s| view! { <p class="event-summary prewrap">{s}</p> })}

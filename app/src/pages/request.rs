@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::id_param;
+use super::plan::PlanPanel;
 use crate::{
+    api::plans::{get_request_plan, PlanView, RefreshPlan},
     api::requests::{get_request, DecideRequest, RequestView, WithdrawRequest},
     components::status::{ErrorNote, StatusBadge, When},
     error::AppError,
@@ -15,15 +17,53 @@ pub fn RequestPage() -> impl IntoView {
     let id = id_param();
     let decide = ServerAction::<DecideRequest>::new();
     let withdraw = ServerAction::<WithdrawRequest>::new();
+    let refresh = ServerAction::<RefreshPlan>::new();
+    // Bumped by the live stream whenever the environment changes (a plan computed, a run moved).
+    let changed = RwSignal::new(0u32);
     let request = Resource::new(
-        move || (id.get(), decide.version().get(), withdraw.version().get()),
-        |(id, _, _)| async move {
+        move || {
+            (
+                id.get(),
+                decide.version().get(),
+                withdraw.version().get(),
+                changed.get(),
+            )
+        },
+        |(id, _, _, _)| async move {
             match id {
                 Some(id) => get_request(id).await,
                 None => Err(AppError::NotFound),
             }
         },
     );
+    let plan = Resource::new(
+        move || {
+            (
+                id.get(),
+                decide.version().get(),
+                refresh.version().get(),
+                changed.get(),
+            )
+        },
+        |(id, _, _, _)| async move {
+            match id {
+                Some(id) => get_request_plan(id).await,
+                None => Err(AppError::NotFound),
+            }
+        },
+    );
+    #[cfg(feature = "hydrate")]
+    {
+        let followed = StoredValue::new(false);
+        Effect::new(move |_| {
+            if let Some(Ok(r)) = request.get() {
+                if !followed.get_value() {
+                    followed.set_value(true);
+                    watch(r.environment_id, changed);
+                }
+            }
+        });
+    }
 
     view! {
         <Title text="Request" />
@@ -33,11 +73,45 @@ pub fn RequestPage() -> impl IntoView {
                     .get()
                     .map(|r| match r {
                         Err(e) => view! { <ErrorNote error=e /> }.into_any(),
-                        Ok(r) => view! { <RequestDetail r decide withdraw /> }.into_any(),
+                        Ok(r) => view! { <RequestDetail r decide withdraw plan /> }.into_any(),
                     })
             }}
         </Transition>
+        <Transition fallback=|| ()>
+            {move || plan.get().map(|p| match p {
+                Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                Ok(Some(p)) => view! { <PlanPanel plan=p refresh=Some(refresh) /> }.into_any(),
+                Ok(None) => view! {
+                    <p class="muted" data-testid="no-plan">"This request has no plan (it was made before plans existed)."</p>
+                }.into_any(),
+            })}
+        </Transition>
     }
+}
+
+/// Follows the environment's live stream and bumps `changed` on every change; closed when the
+/// page goes away. The browser reconnects by itself.
+#[cfg(feature = "hydrate")]
+fn watch(environment_id: uuid::Uuid, changed: RwSignal<u32>) {
+    use wasm_bindgen::{closure::Closure, JsCast};
+    let Ok(source) = web_sys::EventSource::new(&format!("/environments/{environment_id}/progress"))
+    else {
+        return;
+    };
+    // The first message is the snapshot on connect: nothing new yet.
+    let first = StoredValue::new(true);
+    let on_progress = Closure::<dyn FnMut()>::new(move || {
+        if first.get_value() {
+            first.set_value(false);
+        } else {
+            changed.update(|n| *n += 1);
+        }
+    });
+    let _ =
+        source.add_event_listener_with_callback("progress", on_progress.as_ref().unchecked_ref());
+    on_progress.forget();
+    let source = StoredValue::new_local(source);
+    on_cleanup(move || source.with_value(|s| s.close()));
 }
 
 #[component]
@@ -45,6 +119,7 @@ fn RequestDetail(
     r: RequestView,
     decide: ServerAction<DecideRequest>,
     withdraw: ServerAction<WithdrawRequest>,
+    plan: Resource<Result<Option<PlanView>, AppError>>,
 ) -> impl IntoView {
     let decide_error = move || decide.value().get().and_then(Result::err);
     let withdraw_error = move || withdraw.value().get().and_then(Result::err);
@@ -100,7 +175,33 @@ fn RequestDetail(
                                 <label for="approve-note">"Note (optional)"</label>
                                 <textarea id="approve-note" name="note" rows="2" maxlength="1000"></textarea>
                             </div>
-                            <button type="submit" class="primary" disabled=move || decide.pending().get()>"Approve"</button>
+                            {move || {
+                                let current = plan.get().and_then(Result::ok).flatten();
+                                let hash = current.as_ref().and_then(|p| p.hash.clone());
+                                let over = current.as_ref().is_some_and(PlanView::over_capacity);
+                                let ready = hash.is_some();
+                                view! {
+                                    <input type="hidden" name="plan_hash" value=hash.clone().unwrap_or_default() />
+                                    {(!ready).then(|| view! {
+                                        <p class="field-hint" data-testid="approve-waits">"Approval opens once the plan is ready."</p>
+                                    })}
+                                    {ready.then(|| view! {
+                                        <p class="field-hint">"You approve plan " <code>{hash.clone().map(|h| h[..12].to_owned())}</code> " exactly as shown below."</p>
+                                    })}
+                                    {over.then(|| view! {
+                                        <div class="field">
+                                            <label>
+                                                <input type="checkbox" name="override_capacity" value="yes" />
+                                                " Approve over the cluster's capacity"
+                                            </label>
+                                            <label for="override-reason">"Reason for the override (required when ticked)"</label>
+                                            <textarea id="override-reason" name="override_reason" rows="2" maxlength="1000"></textarea>
+                                        </div>
+                                    })}
+                                    <button type="submit" class="primary"
+                                        disabled=move || decide.pending().get() || !ready>"Approve"</button>
+                                }
+                            }}
                         </ActionForm>
                         <ActionForm action=decide attr:class="form">
                             <input type="hidden" name="id" value=reject_id />

@@ -19,7 +19,7 @@ pub use model::{
     App, Blueprint, BlueprintError, BlueprintErrorKind, ChartSource, Readiness, ReadinessCondition,
 };
 pub use render::{
-    ClusterFacts, RenderContext, RenderError, RenderMode, RenderedApp, RenderedValues, Secret,
-    Secrets, UnitInputs, ValuesRenderer, REDACTED,
+    ClusterFacts, NamespaceQuota, RenderContext, RenderError, RenderMode, RenderedApp,
+    RenderedValues, Secret, Secrets, UnitInputs, ValuesRenderer, REDACTED,
 };
 pub use templates::{Templates, TemplatesError};

@@ -18,6 +18,8 @@ pub struct Blueprint {
     description: Option<String>,
     apps: Vec<App>,
     source: PathBuf,
+    /// The file's text, so a plan can fingerprint exactly what it was made from.
+    text: String,
 }
 
 /// One Helm release of a blueprint.
@@ -297,7 +299,13 @@ impl Blueprint {
             description: raw.description,
             apps,
             source: file.to_owned(),
+            text: src.to_owned(),
         })
+    }
+
+    /// The blueprint file's text as loaded.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     pub fn name(&self) -> &str {

@@ -132,6 +132,55 @@ pub struct UnitInputs {
     pub slug: String,
     /// Size class (`small`, `medium`, `large`).
     pub size: String,
+    /// The namespace's quota and container defaults for that size (`unit.quota.*`), from the
+    /// domain's one table, so what the plan shows is what the charts get.
+    pub quota: NamespaceQuota,
+}
+
+impl UnitInputs {
+    pub fn new(
+        company: impl Into<String>,
+        name: impl Into<String>,
+        slug: impl Into<String>,
+        size: berth_domain::Size,
+    ) -> Self {
+        Self {
+            company: company.into(),
+            name: name.into(),
+            slug: slug.into(),
+            size: size.as_str().to_owned(),
+            quota: NamespaceQuota::of(size),
+        }
+    }
+}
+
+/// `unit.quota` in values templates: Kubernetes quantities of [`berth_domain::Size::quota`]
+/// and [`berth_domain::Size::limit_range`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceQuota {
+    pub cpu: String,
+    pub memory: String,
+    pub pods: u32,
+    pub default_request_cpu: String,
+    pub default_request_memory: String,
+    pub default_limit_cpu: String,
+    pub default_limit_memory: String,
+}
+
+impl NamespaceQuota {
+    pub fn of(size: berth_domain::Size) -> Self {
+        let q = size.quota();
+        let lr = size.limit_range();
+        Self {
+            cpu: q.cpu_quantity(),
+            memory: q.memory_quantity(),
+            pods: q.pods,
+            default_request_cpu: lr.default_request.cpu_quantity(),
+            default_request_memory: lr.default_request.memory_quantity(),
+            default_limit_cpu: lr.default_limit.cpu_quantity(),
+            default_limit_memory: lr.default_limit.memory_quantity(),
+        }
+    }
 }
 
 /// Where the environment is deployed.
@@ -225,6 +274,8 @@ pub enum RenderError {
 pub struct ValuesRenderer {
     env: Environment<'static>,
     dir: PathBuf,
+    /// Each template's text, for the fingerprints plans are bound by.
+    sources: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for ValuesRenderer {
@@ -263,15 +314,24 @@ impl ValuesRenderer {
         S: Into<String>,
     {
         let mut env = new_environment();
+        let mut texts = BTreeMap::new();
         for (name, src) in sources {
             let name = name.into();
-            env.add_template_owned(name.clone(), src.into())
+            let src = src.into();
+            texts.insert(name.clone(), src.clone());
+            env.add_template_owned(name.clone(), src)
                 .map_err(|e| template_error(&name, &e))?;
         }
         Ok(Self {
             env,
             dir: PathBuf::new(),
+            sources: texts,
         })
+    }
+
+    /// A loaded template's text (for fingerprints), `None` when there is no such template.
+    pub fn template_source(&self, name: &str) -> Option<&str> {
+        self.sources.get(name).map(String::as_str)
     }
 
     /// Names of the loaded templates.

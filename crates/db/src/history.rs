@@ -21,11 +21,13 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("requests", &["request."]),
     ("runs", &["run."]),
     ("steps", &["step."]),
+    ("plans", &["plan.", "run.needs_reapproval"]),
     // Everything that went wrong, including transient failures that were retried.
     (
         "errors",
         &[
             "request.failed",
+            "plan.failed",
             "run.failed",
             "step.failed",
             "step.retrying",

@@ -180,12 +180,25 @@ pub async fn submit(
     actor: &Actor,
     spec: &RequestSpec,
 ) -> Result<Submission, DbError> {
+    let mut tx = pool.begin().await?;
+    let submission = submit_in(&mut tx, company_id, actor, spec).await?;
+    tx.commit().await?;
+    Ok(submission)
+}
+
+/// [`submit`] inside the caller's transaction, so that what follows a submission (queueing its
+/// plan) commits or rolls back with it.
+pub async fn submit_in(
+    tx: &mut PgConnection,
+    company_id: Uuid,
+    actor: &Actor,
+    spec: &RequestSpec,
+) -> Result<Submission, DbError> {
     authorize(Some(actor), Action::CreateRequest).map_err(berth_domain::TransitionError::from)?;
     let environment_id = Uuid::new_v4();
     let request_id = Uuid::new_v4();
     let spec_json =
         serde_json::to_value(spec).map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?;
-    let mut tx = pool.begin().await?;
     sqlx::query!(
         r#"INSERT INTO environments
              (id, company_id, name, slug, description, owner_contact, blueprint, size, status,
@@ -215,7 +228,7 @@ pub async fn submit(
     .execute(&mut *tx)
     .await?;
     events::append(
-        &mut tx,
+        &mut *tx,
         environment_id,
         Some(request_id),
         Some(actor.user_id),
@@ -223,7 +236,6 @@ pub async fn submit(
         json!({ "kind": "create", "spec": spec_json }),
     )
     .await?;
-    tx.commit().await?;
     tracing::info!(%environment_id, %request_id, slug = %spec.slug, "request submitted");
     Ok(Submission {
         environment_id,
@@ -286,6 +298,18 @@ struct LockedRequest {
     spec: serde_json::Value,
 }
 
+/// The plan an approval binds (checked by the caller, `berth_runs::decide_request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalBinding {
+    pub plan_id: Uuid,
+    pub plan_hash: String,
+    /// The capacity line as the approver saw it checked.
+    pub capacity: String,
+    pub over_capacity: bool,
+    /// The approver's reason for approving over capacity.
+    pub capacity_override: Option<String>,
+}
+
 /// The outcome of [`decide_in`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decided {
@@ -302,29 +326,35 @@ pub async fn decide(
     decision: Decision,
 ) -> Result<RequestStatus, DbError> {
     let mut tx = pool.begin().await?;
-    let decided = decide_in(&mut tx, request_id, actor, decision).await?;
+    let decided = decide_in(&mut tx, request_id, actor, decision, None).await?;
     tx.commit().await?;
     Ok(decided.status)
 }
 
 /// [`decide`] inside the caller's transaction, so that what follows an approval (enqueuing
 /// the provisioning run) commits or rolls back with it. The event records exactly what was
-/// decided: the request's kind and specification as they stood.
+/// decided: the request's kind and specification as they stood, and for an approval the plan
+/// it binds (its hash, the capacity line and any override reason).
 pub async fn decide_in(
     conn: &mut PgConnection,
     request_id: Uuid,
     actor: &Actor,
     decision: Decision,
+    binding: Option<&ApprovalBinding>,
 ) -> Result<Decided, DbError> {
     let (submitted, locked) = lock_submitted(&mut *conn, request_id).await?;
     let decided = submitted.decide(actor, decision)?;
     let status = decided.decision.target();
+    let binding = binding.filter(|_| status == RequestStatus::Approved);
     sqlx::query!(
-        "UPDATE requests SET decided_by = $2, decided_at = now(), decision_note = $3
+        "UPDATE requests SET decided_by = $2, decided_at = now(), decision_note = $3,
+                approved_plan_id = $4, capacity_override = $5
          WHERE id = $1",
         decided.request_id,
         decided.decided_by,
-        decided.decision.note()
+        decided.decision.note(),
+        binding.map(|b| b.plan_id),
+        binding.and_then(|b| b.capacity_override.as_deref())
     )
     .execute(&mut *conn)
     .await?;
@@ -343,6 +373,11 @@ pub async fn decide_in(
             "note": decided.decision.note(),
             "request_kind": locked.kind,
             "spec": locked.spec,
+            "plan_id": binding.map(|b| b.plan_id),
+            "plan_hash": binding.map(|b| b.plan_hash.as_str()),
+            "capacity": binding.map(|b| b.capacity.as_str()),
+            "over_capacity": binding.map(|b| b.over_capacity),
+            "capacity_override": binding.and_then(|b| b.capacity_override.as_deref()),
         }),
     )
     .await?;
@@ -405,8 +440,15 @@ pub async fn set_status(
         .filter(|s| s.can_become(to))
         .map(|s| s.to_string())
         .collect();
+    // Back to awaiting a decision (re-approval) clears the decision; the events keep it.
     let environment_id = sqlx::query_scalar!(
-        "UPDATE requests SET status = $2 WHERE id = $1 AND status = ANY($3)
+        "UPDATE requests SET status = $2,
+                decided_by = CASE WHEN $2 = 'submitted' THEN NULL ELSE decided_by END,
+                decided_at = CASE WHEN $2 = 'submitted' THEN NULL ELSE decided_at END,
+                decision_note = CASE WHEN $2 = 'submitted' THEN NULL ELSE decision_note END,
+                approved_plan_id = CASE WHEN $2 = 'submitted' THEN NULL ELSE approved_plan_id END,
+                capacity_override = CASE WHEN $2 = 'submitted' THEN NULL ELSE capacity_override END
+         WHERE id = $1 AND status = ANY($3)
          RETURNING environment_id",
         request_id,
         to as RequestStatus,

@@ -3,11 +3,13 @@
 //! browser (WASM) and the server share one definition of what is valid. The `sqlx` feature (server
 //! side only) maps the status enums to their text columns; the WASM build leaves it off.
 
+pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod run;
 pub mod unit;
 
+pub use plan::{ApprovalTerms, PlanDocument, PlanHash, PlanRefusal, PlanStatus, Quota};
 pub use policy::{Action, Actor, Denied, Role};
 pub use request::{BlueprintName, Decision, RequestStatus, Size, TransitionError};
 pub use run::{RunStatus, StepStatus};

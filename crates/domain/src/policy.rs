@@ -73,6 +73,8 @@ pub enum Action {
     WithdrawRequest { requested_by: Uuid },
     /// Retry a failed provisioning run or cancel one in progress.
     OperateRuns,
+    /// Ask for a fresh plan of a request awaiting a decision.
+    RefreshPlan,
     /// Export an environment's full history (CSV/JSON) and use the auditors' view.
     ExportHistory,
 }
@@ -115,7 +117,7 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
                 Err(Denied::NotRequester)
             }
         }
-        Action::OperateRuns => need(actor, Role::Admin),
+        Action::OperateRuns | Action::RefreshPlan => need(actor, Role::Admin),
         Action::ExportHistory => {
             if actor.has(Role::Auditor) {
                 Ok(())

@@ -55,7 +55,8 @@ impl FromStr for BlueprintName {
     }
 }
 
-/// How much capacity the unit's namespace gets (quotas are applied by the pipeline).
+/// How much capacity the unit's namespace gets: [`Size::quota`], which the label repeats (a test
+/// keeps them equal).
 #[derive(
     Debug,
     Clone,
@@ -86,9 +87,9 @@ impl Size {
     }
     pub fn label(self) -> &'static str {
         match self {
-            Size::Small => "Small (2 CPU, 4 GiB)",
+            Size::Small => "Small (4 CPU, 8 GiB)",
             Size::Medium => "Medium (8 CPU, 16 GiB)",
-            Size::Large => "Large (32 CPU, 64 GiB)",
+            Size::Large => "Large (16 CPU, 32 GiB)",
         }
     }
 }
@@ -146,14 +147,16 @@ impl RequestStatus {
     }
 
     /// The transition table; `migrations/` holds the same table for the database trigger.
+    /// Back to `Submitted` is the worker's "needs re-approval": the plan it was about to execute
+    /// is no longer the one approved, so the request awaits a decision on the new plan.
     pub fn can_become(self, next: RequestStatus) -> bool {
         use RequestStatus::*;
         matches!(
             (self, next),
             (Submitted, Approved | Rejected | Withdrawn)
-                | (Approved, Provisioning)
-                | (Provisioning, Ready | Failed)
-                | (Failed, Provisioning)
+                | (Approved, Provisioning | Submitted)
+                | (Provisioning, Ready | Failed | Submitted)
+                | (Failed, Provisioning | Submitted)
         )
     }
 
@@ -324,9 +327,12 @@ mod tests {
             (Submitted, Rejected),
             (Submitted, Withdrawn),
             (Approved, Provisioning),
+            (Approved, Submitted),
             (Provisioning, Ready),
             (Provisioning, Failed),
+            (Provisioning, Submitted),
             (Failed, Provisioning),
+            (Failed, Submitted),
         ];
         for from in RequestStatus::ALL {
             for to in RequestStatus::ALL {

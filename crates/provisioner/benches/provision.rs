@@ -5,7 +5,9 @@
 //! required) and the Rancher stage against the simulator, started in this process on its own
 //! runtime (threads named `rancher-sim`, so its CPU is told apart) with a fixed latency added to
 //! every API call. `BENCH_REAL_RUNS` environments (default 50) are enqueued in a scratch
-//! database (dropped at the end), then `BENCH_WORKERS` engines (default 2) provision them.
+//! database (dropped at the end) — first five probe requests are planned one at a time (the
+//! time one plan takes), then all of them are submitted at once and planned 8 at a time, then
+//! approved — and `BENCH_WORKERS` engines (default 2) provision them.
 //!
 //! Per run, the critical path is the longest path through the run's DAG weighted by that run's
 //! own measured step durations (`started_at`..`finished_at`), and the run's span is
@@ -25,7 +27,10 @@ use std::time::{Duration, Instant};
 use berth_provisioner::WorkerSettings;
 use berth_rancher_sim::{Action, Faults, RancherSim, SimConfig, Timings};
 use berth_runs::testing as common;
-use berth_runs::{latest_run, steps_of_run, Engine, EngineConfig, RunStatus, StepKind, StepView};
+use berth_runs::{
+    latest_run, steps_of_run, Engine, EngineConfig, PlanWorker, PlanWorkerConfig, RunStatus,
+    StepKind, StepView,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
@@ -211,18 +216,64 @@ async fn bench(
 
     // Unit slugs unique to this bench run: the emulator may outlive it.
     let company = common::seed_company(&pool, "seaview", "SeaView").await;
-    let insight = common::insight();
+    let settings = settings(sim)?;
+    let templates = Arc::new(common::templates());
+    let planner = Arc::new(
+        settings
+            .provisioner(templates.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
+
+    // Plans: five alone, one after another (the time an admin waits for one), then all
+    // `BENCH_REAL_RUNS` requests submitted at once and planned 8 at a time.
+    let one_at_a_time = PlanWorker::new(
+        pool.clone(),
+        planner.clone(),
+        PlanWorkerConfig {
+            concurrency: 1,
+            ..PlanWorkerConfig::default()
+        },
+    );
+    let mut single = Vec::new();
+    for _ in 0..5 {
+        let slug = common::unique_slug();
+        common::submitted_env(&pool, &company, &slug, &format!("Probe {}", &slug[5..])).await;
+        let t = Instant::now();
+        one_at_a_time.tick().await?;
+        single.push(t.elapsed());
+    }
+    single.sort();
     let mut envs = Vec::with_capacity(runs);
     for _ in 0..runs {
         let slug = common::unique_slug();
         let name = format!("Bench {}", &slug[5..]);
-        let env = common::approved_env(&pool, &company, &slug, &name).await;
-        let run = common::enqueue(&pool, &env, &company, &insight, &Default::default()).await;
-        envs.push((env, run));
+        envs.push(common::submitted_env(&pool, &company, &slug, &name).await);
     }
+    let batch = Instant::now();
+    PlanWorker::new(pool.clone(), planner.clone(), PlanWorkerConfig::default())
+        .drain()
+        .await?;
+    let batch = batch.elapsed();
+    let failed_plans: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM plans WHERE status <> 'ready'")
+            .fetch_one(&pool)
+            .await?;
+    println!(
+        "plans: one alone median {:.0} ms (min {:.0}, max {:.0}, 5 runs); {runs} submitted at once \
+         planned in {:.1} s, 8 at a time ({failed_plans} not ready)",
+        single[2].as_secs_f64() * 1000.0,
+        single[0].as_secs_f64() * 1000.0,
+        single[4].as_secs_f64() * 1000.0,
+        batch.as_secs_f64()
+    );
+    let mut approved = Vec::with_capacity(runs);
+    for env in envs {
+        let run = common::plan_and_approve(&pool, &company, &env, planner.clone()).await;
+        approved.push((env, run));
+    }
+    let envs = approved;
 
-    let settings = settings(sim)?;
-    let templates = Arc::new(common::templates());
     // Enough slots for every step that can run at once (two roots per run).
     let concurrency = (2 * runs).div_ceil(workers).max(1);
     let mut engines = Vec::new();

@@ -6,8 +6,9 @@
 //! from berth-runs so the web pages, which only read and operate runs, never compile the cloud
 //! SDKs. See `docs/engine.md`.
 
+mod planner;
 mod provisioner;
 mod settings;
 
 pub use provisioner::{Provisioner, ProvisionerSettings};
-pub use settings::{templates_dir, WorkerSettings};
+pub use settings::{templates_dir, WorkerSettings, Workers};

@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use berth_aws::{AwsError, AwsStage, UnitIdentity, UnitOutputs, UnitParameters, UnitSecrets};
+use berth_aws::{
+    AwsError, AwsStage, ChangeSetKind, EnsureKind, EnsuredUnit, UnitIdentity, UnitOutputs,
+    UnitParameters, UnitSecrets,
+};
 use berth_blueprint::{ClusterFacts, RenderContext, RenderMode, Secrets, Templates, UnitInputs};
 use berth_rancher::{
     prepare_target, ChartAction, ChartSpec, DeployPlan, RancherClient, RancherError, Target,
@@ -19,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use berth_runs::{
-    RunId, StepContext, StepError, StepExecutor, StepKind, StepOutput, ENSURE_NAMESPACE,
+    RunId, StepContext, StepError, StepExecutor, StepKind, StepOutput, UnitInfo, ENSURE_NAMESPACE,
     ENSURE_STACK,
 };
 
@@ -48,10 +51,10 @@ pub struct ProvisionerSettings {
 
 /// The production [`StepExecutor`].
 pub struct Provisioner {
-    aws: AwsStage,
-    templates: Arc<Templates>,
-    rancher: RancherClient,
-    settings: ProvisionerSettings,
+    pub(crate) aws: AwsStage,
+    pub(crate) templates: Arc<Templates>,
+    pub(crate) rancher: RancherClient,
+    pub(crate) settings: ProvisionerSettings,
     secrets: Mutex<SecretsCache>,
 }
 
@@ -110,6 +113,21 @@ fn rancher_error(e: RancherError, secrets: Option<&Secrets>) -> StepError {
 fn corrupt(what: &str) -> StepError {
     StepError::Permanent(format!("stored output of {what} is missing or malformed"))
 }
+
+/// The names [`to_template_secrets`] fills: what `secrets.*` offers values templates.
+pub(crate) const TEMPLATE_SECRET_NAMES: &[&str] = &[
+    "registry_server",
+    "registry_username",
+    "registry_password",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "db_username",
+    "db_password",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_bucket",
+    "s3_prefix",
+];
 
 /// The names the values templates use, one per field of [`UnitSecrets`] (docs/rancher.md).
 fn to_template_secrets(s: &UnitSecrets) -> Secrets {
@@ -171,8 +189,7 @@ impl Provisioner {
         Ok(ns)
     }
 
-    fn parameters(&self, step: &StepContext) -> UnitParameters {
-        let u = &step.unit;
+    pub(crate) fn parameters_for(&self, u: &UnitInfo) -> UnitParameters {
         UnitParameters {
             registry_server: self.settings.registry_server.clone(),
             registry_username: self.settings.registry_username.clone(),
@@ -195,11 +212,42 @@ impl Provisioner {
             .as_ref()
             .and_then(|o| o["stack_id"].as_str())
             .map(str::to_owned);
-        let ensured = self
+        let plan = self
             .aws
-            .ensure_unit_stack(&unit, &self.parameters(step), known.as_deref())
+            .plan_unit_stack(&unit, &self.parameters_for(&step.unit), known.as_deref())
             .await
             .map_err(aws_error)?;
+        // The live stack must still need what the approved plan showed. A change set with no
+        // changes is fine: the stack already is what was approved (a repeated step).
+        if let Some(approved) = &step.approved {
+            let now: Vec<_> = plan
+                .changes
+                .iter()
+                .map(crate::planner::resource_change)
+                .collect();
+            if !plan.is_noop() && now != approved.document.aws.changes {
+                if let Err(e) = self.aws.discard_plan(&plan).await {
+                    tracing::warn!(error = %e, "could not discard the change set");
+                }
+                return Err(StepError::NeedsReapproval(format!(
+                    "the live stack changed since plan {} was approved: it now needs {}",
+                    &approved.hash[..12],
+                    plan.summary()
+                )));
+            }
+        }
+        let stack = self.aws.apply_plan(&plan).await.map_err(aws_error)?;
+        let outputs = UnitOutputs::from_stack(&stack).map_err(aws_error)?;
+        let ensured = EnsuredUnit {
+            kind: match (plan.is_noop(), plan.kind) {
+                (true, _) => EnsureKind::Unchanged,
+                (false, ChangeSetKind::Create) => EnsureKind::Created,
+                (false, ChangeSetKind::Update) => EnsureKind::Updated,
+            },
+            plan: (!plan.is_noop()).then_some(plan),
+            stack,
+            outputs,
+        };
         let kind = serde_json::to_value(ensured.kind).unwrap_or(Value::Null);
         // Found again by its tags, as every later reader finds it; its resources (ids and
         // types, never values) are shown on the environment page.
@@ -308,12 +356,15 @@ impl Provisioner {
             None => (self.read_secrets(step).await?, true),
         };
         let ctx = RenderContext {
-            unit: UnitInputs {
-                company: step.unit.company_name.clone(),
-                name: step.unit.unit_name.clone(),
-                slug: step.unit.unit_slug.clone(),
-                size: step.unit.size.clone(),
-            },
+            unit: UnitInputs::new(
+                &step.unit.company_name,
+                &step.unit.unit_name,
+                &step.unit.unit_slug,
+                step.unit
+                    .size
+                    .parse()
+                    .map_err(|e: String| StepError::Permanent(e))?,
+            ),
             secrets: (*secrets).clone(),
             cluster: ClusterFacts {
                 cluster_id: target.cluster_id.clone(),
@@ -379,6 +430,7 @@ impl Provisioner {
 
 impl StepExecutor for Provisioner {
     async fn execute(&self, step: &StepContext) -> Result<StepOutput, StepError> {
+        self.check_approved(step)?;
         match step.kind {
             StepKind::EnsureStack => self.ensure_stack(step).await,
             StepKind::ReadSecrets => {

@@ -128,6 +128,27 @@ impl WorkerSettings {
     }
 
     /// Connects the AWS and Rancher clients and assembles the step executor.
+    /// The provisioning engine and the plan worker, sharing one [`Provisioner`].
+    pub async fn workers(
+        &self,
+        pool: sqlx::PgPool,
+        templates: Arc<Templates>,
+    ) -> Result<Workers, String> {
+        let provisioner = Arc::new(self.provisioner(templates).await?);
+        Ok(Workers {
+            engine: berth_runs::Engine::with_config(
+                pool.clone(),
+                provisioner.clone(),
+                self.engine.clone(),
+            ),
+            plans: berth_runs::PlanWorker::new(
+                pool,
+                provisioner,
+                berth_runs::PlanWorkerConfig::default(),
+            ),
+        })
+    }
+
     pub async fn provisioner(&self, templates: Arc<Templates>) -> Result<Provisioner, String> {
         use berth_settings::ExposeSecret;
         let aws = AwsStage::connect(&self.aws)
@@ -199,5 +220,46 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} not in:\n{text}");
         }
+    }
+}
+
+/// A worker process's two loops: steps of approved runs, and plans of requests.
+#[derive(Clone)]
+pub struct Workers {
+    pub engine: berth_runs::Engine<Arc<Provisioner>>,
+    pub plans: berth_runs::PlanWorker<Arc<Provisioner>>,
+}
+
+impl Workers {
+    pub fn provisioner(&self) -> &Provisioner {
+        self.engine.executor()
+    }
+
+    /// Runs both loops until `shutdown` resolves (running steps get their grace period).
+    pub async fn run_until(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), berth_runs::EngineError> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let plans = {
+            let plans = self.plans.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                plans
+                    .run_until(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        };
+        let engine = self.engine.run_until(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let result = engine.await;
+        if let Err(e) = plans.await {
+            tracing::error!(error = %e, "the plan worker panicked");
+        }
+        result
     }
 }

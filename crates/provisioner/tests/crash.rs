@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use berth_rancher_sim::{Action, RancherSim, SimConfig, Timings};
 use berth_runs::testing::*;
-use berth_runs::{run_status, steps_of_run, RunId, RunStatus, StepRetries, StepStatus};
+use berth_runs::{run_status, steps_of_run, RunId, RunStatus, StepStatus};
+
+mod common;
 use berth_testkit::emulator::{emulator_available, endpoint};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
@@ -100,8 +102,14 @@ async fn sigkilled_workers_resume_and_two_processes_finish_without_duplicate_eff
     .unwrap();
     let company = seed_company(&pool, "seaview", "SeaView").await;
     let slug = unique_slug();
-    let env = approved_env(&pool, &company, &slug, &format!("Crash {}", &slug[5..])).await;
-    let run = enqueue(&pool, &env, &company, &insight(), &StepRetries::default()).await;
+    let env = submitted_env(&pool, &company, &slug, &format!("Crash {}", &slug[5..])).await;
+    let run = plan_and_approve(
+        &pool,
+        &company,
+        &env,
+        common::provisioner(common::aws_stage().await, common::rancher(&sim)),
+    )
+    .await;
     let db = database_url(&pool);
     let installs = || sim.count("POST clusterrepo action=install");
 

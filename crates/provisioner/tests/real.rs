@@ -3,71 +3,20 @@
 //! `CI=true`) and the Rancher stage against the in-process simulator.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
-use berth_aws::{AwsSettings, AwsStage, TagScheme, UnitIdentity, WaitPolicy};
-use berth_provisioner::{Provisioner, ProvisionerSettings};
-use berth_rancher::{ApiToken, HttpRetries, RancherClient, RancherConfig, Target};
+use berth_aws::api::CloudFormationApi;
+use berth_aws::UnitIdentity;
+use berth_rancher::Target;
 use berth_rancher_sim::{RancherSim, SimConfig};
 use berth_runs::testing::*;
 use berth_runs::{run_status, steps_of_run, Engine, RunStatus, StepStatus};
-use berth_testkit::emulator::{emulator_available, endpoint};
-use secrecy::SecretString;
+use berth_testkit::emulator::emulator_available;
 use sqlx::PgPool;
 
-const REGISTRY_PASSWORD: &str = "Registry-Pass\"word-7d1f";
-
-async fn aws_stage() -> AwsStage {
-    let settings = AwsSettings {
-        region: Some(std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-central-1".into())),
-        endpoint_url: Some(endpoint()),
-        tag_scheme: TagScheme::default(),
-    };
-    let mut config = berth_aws::load_sdk_config(&settings).await.unwrap();
-    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-        config = config
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "berth-provisioner-tests",
-            )))
-            .build();
-    }
-    AwsStage::from_sdk_config(&config, TagScheme::default(), WaitPolicy::default())
-}
-
-fn rancher(sim: &RancherSim) -> RancherClient {
-    let mut cfg = RancherConfig::new(sim.url(), ApiToken::new(sim.admin_token()));
-    cfg.request_timeout = Duration::from_secs(5);
-    cfg.retry = HttpRetries::doubling(4, Duration::from_millis(10), Duration::from_millis(200));
-    cfg.poll_interval = Duration::from_millis(10);
-    cfg.activation_timeout = Duration::from_secs(10);
-    cfg.operation_grace = Duration::from_secs(5);
-    cfg.confirm_timeout = Duration::from_secs(2);
-    RancherClient::new(cfg).unwrap()
-}
-
-fn provisioner(aws: AwsStage, client: RancherClient) -> Provisioner {
-    Provisioner::new(
-        aws,
-        Arc::new(templates()),
-        client,
-        ProvisionerSettings {
-            cluster: "berth".into(),
-            domain: "apps.seaview.example".into(),
-            registry_server: "registry.seaview.example".into(),
-            registry_username: "puller".into(),
-            registry_password: SecretString::from(REGISTRY_PASSWORD.to_owned()),
-            kms_key_id: None,
-            existing_bucket: None,
-            permissions_boundary: None,
-        },
-    )
-}
+mod common;
+use common::{
+    aws_stage, edited_templates, provisioner, provisioner_with, rancher, REGISTRY_PASSWORD,
+};
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: PgPool) {
@@ -78,8 +27,9 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
     let company = seed_company(&pool, "seaview", "SeaView").await;
     let slug = unique_slug();
     let name = format!("Trucking {}", &slug[5..]);
-    let env = approved_env(&pool, &company, &slug, &name).await;
-    let run = enqueue(&pool, &env, &company, &insight(), &quick_retry()).await;
+    let env = submitted_env(&pool, &company, &slug, &name).await;
+    let planner = Arc::new(provisioner(aws_stage().await, rancher(&sim)));
+    let run = plan_and_approve(&pool, &company, &env, planner).await;
 
     // First worker: the stack, the namespace and the secrets; then it "restarts" (its memory,
     // secrets included, is gone).
@@ -201,4 +151,163 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
     );
     let steps = steps_of_run(&pool, run).await.unwrap();
     assert!(steps[6].log.contains("dsm unchanged"), "{}", steps[6].log);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_plan_shows_what_will_be_built_and_leaves_nothing_behind(pool: PgPool) {
+    if !emulator_available("a_plan_shows_what_will_be_built_and_leaves_nothing_behind") {
+        return;
+    }
+    let sim = RancherSim::start(SimConfig::default()).await.unwrap();
+    let company = seed_company(&pool, "seaview", "SeaView").await;
+    let slug = unique_slug();
+    let name = format!("Plan {}", &slug[5..]);
+    let env = submitted_env(&pool, &company, &slug, &name).await;
+    let planner = Arc::new(provisioner(aws_stage().await, rancher(&sim)));
+    plan_worker(&pool, planner.clone()).drain().await.unwrap();
+    let plan = berth_runs::plans::current_plan(&pool, env.request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let doc = plan
+        .document
+        .unwrap_or_else(|| panic!("plan failed: {:?}", plan.error));
+
+    assert_eq!(doc.aws.kind, "create");
+    let types: Vec<&str> = doc
+        .aws
+        .changes
+        .iter()
+        .map(|c| c.resource_type.as_str())
+        .collect();
+    assert!(types.contains(&"AWS::SecretsManager::Secret"), "{types:?}");
+    assert!(types.contains(&"AWS::IAM::User"), "{types:?}");
+    assert!(doc.aws.changes.iter().all(|c| c.action == "add"));
+    assert!(doc
+        .aws
+        .parameters
+        .iter()
+        .any(|(k, v)| k == "RegistryPasswordJson" && v == "[redacted]"));
+    let charts: Vec<String> = doc
+        .charts
+        .iter()
+        .map(|c| format!("{} {}", c.chart, c.version))
+        .collect();
+    assert_eq!(
+        charts,
+        [
+            "foundation 0.3.1",
+            "certs 1.2.0",
+            "influxdb 4.3.2",
+            "dsm 2.7.0"
+        ]
+    );
+    assert!(
+        doc.charts[0].values.contains("password: \"[redacted]\""),
+        "{}",
+        doc.charts[0].values
+    );
+    assert!(doc.charts[0].values.contains("limitsCpu: \"8\""));
+    assert_eq!(doc.kubernetes.namespace, format!("seaview-{slug}"));
+    assert!(!doc.kubernetes.namespace_exists && doc.kubernetes.existing_project.is_none());
+    assert_eq!(doc.capacity.allocatable_cpu_millis, 64_000);
+    assert!(doc.capacity.fits());
+    let stored = serde_json::to_string(&doc).unwrap();
+    assert!(!stored.contains(REGISTRY_PASSWORD));
+
+    // Nothing was made: no stack, no change set, no project or namespace.
+    let aws = aws_stage().await;
+    let unit = UnitIdentity::parse("seaview", "SeaView", &slug, &name).unwrap();
+    assert!(aws.find_unit_stack(&unit).await.unwrap().is_none());
+    let stack_name = unit.stack_name();
+    let sets = aws
+        .driver()
+        .api()
+        .list_change_sets(&stack_name)
+        .await
+        .unwrap();
+    assert!(sets.iter().all(|s| s.stack_name != stack_name), "{sets:?}");
+    let client = rancher(&sim);
+    assert!(client
+        .find_project("c-m-berth001", &format!("seaview-{slug}"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Planning again from the same state gives the same hash.
+    berth_runs::plans::request_plan(&pool, env.request_id, &actor(&company, true))
+        .await
+        .unwrap();
+    plan_worker(&pool, planner).drain().await.unwrap();
+    assert_eq!(ready_hash(&pool, &env).await, plan.hash.unwrap());
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_edited_values_template_stops_the_run_before_any_write(pool: PgPool) {
+    if !emulator_available("an_edited_values_template_stops_the_run_before_any_write") {
+        return;
+    }
+    let sim = RancherSim::start(SimConfig::default()).await.unwrap();
+    let company = seed_company(&pool, "seaview", "SeaView").await;
+    let slug = unique_slug();
+    let name = format!("Edit {}", &slug[5..]);
+    let env = submitted_env(&pool, &company, &slug, &name).await;
+    let planner = Arc::new(provisioner(aws_stage().await, rancher(&sim)));
+    let run = plan_and_approve(&pool, &company, &env, planner).await;
+
+    // After the approval, someone edits a values template and the worker restarts with it.
+    let edited = edited_templates("values/dsm.yaml.j2", |t| format!("{t}\nextraFlag: true\n"));
+    let engine = Engine::with_config(
+        pool.clone(),
+        provisioner_with(aws_stage().await, rancher(&sim), edited),
+        config(),
+    );
+    engine.drain().await.unwrap();
+    assert_eq!(run_status(&pool, run).await.unwrap(), RunStatus::Cancelled);
+    let stopped = events(&pool, &env, "run.needs_reapproval").await;
+    assert!(
+        stopped[0].1["changed"]
+            .as_str()
+            .unwrap()
+            .contains("the chart or rendered values of dsm"),
+        "{:?}",
+        stopped[0].1
+    );
+    assert_eq!(
+        request_status(&pool, &env).await.0,
+        berth_domain::RequestStatus::Submitted
+    );
+    // No AWS or Rancher write happened.
+    let aws = aws_stage().await;
+    let unit = UnitIdentity::parse("seaview", "SeaView", &slug, &name).unwrap();
+    assert!(aws.find_unit_stack(&unit).await.unwrap().is_none());
+    assert!(rancher(&sim)
+        .find_project("c-m-berth001", &format!("seaview-{slug}"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_unknown_chart_version_fails_the_plan(pool: PgPool) {
+    if !emulator_available("an_unknown_chart_version_fails_the_plan") {
+        return;
+    }
+    let sim = RancherSim::start(SimConfig::default()).await.unwrap();
+    let company = seed_company(&pool, "seaview", "SeaView").await;
+    let slug = unique_slug();
+    let env = submitted_env(&pool, &company, &slug, &format!("Chart {}", &slug[5..])).await;
+    let edited = edited_templates("blueprints/insight.yaml", |t| {
+        t.replace("version: 2.7.0", "version: 9.9.9")
+    });
+    let planner = provisioner_with(aws_stage().await, rancher(&sim), edited);
+    plan_worker(&pool, planner).drain().await.unwrap();
+    let plan = berth_runs::plans::current_plan(&pool, env.request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.status, berth_domain::PlanStatus::Failed);
+    let error = plan.error.unwrap();
+    assert!(error.contains("chart dsm 9.9.9"), "{error}");
+    assert!(error.contains("available: 2.7.0"), "{error}");
 }

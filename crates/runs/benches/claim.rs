@@ -166,7 +166,7 @@ async fn seed(pool: &PgPool, blueprint: &Blueprint, runs: usize) -> anyhow::Resu
         .bind(admin)
         .execute(&mut *tx)
         .await?;
-        enqueue_run(&mut tx, request, env, blueprint, admin).await?;
+        enqueue_run(&mut tx, request, env, blueprint, admin, None).await?;
         tx.commit().await?;
     }
     Ok(started.elapsed())

@@ -387,12 +387,17 @@ async fn execute<E: StepExecutor>(inner: &Inner<E>, claimed: &Claimed) -> Outcom
             }
             Err(err) => {
                 let transient = err.is_transient();
+                let failure = match err {
+                    StepError::Transient(_) => store::Failure::Transient,
+                    StepError::Permanent(_) => store::Failure::Permanent,
+                    StepError::NeedsReapproval(_) => store::Failure::NeedsReapproval,
+                };
                 store::finish_failure(
                     &inner.pool,
                     claimed,
                     worker,
                     &err.to_string(),
-                    transient,
+                    failure,
                     &cfg.retry,
                 )
                 .await

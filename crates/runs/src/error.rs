@@ -10,6 +10,9 @@ pub enum EngineError {
     /// Bad operator input (e.g. an empty reason).
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this (the text says why).
+    #[error(transparent)]
+    Denied(#[from] berth_domain::Denied),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database error")]

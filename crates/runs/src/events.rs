@@ -17,3 +17,11 @@ pub const STEP_LEASE_EXPIRED: &str = "step.lease_expired";
 pub const REQUEST_PROVISIONING: &str = "request.provisioning";
 pub const REQUEST_READY: &str = "request.ready";
 pub const REQUEST_FAILED: &str = "request.failed";
+/// A plan was queued (details: `plan_id`, `reason`).
+pub const PLAN_REQUESTED: &str = "plan.requested";
+/// A plan was computed (details: `plan_id`, `hash`, a summary).
+pub const PLAN_READY: &str = "plan.ready";
+pub const PLAN_FAILED: &str = "plan.failed";
+/// The worker found the approved plan out of date and stopped before acting; the request
+/// awaits a decision on a new plan (details: `run_id`, `changed`).
+pub const RUN_NEEDS_REAPPROVAL: &str = "run.needs_reapproval";

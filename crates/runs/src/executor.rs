@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
+use berth_domain::PlanDocument;
 use serde_json::Value;
 
 use crate::{RunId, StepId, StepKind};
@@ -42,6 +44,17 @@ pub struct StepContext {
     /// This step's output from the environment's latest earlier successful run (e.g. the stack
     /// id, so a stack deleted outside Berth is reported rather than silently recreated).
     pub previous_output: Option<Value>,
+    /// The plan the run's approval bound (`None` only for runs enqueued without one: the
+    /// engine's own tests, and runs from before plans existed).
+    pub approved: Option<ApprovedPlan>,
+}
+
+/// An approved plan, as the executor checks it before acting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedPlan {
+    pub plan_id: uuid::Uuid,
+    pub hash: String,
+    pub document: Arc<PlanDocument>,
 }
 
 /// A successful step: a non-secret output for later steps and people, and log lines.
@@ -61,6 +74,10 @@ pub enum StepError {
     /// Retrying cannot help (access denied, invalid input, a failed Helm release).
     #[error("{0}")]
     Permanent(String),
+    /// What the step would do is no longer what was approved (says what changed): the run
+    /// stops and the request awaits a decision on a fresh plan.
+    #[error("{0}")]
+    NeedsReapproval(String),
 }
 
 impl StepError {
@@ -80,4 +97,18 @@ pub trait StepExecutor: Send + Sync + 'static {
     /// Called when a run this worker touched has finished (any way), to drop in-memory state
     /// such as secrets.
     fn run_finished(&self, _run: RunId) {}
+}
+
+/// One executor shared by the engine and the plan worker.
+impl<T: StepExecutor> StepExecutor for Arc<T> {
+    fn execute(
+        &self,
+        step: &StepContext,
+    ) -> impl Future<Output = Result<StepOutput, StepError>> + Send {
+        (**self).execute(step)
+    }
+
+    fn run_finished(&self, run: RunId) {
+        (**self).run_finished(run)
+    }
 }

@@ -146,6 +146,8 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Decides as the page does: an approval names the request's current plan, computed first
+    /// by a plan worker with set answers (`berth_runs::testing::TestPlanner`) when none is ready.
     pub async fn decide(
         &self,
         client: &Client,
@@ -153,13 +155,37 @@ impl TestApp {
         decision: &str,
         note: &str,
     ) -> reqwest::Response {
+        let hash = if decision == "approve" {
+            self.plan(request).await
+        } else {
+            String::new()
+        };
         let id = request.to_string();
         self.call(
             client,
             "decide_request",
-            &[("id", &id), ("decision", decision), ("note", note)],
+            &[
+                ("id", &id),
+                ("decision", decision),
+                ("note", note),
+                ("plan_hash", &hash),
+            ],
         )
         .await
+    }
+
+    /// Computes the request's queued plans and returns the current plan's hash.
+    pub async fn plan(&self, request: Uuid) -> String {
+        use berth_runs::testing::{plan_worker, TestPlanner};
+        plan_worker(&self.pool, TestPlanner::default())
+            .drain()
+            .await
+            .unwrap();
+        berth_runs::plans::current_plan(&self.pool, request)
+            .await
+            .unwrap()
+            .and_then(|p| p.hash)
+            .unwrap_or_default()
     }
 
     pub async fn status(&self, request: Uuid) -> berth_domain::RequestStatus {

@@ -7,6 +7,7 @@ mod helpers;
 
 mod history;
 mod lists;
+mod plans;
 mod provisioning;
 mod requests;
 mod security;

@@ -35,12 +35,12 @@ pub fn sample_secrets() -> Secrets {
 
 pub fn sample_context() -> RenderContext {
     RenderContext {
-        unit: UnitInputs {
-            company: "SeaView".into(),
-            name: "Trucking: North #1".into(),
-            slug: "trucking".into(),
-            size: "medium".into(),
-        },
+        unit: UnitInputs::new(
+            "SeaView",
+            "Trucking: North #1",
+            "trucking",
+            berth_domain::Size::Medium,
+        ),
         secrets: sample_secrets(),
         cluster: ClusterFacts {
             cluster_id: "c-m-berth001".into(),

@@ -1,4 +1,4 @@
-//! A standalone engine worker configured from the environment: the crash-safety and
+//! A standalone engine and plan worker configured from the environment: the crash-safety and
 //! multi-process tests start and SIGKILL it; operators may use it to drain a queue by hand.
 //! The product's worker runs inside the server binary (or `server worker`), configured by the
 //! same [`WorkerSettings`] variables plus `DATABASE_URL` and `BERTH_TEMPLATES`.
@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use berth_blueprint::Templates;
 use berth_provisioner::{templates_dir, WorkerSettings};
-use berth_runs::Engine;
 use berth_settings::Env;
 
 #[tokio::main]
@@ -32,9 +31,8 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     let templates = Templates::open(&templates).map_err(|e| e.to_string())?;
-    let provisioner = settings.provisioner(Arc::new(templates)).await?;
-    let engine = Engine::with_config(pool, provisioner, settings.engine.clone());
-    engine
+    let workers = settings.workers(pool, Arc::new(templates)).await?;
+    workers
         .run_until(async {
             let _ = tokio::signal::ctrl_c().await;
         })

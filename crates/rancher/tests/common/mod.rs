@@ -133,12 +133,12 @@ pub fn context(namespace: &str, cluster_id: &str, size: &str) -> RenderContext {
     .into_iter()
     .collect();
     RenderContext {
-        unit: UnitInputs {
-            company: "SeaView".into(),
-            name: "Trucking".into(),
-            slug: "trucking".into(),
-            size: size.into(),
-        },
+        unit: UnitInputs::new(
+            "SeaView",
+            "Trucking",
+            "trucking",
+            size.parse().expect("a size name"),
+        ),
         secrets,
         cluster: ClusterFacts {
             cluster_id: cluster_id.into(),

@@ -15,7 +15,7 @@ use super::{idempotency_key, interval_secs, start_if_pending};
 use crate::dag::StepKind;
 use crate::error::EngineError;
 use crate::events as kind;
-use crate::executor::{StepContext, UnitInfo};
+use crate::executor::{ApprovedPlan, StepContext, UnitInfo};
 use crate::{RunId, StepId};
 
 /// A step this worker holds a lease on.
@@ -247,7 +247,26 @@ pub(crate) async fn load_context(
     )
     .fetch_optional(pool)
     .await?;
+    let approved = sqlx::query!(
+        r#"SELECT p.id, p.hash AS "hash!", p.document AS "document!" FROM runs r
+           JOIN plans p ON p.id = r.plan_id
+           WHERE r.id = $1 AND p.status = 'ready'"#,
+        claimed.run_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|p| {
+        serde_json::from_value(p.document)
+            .map(|doc| ApprovedPlan {
+                plan_id: p.id,
+                hash: p.hash,
+                document: std::sync::Arc::new(doc),
+            })
+            .map_err(|e| EngineError::Corrupt(format!("plan {}: {e}", p.id)))
+    })
+    .transpose()?;
     Ok(StepContext {
+        approved,
         run_id: RunId(claimed.run_id),
         step_id: StepId(claimed.step_id),
         name: claimed.name.clone(),

@@ -21,6 +21,7 @@ pub async fn enqueue_run(
     environment_id: Uuid,
     blueprint: &Blueprint,
     actor: Uuid,
+    plan_id: Option<Uuid>,
 ) -> Result<RunId, EngineError> {
     enqueue_run_with(
         conn,
@@ -29,6 +30,7 @@ pub async fn enqueue_run(
         blueprint,
         actor,
         &StepRetries::default(),
+        plan_id,
     )
     .await
 }
@@ -36,6 +38,8 @@ pub async fn enqueue_run(
 /// Enqueues a run: checks the request is `approved` and belongs to the environment, stores
 /// the run and its steps (roots `pending`, the others `blocked` with their reason) and writes
 /// `run.enqueued`. A second live run for the environment is a [`EngineError::Conflict`].
+/// `plan_id` is the approved plan the run executes (the real executor refuses a run without
+/// one; the engine's own tests run without).
 #[tracing::instrument(skip_all, fields(request_id = %request_id, environment_id = %environment_id))]
 pub async fn enqueue_run_with(
     conn: &mut PgConnection,
@@ -44,6 +48,7 @@ pub async fn enqueue_run_with(
     blueprint: &Blueprint,
     actor: Uuid,
     retries: &StepRetries,
+    plan_id: Option<Uuid>,
 ) -> Result<RunId, EngineError> {
     let request = sqlx::query!(
         r#"SELECT status AS "status: RequestStatus", environment_id
@@ -67,14 +72,16 @@ pub async fn enqueue_run_with(
 
     let run_id = Uuid::new_v4();
     sqlx::query!(
-        "INSERT INTO runs (id, environment_id, request_id, blueprint, blueprint_version, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO runs (id, environment_id, request_id, blueprint, blueprint_version, created_by,
+                           plan_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         run_id,
         environment_id,
         request_id,
         blueprint.name(),
         blueprint.version(),
-        actor
+        actor,
+        plan_id
     )
     .execute(&mut *conn)
     .await
@@ -117,6 +124,7 @@ pub async fn enqueue_run_with(
             "run_id": run_id,
             "blueprint": blueprint.name(),
             "blueprint_version": blueprint.version(),
+            "plan_id": plan_id,
             "steps": steps.iter().map(|s| json!({"name": s.name, "depends_on": s.depends_on})).collect::<Vec<_>>(),
         }),
     )

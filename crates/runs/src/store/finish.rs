@@ -115,9 +115,10 @@ pub(crate) async fn finish_failure(
     claimed: &Claimed,
     worker: Uuid,
     error: &str,
-    transient: bool,
+    failure: Failure,
     retries: &StepRetries,
 ) -> Result<Finished, EngineError> {
+    let transient = failure == Failure::Transient;
     let mut tx = pool.begin().await?;
     let mut run = lock_run(&mut tx, claimed.run_id).await?;
     let step = sqlx::query!(
@@ -175,9 +176,25 @@ pub(crate) async fn finish_failure(
     } else {
         error.clone()
     };
-    let run_done = fail_step(&mut tx, claimed, &run, &why).await?;
+    let run_done = fail_step(
+        &mut tx,
+        claimed,
+        &run,
+        &why,
+        failure == Failure::NeedsReapproval,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Finished::Recorded { run_done })
+}
+
+/// How a step failed, as the engine treats it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Transient,
+    Permanent,
+    /// The approved plan is out of date: stop the run and ask for a new decision.
+    NeedsReapproval,
 }
 
 async fn close_attempt(
@@ -199,12 +216,15 @@ async fn close_attempt(
     Ok(())
 }
 
-/// Fails a step the caller holds (run locked), and its run when still live.
+/// Fails a step the caller holds (run locked), and its run when still live. With `reapprove`
+/// the run is cancelled instead and the request goes back to awaiting a decision on a fresh
+/// plan (queued here).
 async fn fail_step(
     conn: &mut PgConnection,
     claimed: &Claimed,
     run: &LockedRun,
     error: &str,
+    reapprove: bool,
 ) -> Result<bool, EngineError> {
     let line = log_line(claimed.attempt, &format!("failed: {error}"));
     sqlx::query!(
@@ -255,6 +275,9 @@ async fn fail_step(
         .await?;
         skipped.push(s.name.clone());
     }
+    if reapprove {
+        return stop_for_reapproval(conn, claimed, run, error, &skipped).await;
+    }
     let run_error = truncate_chars(
         &format!("{} failed: {error}", claimed.name),
         MAX_ERROR_CHARS,
@@ -284,6 +307,50 @@ async fn fail_step(
         None,
     )
     .await?;
+    Ok(true)
+}
+
+/// The rest of [`fail_step`] for a plan gone out of date: the run is cancelled, the request
+/// (and its environment) awaits a decision again, a fresh plan is queued, and the timeline says
+/// what changed.
+async fn stop_for_reapproval(
+    conn: &mut PgConnection,
+    claimed: &Claimed,
+    run: &LockedRun,
+    changed: &str,
+    skipped: &[String],
+) -> Result<bool, EngineError> {
+    let run_error = truncate_chars(&format!("needs re-approval: {changed}"), MAX_ERROR_CHARS);
+    sqlx::query!(
+        "UPDATE runs SET status = 'cancelled', finished_at = now(), error = $2 WHERE id = $1",
+        claimed.run_id,
+        run_error
+    )
+    .execute(&mut *conn)
+    .await?;
+    if !berth_db::requests::set_status(conn, run.request_id, RequestStatus::Submitted).await? {
+        return Err(EngineError::Corrupt(
+            "the request of a live run could not await a decision again".into(),
+        ));
+    }
+    append(
+        conn,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::RUN_NEEDS_REAPPROVAL,
+        json!({ "run_id": claimed.run_id, "step": claimed.name, "changed": changed, "skipped": skipped }),
+    )
+    .await?;
+    crate::plans::enqueue_plan(
+        conn,
+        run.request_id,
+        run.environment_id,
+        crate::plans::PlanReason::Stale,
+        None,
+    )
+    .await?;
+    tracing::warn!(run_id = %claimed.run_id, "approved plan out of date; the request awaits a new decision");
     Ok(true)
 }
 
@@ -331,7 +398,7 @@ pub(crate) async fn reap_exhausted(pool: &PgPool) -> Result<Vec<Uuid>, EngineErr
                 took_over: false,
             };
             let error = "the worker's lease expired on the last allowed attempt";
-            if fail_step(&mut tx, &claimed, &run, error).await? {
+            if fail_step(&mut tx, &claimed, &run, error, false).await? {
                 finished.push(row.run_id);
             }
         }

@@ -13,7 +13,9 @@ mod reads;
 
 pub(crate) use claim::{attempt_is_live, claim, heartbeat, load_context, Claimed};
 pub use enqueue::{enqueue_run, enqueue_run_with};
-pub(crate) use finish::{finish_failure, finish_success, reap_exhausted, release, Finished};
+pub(crate) use finish::{
+    finish_failure, finish_success, reap_exhausted, release, Failure, Finished,
+};
 pub use operators::{cancel_run, retry_run};
 pub use reads::{latest_run, run_status, steps_of_run, RunView, StepView};
 
@@ -50,7 +52,7 @@ pub enum AttemptOutcome {
 }
 
 /// `text` cut to at most `max_chars` characters (not bytes), with `…` when something was cut.
-fn truncate_chars(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate_chars(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((idx, _)) => format!("{}…", &text[..idx]),
         None => text.to_owned(),

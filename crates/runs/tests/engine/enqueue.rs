@@ -20,6 +20,7 @@ async fn enqueue_derives_the_dag_inside_the_callers_transaction(pool: PgPool) {
         env.environment_id,
         &insight(),
         company.admin,
+        None,
     )
     .await
     .unwrap();
@@ -97,6 +98,7 @@ async fn enqueue_derives_the_dag_inside_the_callers_transaction(pool: PgPool) {
         env.environment_id,
         &insight(),
         company.admin,
+        None,
     )
     .await;
     assert!(matches!(again, Err(EngineError::Conflict(_))), "{again:?}");
@@ -119,6 +121,7 @@ async fn only_approved_requests_are_enqueued(pool: PgPool) {
         env.environment_id,
         &insight(),
         company.admin,
+        None,
     )
     .await
     .unwrap_err();
@@ -133,6 +136,7 @@ async fn only_approved_requests_are_enqueued(pool: PgPool) {
         env.environment_id,
         &insight(),
         company.admin,
+        None,
     )
     .await
     .unwrap_err();

@@ -3,6 +3,7 @@
 
 mod enqueue;
 mod operators;
+mod plans;
 mod retries;
 mod workers;
 
