@@ -141,7 +141,9 @@ fn unknown_size_fails_with_template_and_line() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.starts_with("values template foundation.yaml.j2:"),
+        // The first template in install order that looks the size up by name (the foundation
+        // takes its quota from `unit.quota`).
+        msg.starts_with("values template influxdb.yaml.j2:"),
         "{msg}"
     );
     assert!(msg.contains("undefined"), "{msg}");
