@@ -22,7 +22,7 @@ pub struct Quota {
 impl Quota {
     /// Kubernetes quantity of the CPU limit ("8", "500m").
     pub fn cpu_quantity(&self) -> String {
-        if self.cpu_millis % 1000 == 0 {
+        if self.cpu_millis.is_multiple_of(1000) {
             (self.cpu_millis / 1000).to_string()
         } else {
             format!("{}m", self.cpu_millis)
@@ -31,7 +31,7 @@ impl Quota {
 
     /// Kubernetes quantity of the memory limit ("16Gi", "512Mi").
     pub fn memory_quantity(&self) -> String {
-        if self.memory_mib % 1024 == 0 {
+        if self.memory_mib.is_multiple_of(1024) {
             format!("{}Gi", self.memory_mib / 1024)
         } else {
             format!("{}Mi", self.memory_mib)
