@@ -98,7 +98,8 @@ ensure_rust_tools() {
 # lazy routes, the step `cargo leptos --split` runs. Installed into .local/ unless that version
 # is already on PATH (the Dockerfile installs it in /usr/local/bin); ~2 min the first time.
 WASM_SPLIT_DIR="$ROOT/tools/wasm-split"
-export PATH="$LOCAL/wasm-split/bin:$PATH"
+# Our installed tools come first on PATH for every script, tools/build-site.sh included.
+export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$LOCAL/wasm-split/bin:$PATH"
 ensure_wasm_split() {
   local want
   want="berth-wasm-split $(awk -F'"' '/^version = / { print $2; exit }' "$WASM_SPLIT_DIR/Cargo.toml")"
@@ -174,6 +175,8 @@ build_site() {
   local out="$pkg/$LEPTOS_OUTPUT_NAME.wasm"
   mv "$pkg/${LEPTOS_OUTPUT_NAME}_bg.wasm" "$out"
   if [ "$release" = true ]; then
+    wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION" \
+      || die "wasm-opt $WASM_OPT_VERSION expected first on PATH (tools/run.sh installs it), found: $(command -v wasm-opt || echo none)"
     # Two at a time (the main module is most of the work).
     printf '%s\n' "$out" $parts | xargs -P 2 -I{} \
       wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int {} -o {}
