@@ -2,9 +2,10 @@
 # Berth's production image: `server` (axum + Leptos SSR), the hydrate bundle under site/ and the
 # blueprint/values templates under templates/.
 #   docker build -t berth:$(git rev-parse --short HEAD) .
-# The site is built by tools/build-site.sh, the same steps cargo-leptos runs: cargo, the
-# wasm-bindgen CLI equal to the wasm-bindgen in Cargo.lock, and wasm-opt from npm binaryen 132
-# (never Debian's binaryen 108, whose output does not hydrate).
+# The site is built by tools/build-site.sh, the same steps cargo-leptos runs: cargo, the lazy
+# routes' splitter (tools/wasm-split), the wasm-bindgen CLI equal to the wasm-bindgen in
+# Cargo.lock, and wasm-opt from npm binaryen 132 (never Debian's binaryen 108, whose output does
+# not hydrate).
 
 # Base images are Debian 12 (bookworm) throughout, so the binary's glibc matches the runtime.
 # ---- wasm-opt from npm -----------------------------------------------------------------------
@@ -17,6 +18,10 @@ FROM rust:1.95.0-slim-bookworm AS tools
 RUN rustup target add wasm32-unknown-unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo install wasm-bindgen-cli --version 0.2.130
+# The lazy routes' splitter (tools/lib.sh `ensure_wasm_split` finds this version on PATH).
+COPY tools/wasm-split /opt/wasm-split
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    cargo install --locked --path /opt/wasm-split --root /usr/local
 COPY --from=wasm-opt /usr/local/bin/node /usr/local/bin/node
 COPY --from=wasm-opt /usr/local/lib/node_modules/binaryen /opt/binaryen
 # npm's wasm-opt first on PATH.

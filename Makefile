@@ -32,8 +32,8 @@ fmt: ## format every crate
 queries: ## regenerate the offline query metadata in .sqlx/ (tools/query-metadata.sh)
 	tools/query-metadata.sh
 
-watch: ## the Leptos developer loop with live reload (needs `cargo install cargo-leptos`)
-	cargo leptos watch
+watch: ## the Leptos developer loop with live reload (needs `cargo install cargo-leptos`; --split for the lazy routes)
+	cargo leptos watch --split
 
 bench: ## WASM size and idle memory (tools/bench.sh)
 	tools/bench.sh

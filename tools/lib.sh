@@ -91,6 +91,23 @@ ensure_rust_tools() {
     # Not --locked: its lock pins a yanked webpki-roots (see toolchain notes).
     cargo install wasm-bindgen-cli --version "$wb" --force
   fi
+  ensure_wasm_split
+}
+
+# berth-wasm-split (tools/wasm-split, pinned by its Cargo.lock): cuts the browser's WASM at its
+# lazy routes, the step `cargo leptos --split` runs. Installed into .local/ unless that version
+# is already on PATH (the Dockerfile installs it in /usr/local/bin); ~2 min the first time.
+WASM_SPLIT_DIR="$ROOT/tools/wasm-split"
+# Our installed tools come first on PATH for every script, tools/build-site.sh included.
+export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$LOCAL/wasm-split/bin:$PATH"
+ensure_wasm_split() {
+  local want
+  want="berth-wasm-split $(awk -F'"' '/^version = / { print $2; exit }' "$WASM_SPLIT_DIR/Cargo.toml")"
+  if [ "$(berth-wasm-split --version 2>/dev/null)" != "$want" ]; then
+    log "installing $want (tools/wasm-split)"
+    CARGO_TARGET_DIR="$LOCAL/wasm-split/target" \
+      cargo install --locked --quiet --force --path "$WASM_SPLIT_DIR" --root "$LOCAL/wasm-split"
+  fi
 }
 
 # npm ci into a folder when its lock changed since the last install.
@@ -135,24 +152,36 @@ with_clippy() {
 
 # Builds the site into target/site (see tools/build-site.sh): $1 = true for the release WASM
 # (wasm-release profile + wasm-opt), $2 = true to lint app + frontend for the browser meanwhile.
+# The steps of `cargo leptos build --split`: cargo (frontend/build.rs links with --emit-relocs),
+# berth-wasm-split (the main module, plus one .wasm per lazy route and the parts they share,
+# their loader and manifest in pkg/), wasm-bindgen on the main module, wasm-opt on every .wasm.
 build_site() {
   local release="$1" lint="${2:-false}" profile=dev dir=debug
   if [ "$release" = true ]; then profile=wasm-release dir=wasm-release; fi
   local cargo=(cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$profile")
   if [ "$lint" = true ]; then with_clippy "${cargo[@]}"; else "${cargo[@]}"; fi
   local target="${CARGO_TARGET_DIR:-$ROOT/target}"
-  local site="$target/site" wasm="$target/wasm32-unknown-unknown/$dir/frontend.wasm"
-  rm -rf "$site/pkg"
-  mkdir -p "$site/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name "$LEPTOS_OUTPUT_NAME" "$wasm"
+  local site="$target/site" out_dir="$target/wasm32-unknown-unknown/$dir"
+  local pkg="$site/pkg" wasm="$out_dir/frontend.wasm" main="$out_dir/frontend_split.wasm"
+  rm -rf "$pkg"
+  mkdir -p "$pkg"
+  local parts
+  parts="$(berth-wasm-split "$wasm" "$pkg" "$LEPTOS_OUTPUT_NAME" "$main")"
+  # --keep-lld-exports: the parts import what they share with the main module from its exports.
+  wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
+    --out-dir "$pkg" --out-name "$LEPTOS_OUTPUT_NAME" "$main"
   # A server compiled with LEPTOS_OUTPUT_NAME set (ours always are: see the top of this file)
   # asks for berth.wasm, as cargo-leptos names it; wasm-bindgen writes berth_bg.wasm.
-  local out="$site/pkg/$LEPTOS_OUTPUT_NAME.wasm"
-  mv "$site/pkg/${LEPTOS_OUTPUT_NAME}_bg.wasm" "$out"
+  local out="$pkg/$LEPTOS_OUTPUT_NAME.wasm"
+  mv "$pkg/${LEPTOS_OUTPUT_NAME}_bg.wasm" "$out"
   if [ "$release" = true ]; then
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int "$out" -o "$out"
+    wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION" \
+      || die "wasm-opt $WASM_OPT_VERSION expected first on PATH (tools/run.sh installs it), found: $(command -v wasm-opt || echo none)"
+    # Two at a time (the main module is most of the work).
+    printf '%s\n' "$out" $parts | xargs -P 2 -I{} \
+      wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int {} -o {}
   fi
-  cp "$ROOT/style/main.css" "$site/pkg/$LEPTOS_OUTPUT_NAME.css"
+  cp "$ROOT/style/main.css" "$pkg/$LEPTOS_OUTPUT_NAME.css"
   cp -r "$ROOT/public/." "$site/"
 }
 

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 use components::layout::Layout;
@@ -47,13 +47,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Marks the page once the WASM has taken over, so tests (and people) know buttons work.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Stylesheet id="leptos" href="/pkg/berth.css" />
         <Title formatter=|t: String| if t.is_empty() { "Berth".to_string() } else { format!("{t} · Berth") } />
@@ -61,17 +54,47 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") ssr=SsrMode::Async view=EnvironmentsPage />
-                    <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
-                    <Route path=path!("/requests/new") ssr=SsrMode::Async view=NewRequestPage />
-                    <Route path=path!("/requests/:id") ssr=SsrMode::Async view=RequestPage />
-                    <Route path=path!("/plans/:id") ssr=SsrMode::Async view=PlanPage />
-                    <Route path=path!("/environments/:id") ssr=SsrMode::Async view=EnvironmentPage />
-                    <Route path=path!("/audit") ssr=SsrMode::Async view=AuditPage />
+                    <Route path=path!("/login") ssr=SsrMode::Async view={Lazy::<LoginRoute>::new()} />
+                    <Route path=path!("/requests/new") ssr=SsrMode::Async view={Lazy::<NewRequestRoute>::new()} />
+                    <Route path=path!("/requests/:id") ssr=SsrMode::Async view={Lazy::<RequestRoute>::new()} />
+                    <Route path=path!("/plans/:id") ssr=SsrMode::Async view={Lazy::<PlanRoute>::new()} />
+                    <Route path=path!("/environments/:id") ssr=SsrMode::Async view={Lazy::<EnvironmentRoute>::new()} />
+                    <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />
                 </Routes>
             </Layout>
         </Router>
     }
 }
+
+// Every page but the environment list (where people land) is a lazy route: in the browser its
+// code is a separate WASM part (`tools/lib.sh` splits it off), fetched the first time the page
+// is shown, so the WASM loaded first stays small (docs/benchmarks.md, 2026-12-02). The server
+// renders them like any other route. Each page loads its own data, so `data()` has none.
+
+/// Declares a unit struct that renders `$page` as a lazily loaded route.
+macro_rules! lazy_page {
+    ($route:ident => $page:ident) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(LoginRoute => LoginPage);
+lazy_page!(NewRequestRoute => NewRequestPage);
+lazy_page!(RequestRoute => RequestPage);
+lazy_page!(PlanRoute => PlanPage);
+lazy_page!(EnvironmentRoute => EnvironmentPage);
+lazy_page!(AuditRoute => AuditPage);
 
 /// Sets the page's Content-Security-Policy: scripts only from Berth with this response's nonce
 /// (the hydration script is inline), WASM compilation allowed, nothing framed, no plugins.

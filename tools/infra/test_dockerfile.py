@@ -29,6 +29,8 @@ def test_toolchain_pins():
     assert "tools/build-site.sh --release --server" in DOCKERFILE
     assert "cargo-leptos" not in DOCKERFILE.replace("same steps cargo-leptos runs", "")
     assert "rustup target add wasm32-unknown-unknown" in DOCKERFILE
+    # The lazy routes' splitter, from the workspace's pinned tool (tools/lib.sh checks its version).
+    assert "cargo install --locked --path /opt/wasm-split --root /usr/local" in DOCKERFILE
     assert "binaryen@132.0.0" in DOCKERFILE
     # npm's wasm-opt must come before any other on PATH, and is checked before the build.
     assert "ENV PATH=/opt/binaryen/bin:${PATH}" in DOCKERFILE

@@ -8,9 +8,11 @@ use uuid::Uuid;
 use super::{paging::ListLink, requests::RequestView, Stamp};
 use crate::error::AppError;
 
+/// A row of the environment list, the page people land on: the id is text (only ever linked),
+/// so the WASM loaded first carries no UUID parser (docs/benchmarks.md, 2026-12-02).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentRow {
-    pub id: Uuid,
+    pub id: String,
     pub name: String,
     pub slug: String,
     pub status: RequestStatus,
@@ -75,7 +77,7 @@ pub async fn list_environments(
                 .rows
                 .into_iter()
                 .map(|r| EnvironmentRow {
-                    id: r.id,
+                    id: r.id.to_string(),
                     name: r.name,
                     slug: r.slug,
                     status: r.status,

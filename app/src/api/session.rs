@@ -7,9 +7,11 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
+/// The page frame decodes this on every page: the id is text (only ever shown or linked), so the
+/// WASM loaded first carries no UUID parser (docs/benchmarks.md, 2026-12-02).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
-    pub id: Uuid,
+    pub id: String,
     pub name: String,
     pub roles: Vec<Role>,
 }
@@ -28,7 +30,7 @@ pub struct DemoUser {
 pub async fn whoami() -> Result<Option<Me>, AppError> {
     super::guard::respond(async {
         Ok(super::guard::current_user().await?.map(|u| Me {
-            id: u.id,
+            id: u.id.to_string(),
             name: u.display_name,
             roles: u.roles,
         }))
