@@ -397,7 +397,7 @@ async fn bench(
         .values()
         .filter(|a| !matches!(a.as_slice(), [Action::Install]))
         .count();
-    let charts = insight.apps().len();
+    let charts = common::insight().apps().len();
 
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / (v.len().max(1) as u32);
     let max = |v: &[Duration]| v.iter().copied().max().unwrap_or_default();
