@@ -81,6 +81,11 @@ BEGIN
        AND NOT (NEW.status = 'submitted' AND NEW.decided_by IS NULL) THEN
         RAISE EXCEPTION 'a decision cannot be changed' USING ERRCODE = 'check_violation';
     END IF;
+    IF NEW.status = 'submitted' AND OLD.status <> 'submitted'
+       AND (NEW.decided_by IS NOT NULL OR NEW.approved_plan_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'a request awaiting a decision again carries no decision'
+            USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END;
 $$;

@@ -18,7 +18,8 @@
 //!
 //! Knobs: `BENCH_REAL_RUNS` (50), `BENCH_WORKERS` (2), `BENCH_SIM_LATENCY_MS` (50, per Rancher
 //! API call), `BENCH_SIM_TIMINGS` (`realistic` or `fast`), `BENCH_RANCHER_POLL_MS` (250, the dev stack's; the product's is 2000),
-//! `BENCH_ENGINE_POLL_MS` (1000, the worker's default), `BENCH_TIMEOUT_SECS` (1200).
+//! `BENCH_ENGINE_POLL_MS` (1000, the worker's default), `BENCH_TIMEOUT_SECS` (1200),
+//! `BENCH_PLANS_ONLY` (set: stop after the planning figures).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -267,6 +268,9 @@ async fn bench(
         single[4].as_secs_f64() * 1000.0,
         batch.as_secs_f64()
     );
+    if std::env::var_os("BENCH_PLANS_ONLY").is_some() {
+        return Ok(());
+    }
     let mut approved = Vec::with_capacity(runs);
     for env in envs {
         let run = common::plan_and_approve(&pool, &company, &env, planner.clone()).await;

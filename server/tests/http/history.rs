@@ -66,17 +66,22 @@ async fn history_exports_are_for_auditors_and_admins(pool: PgPool) {
         rows[0],
         ["id", "at", "kind", "actor", "request_id", "details"]
     );
-    // Submitted, approved (with what exactly was approved), and the run the approval planned.
-    assert_eq!(rows.len(), 4, "{rows:?}");
+    // Submitted, its plan queued and computed, approved (with exactly what was approved: the
+    // plan's hash), and the run the approval enqueued.
+    assert_eq!(rows.len(), 6, "{rows:?}");
     assert_eq!(rows[1][2], "request.submitted");
     assert_eq!(rows[1][3], "Maria Manager");
     assert_eq!(rows[1][4], request.to_string());
-    assert_eq!(rows[2][2], "request.approved");
-    assert_eq!(rows[2][3], "Ada Admin");
-    let details: serde_json::Value = serde_json::from_str(&rows[2][5]).unwrap();
+    assert_eq!(rows[2][2], "plan.requested");
+    assert_eq!(rows[3][2], "plan.ready");
+    let ready: serde_json::Value = serde_json::from_str(&rows[3][5]).unwrap();
+    assert_eq!(rows[4][2], "request.approved");
+    assert_eq!(rows[4][3], "Ada Admin");
+    let details: serde_json::Value = serde_json::from_str(&rows[4][5]).unwrap();
     assert_eq!(details["note"], "Approved for Q1.");
     assert_eq!(details["spec"]["slug"], "trucking");
-    assert_eq!(rows[3][2], "run.enqueued");
+    assert_eq!(details["plan_hash"], ready["hash"]);
+    assert_eq!(rows[5][2], "run.enqueued");
     assert!(rows[1][0].parse::<i64>().unwrap() < rows[2][0].parse::<i64>().unwrap());
     time::OffsetDateTime::parse(&rows[1][1], &time::format_description::well_known::Rfc3339)
         .expect("RFC 3339 time");
@@ -162,12 +167,13 @@ async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    // 119 engine events after the submission: 120 in all, three pages of 50.
+    // 118 engine events after the submission and its plan request: 120 in all, three pages of
+    // 50.
     sqlx::query(
         "INSERT INTO events (environment_id, kind, details)
          SELECT $1, CASE WHEN n % 10 = 0 THEN 'step.failed' ELSE 'step.started' END,
                 jsonb_build_object('step', 'chart:influxdb', 'attempt', n)
-         FROM generate_series(1, 119) n",
+         FROM generate_series(1, 118) n",
     )
     .bind(env)
     .execute(&app.pool)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::helpers::{link, spawn, TestApp};
 
-/// Trucking with 120 events (the submission and 119 engine events), and 60 withdrawn units
+/// Trucking with 120 events (the submission, its plan request and 118 engine events), and 60 withdrawn units
 /// changed after it (`Unit 1` … `Unit 60`): 61 environments, two pages of 50.
 async fn sixty_one_environments(app: &TestApp, maria: &Client) -> Uuid {
     let request = app.submit(maria, "Trucking").await;
@@ -16,7 +16,7 @@ async fn sixty_one_environments(app: &TestApp, maria: &Client) -> Uuid {
         "INSERT INTO events (environment_id, kind, details)
          SELECT $1, CASE WHEN n % 10 = 0 THEN 'step.failed' ELSE 'step.started' END,
                 jsonb_build_object('step', 'chart:influxdb', 'attempt', n)
-         FROM generate_series(1, 119) n",
+         FROM generate_series(1, 118) n",
     )
     .bind(env)
     .execute(&app.pool)
