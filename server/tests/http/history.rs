@@ -150,8 +150,8 @@ async fn history_exports_are_for_auditors_and_admins(pool: PgPool) {
     assert_eq!(rows[1][9], "Maria Manager");
     assert_eq!(rows[1][10], "Ada Admin");
     assert_eq!(
-        rows[1][15], "3",
-        "event count: submitted, approved, run.enqueued"
+        rows[1][15], "5",
+        "event count: submitted, plan requested and ready, approved, run.enqueued"
     );
     let res = get(&maria, format!("{}/audit/environments.csv", app.base)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
