@@ -130,9 +130,9 @@ test("request → approve → live provisioning → timeline, with separation of
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText("Approved for Q1 rollout.");
   // The approval names the plan it bound; the plan's own page shows what was approved.
   await expect(timeline.locator("li[data-kind='request.approved']")).toContainText(`plan ${hash.slice(0, 12)}`);
+  await expect(timeline.locator("li[data-kind='run.succeeded']")).toHaveCount(1);
   await timeline.locator("li[data-kind='request.approved']").getByRole("link", { name: "plan" }).click();
   await expect(manager.getByRole("heading", { name: `Plan ${hash.slice(0, 12)}` })).toBeVisible();
-  await expect(timeline.locator("li[data-kind='run.succeeded']")).toHaveCount(1);
 
   // --- the auditor reads the history and has nothing to click ---
   const auditorCtx = await browser.newContext();

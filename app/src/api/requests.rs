@@ -171,16 +171,17 @@ pub async fn decide_request(
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         let decision = berth_domain::Decision::parse(&decision, &note)
             .map_err(|e| AppError::Invalid(e.to_string()))?;
-        let terms = match decision {
-            berth_domain::Decision::Approve { .. } => Some(
-                berth_domain::ApprovalTerms::parse(
-                    &plan_hash,
-                    override_capacity.is_some_and(|v| !v.is_empty()),
-                    &override_reason,
-                )
-                .map_err(AppError::Invalid)?,
-            ),
-            berth_domain::Decision::Reject { .. } => None,
+        // A malformed approval is reported after the policy had its say (403 before 422).
+        let (terms, bad_terms) = match decision {
+            berth_domain::Decision::Approve { .. } => match berth_domain::ApprovalTerms::parse(
+                &plan_hash,
+                override_capacity.is_some_and(|v| !v.is_empty()),
+                &override_reason,
+            ) {
+                Ok(t) => (Some(t), None),
+                Err(m) => (None, Some(m)),
+            },
+            berth_domain::Decision::Reject { .. } => (None, None),
         };
         let ctx = berth_runs::ApprovalContext {
             setup_digests: s.plan_setup.as_deref(),
@@ -194,7 +195,11 @@ pub async fn decide_request(
             terms.as_ref(),
             ctx,
         )
-        .await?;
+        .await
+        .map_err(|e| match (e, bad_terms) {
+            (berth_runs::EngineError::Invalid(_), Some(m)) => AppError::Invalid(m),
+            (e, _) => e.into(),
+        })?;
         Ok(outcome.status)
     })
     .await

@@ -69,9 +69,11 @@ pub async fn decide_request(
             }
         }
         (Decision::Approve { .. }, None) => {
+            // Who may decide is said before what is wrong with the approval.
+            lock_for_decision(&mut tx, request_id, actor).await?;
             return Err(EngineError::Invalid(
                 "an approval must name the plan it approves".into(),
-            ))
+            ));
         }
         (Decision::Reject { .. }, _) => None,
     };
@@ -112,20 +114,18 @@ pub async fn decide_request(
     })
 }
 
-/// The current plan was made from other templates or settings than this server's.
-struct Stale {
+/// The request, locked, once the actor is known to be allowed to decide it and it awaits a
+/// decision.
+struct Deciding {
     environment_id: Uuid,
+    blueprint: String,
 }
 
-/// Checks the approver may decide (before anything about the plan is said), then that the
-/// request's current plan is the one they saw and may be approved.
-async fn bind_plan(
+async fn lock_for_decision(
     conn: &mut PgConnection,
     request_id: Uuid,
     actor: &Actor,
-    terms: &ApprovalTerms,
-    ctx: ApprovalContext<'_>,
-) -> Result<Result<ApprovalBinding, Stale>, EngineError> {
+) -> Result<Deciding, EngineError> {
     let r = sqlx::query!(
         r#"SELECT r.requested_by, r.environment_id, r.status AS "status: RequestStatus",
                   e.blueprint
@@ -147,6 +147,27 @@ async fn bind_plan(
             berth_domain::TransitionError::NotSubmitted(r.status).into(),
         ));
     }
+    Ok(Deciding {
+        environment_id: r.environment_id,
+        blueprint: r.blueprint,
+    })
+}
+
+/// The current plan was made from other templates or settings than this server's.
+struct Stale {
+    environment_id: Uuid,
+}
+
+/// Checks the approver may decide (before anything about the plan is said), then that the
+/// request's current plan is the one they saw and may be approved.
+async fn bind_plan(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    actor: &Actor,
+    terms: &ApprovalTerms,
+    ctx: ApprovalContext<'_>,
+) -> Result<Result<ApprovalBinding, Stale>, EngineError> {
+    let r = lock_for_decision(&mut *conn, request_id, actor).await?;
     let plan = sqlx::query!(
         r#"SELECT id, status AS "status: PlanStatus", hash, document, error FROM plans
            WHERE request_id = $1 ORDER BY created_at DESC, id LIMIT 1"#,
