@@ -20,6 +20,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// Form fields refused, each named (the form shows each message by its field).
+    #[error("Check the form: {}", .0.0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" "))]
+    Fields(berth_domain::SpecErrors),
     #[error("Something went wrong on our side. It has been logged; please try again.")]
     Internal,
     /// Raised by the server-function machinery itself (network, encoding, …).
@@ -43,7 +46,7 @@ impl AppError {
             AppError::Forbidden(_) => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
-            AppError::Invalid(_) => 422,
+            AppError::Invalid(_) | AppError::Fields(_) => 422,
             AppError::Internal | AppError::Transport(_) => 500,
         }
     }
@@ -66,6 +69,7 @@ impl From<berth_db::DbError> for AppError {
         use berth_domain::TransitionError;
         match e {
             DbError::NotFound => AppError::NotFound,
+            DbError::Invalid(errors) => AppError::Fields(errors),
             DbError::Taken { message, .. } | DbError::Conflict(message) => {
                 AppError::Conflict(message)
             }

@@ -14,7 +14,7 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    audit::AuditPage, environment::EnvironmentPage, environments::EnvironmentsPage,
+    audit::AuditPage, change::{ChangePage, DecommissionPage}, environment::EnvironmentPage, environments::EnvironmentsPage,
     login::LoginPage, new_request::NewRequestPage, not_found::NotFound, plan::PlanPage,
     request::RequestPage,
 };
@@ -59,6 +59,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/requests/:id") ssr=SsrMode::Async view={Lazy::<RequestRoute>::new()} />
                     <Route path=path!("/plans/:id") ssr=SsrMode::Async view={Lazy::<PlanRoute>::new()} />
                     <Route path=path!("/environments/:id") ssr=SsrMode::Async view={Lazy::<EnvironmentRoute>::new()} />
+                    <Route path=path!("/environments/:id/change") ssr=SsrMode::Async view={Lazy::<ChangeRoute>::new()} />
+                    <Route path=path!("/environments/:id/decommission") ssr=SsrMode::Async view={Lazy::<DecommissionRoute>::new()} />
                     <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />
                 </Routes>
             </Layout>
@@ -95,6 +97,8 @@ lazy_page!(RequestRoute => RequestPage);
 lazy_page!(PlanRoute => PlanPage);
 lazy_page!(EnvironmentRoute => EnvironmentPage);
 lazy_page!(AuditRoute => AuditPage);
+lazy_page!(ChangeRoute => ChangePage);
+lazy_page!(DecommissionRoute => DecommissionPage);
 
 /// Sets the page's Content-Security-Policy: scripts only from Berth with this response's nonce
 /// (the hydration script is inline), WASM compilation allowed, nothing framed, no plugins.

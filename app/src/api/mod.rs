@@ -5,6 +5,7 @@ pub mod environments;
 #[cfg(feature = "ssr")]
 pub mod guard;
 pub mod history;
+pub mod lifecycle;
 pub mod paging;
 pub mod plans;
 pub mod provisioning;

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod audit;
+pub mod change;
 pub mod environment;
 pub mod environments;
 pub mod history;

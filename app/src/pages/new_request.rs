@@ -155,7 +155,7 @@ fn RequestForm() -> impl IntoView {
 
 /// A labelled form field with its hint and its error right below it.
 #[component]
-fn Field(
+pub(crate) fn Field(
     label: &'static str,
     name: &'static str,
     hint: &'static str,

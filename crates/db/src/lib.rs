@@ -26,6 +26,9 @@ pub enum DbError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// Form fields that do not hold (each names its field).
+    #[error(transparent)]
+    Invalid(berth_domain::SpecErrors),
     #[error(transparent)]
     Transition(#[from] berth_domain::TransitionError),
     #[error("stored data is inconsistent: {0}")]

@@ -7,7 +7,7 @@
 //! Changing an environment moves it to the top of the list: someone paging while it changes may
 //! see it twice or not at all, as with any live list; a reload shows it.
 
-use berth_domain::{BlueprintName, RequestStatus, RunStatus, Size};
+use berth_domain::{BlueprintName, EnvironmentStatus, RequestKind, RequestStatus, RunStatus, Size};
 use sqlx::PgPool;
 use time::{macros::datetime, OffsetDateTime};
 use uuid::Uuid;
@@ -56,8 +56,8 @@ pub struct ListPage<T> {
 /// Which environments a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
-    /// An environment's status (its latest request's); None lists every status.
-    pub status: Option<RequestStatus>,
+    /// An environment's status; None lists every status.
+    pub status: Option<EnvironmentStatus>,
     /// Matches names and short names, case-insensitively and literally (no wildcards).
     pub text: Option<String>,
 }
@@ -65,7 +65,7 @@ pub struct ListFilter {
 impl ListFilter {
     /// The status as its column stores it, for the `$n::text IS NULL OR …` filter.
     fn status_param(&self) -> Option<&'static str> {
-        self.status.map(RequestStatus::as_str)
+        self.status.map(EnvironmentStatus::as_str)
     }
 
     fn pattern_param(&self) -> Option<String> {
@@ -218,7 +218,7 @@ pub async fn environments(
             };
             let rows = sqlx::query_as!(
                 EnvironmentSummary,
-                r#"SELECT e.id, e.name, e.slug, e.status AS "status: RequestStatus",
+                r#"SELECT e.id, e.name, e.slug, e.status AS "status: EnvironmentStatus",
                           e.blueprint AS "blueprint: BlueprintName", e.size AS "size: Size",
                           e.updated_at, u.display_name AS created_by_name
                    FROM environments e JOIN users u ON u.id = e.created_by
@@ -240,7 +240,7 @@ pub async fn environments(
         ListCursor::Before(before) => {
             let rows = sqlx::query_as!(
                 EnvironmentSummary,
-                r#"SELECT e.id, e.name, e.slug, e.status AS "status: RequestStatus",
+                r#"SELECT e.id, e.name, e.slug, e.status AS "status: EnvironmentStatus",
                           e.blueprint AS "blueprint: BlueprintName", e.size AS "size: Size",
                           e.updated_at, u.display_name AS created_by_name
                    FROM environments e JOIN users u ON u.id = e.created_by
@@ -278,11 +278,11 @@ pub struct LatestState {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    pub status: RequestStatus,
+    pub status: EnvironmentStatus,
     pub blueprint: String,
     pub size: String,
     pub updated_at: OffsetDateTime,
-    pub request_kind: Option<String>,
+    pub request_kind: Option<RequestKind>,
     pub request_status: Option<RequestStatus>,
     pub requested_by: Option<String>,
     pub decided_by: Option<String>,
@@ -343,10 +343,10 @@ pub async fn latest_states(
             let rows = sqlx::query_as!(
                 LatestState,
                 r#"SELECT e.id AS "id!", e.name AS "name!", e.slug AS "slug!",
-                          e.status AS "status!: RequestStatus", e.blueprint AS "blueprint!",
+                          e.status AS "status!: EnvironmentStatus", e.blueprint AS "blueprint!",
                           e.size AS "size!",
                           e.updated_at AS "updated_at!",
-                          r.kind AS "request_kind?",
+                          r.kind AS "request_kind?: RequestKind",
                           r.status AS "request_status?: RequestStatus",
                           ru.display_name AS "requested_by?", du.display_name AS "decided_by?",
                           run.status AS "run_status?: RunStatus",
@@ -390,10 +390,10 @@ pub async fn latest_states(
             let rows = sqlx::query_as!(
                 LatestState,
                 r#"SELECT e.id AS "id!", e.name AS "name!", e.slug AS "slug!",
-                          e.status AS "status!: RequestStatus", e.blueprint AS "blueprint!",
+                          e.status AS "status!: EnvironmentStatus", e.blueprint AS "blueprint!",
                           e.size AS "size!",
                           e.updated_at AS "updated_at!",
-                          r.kind AS "request_kind?",
+                          r.kind AS "request_kind?: RequestKind",
                           r.status AS "request_status?: RequestStatus",
                           ru.display_name AS "requested_by?", du.display_name AS "decided_by?",
                           run.status AS "run_status?: RunStatus",

@@ -3,7 +3,8 @@
 use berth_domain::{
     policy::{authorize, Action},
     request::Submitted,
-    Actor, BlueprintName, Decision, RequestSpec, RequestStatus, Size,
+    Actor, AppOverrides, BlueprintName, BlueprintVersion, Decision, EnvironmentStatus, RequestKind,
+    RequestSpec, RequestStatus, Size,
 };
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -17,7 +18,7 @@ pub struct EnvironmentSummary {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    pub status: RequestStatus,
+    pub status: EnvironmentStatus,
     pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by_name: String,
@@ -32,12 +33,44 @@ pub struct Environment {
     pub slug: String,
     pub description: String,
     pub owner_contact: String,
-    pub status: RequestStatus,
+    pub status: EnvironmentStatus,
     pub blueprint: BlueprintName,
     pub size: Size,
+    /// The blueprint version deployed (`None` until the first run succeeds).
+    pub blueprint_version: Option<String>,
+    /// The per-app overrides in force (`{}` when none).
+    pub overrides: serde_json::Value,
     pub created_by_name: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    pub decommissioned_at: Option<OffsetDateTime>,
+}
+
+impl Environment {
+    /// The specification the environment runs now: where a change form starts, and what a
+    /// change is compared with.
+    pub fn current_spec(&self) -> Result<RequestSpec, DbError> {
+        let corrupt = |what: &str, e: String| DbError::Corrupt(format!("environment {what}: {e}"));
+        Ok(RequestSpec {
+            name: berth_domain::UnitName::parse(&self.name).map_err(|e| corrupt("name", e))?,
+            slug: berth_domain::UnitSlug::parse(&self.slug).map_err(|e| corrupt("slug", e))?,
+            description: berth_domain::Description::parse(&self.description)
+                .map_err(|e| corrupt("description", e))?,
+            owner_contact: berth_domain::OwnerContact::parse(&self.owner_contact)
+                .map_err(|e| corrupt("owner", e))?,
+            blueprint: self.blueprint,
+            size: self.size,
+            blueprint_version: self
+                .blueprint_version
+                .as_deref()
+                .map(BlueprintVersion::parse)
+                .transpose()
+                .map_err(|e| corrupt("blueprint version", e))?,
+            overrides: serde_json::from_value::<AppOverrides>(self.overrides.clone())
+                .map_err(|e| corrupt("overrides", e.to_string()))?
+                .normalized(),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +78,7 @@ pub struct Request {
     pub id: Uuid,
     pub environment_id: Uuid,
     pub environment_name: String,
-    pub kind: String,
+    pub kind: RequestKind,
     pub spec: RequestSpec,
     pub status: RequestStatus,
     pub requested_by: Uuid,
@@ -97,19 +130,37 @@ pub async fn list_environments(
 }
 
 pub async fn get_environment(pool: &PgPool, id: Uuid) -> Result<Option<Environment>, DbError> {
+    select_environment(pool, id).await
+}
+
+/// Locks an environment for a request about it (one request at a time decides its fate).
+pub async fn lock_environment(conn: &mut PgConnection, id: Uuid) -> Result<Environment, DbError> {
+    sqlx::query_scalar!("SELECT id FROM environments WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DbError::NotFound)?;
+    select_environment(&mut *conn, id)
+        .await?
+        .ok_or(DbError::NotFound)
+}
+
+async fn select_environment<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    id: Uuid,
+) -> Result<Option<Environment>, DbError> {
     let env = sqlx::query_as!(
         Environment,
         r#"SELECT e.id, c.name AS company_name, e.name, e.slug, e.description, e.owner_contact,
-                  e.status AS "status: RequestStatus", e.blueprint AS "blueprint: BlueprintName",
-                  e.size AS "size: Size", e.created_at, e.updated_at,
-                  u.display_name AS created_by_name
+                  e.status AS "status: EnvironmentStatus", e.blueprint AS "blueprint: BlueprintName",
+                  e.size AS "size: Size", e.blueprint_version, e.overrides, e.created_at,
+                  e.updated_at, e.decommissioned_at, u.display_name AS created_by_name
            FROM environments e
            JOIN companies c ON c.id = e.company_id
            JOIN users u ON u.id = e.created_by
            WHERE e.id = $1"#,
         id
     )
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     Ok(env)
 }
@@ -121,7 +172,8 @@ async fn select_requests(
     environment_id: Option<Uuid>,
 ) -> Result<Vec<Request>, DbError> {
     let rows = sqlx::query!(
-        r#"SELECT r.id, r.environment_id, e.name AS environment_name, r.kind, r.spec,
+        r#"SELECT r.id, r.environment_id, e.name AS environment_name,
+                  r.kind AS "kind: RequestKind", r.spec,
                   r.status AS "status: RequestStatus", r.requested_by,
                   ru.display_name AS requested_by_name,
                   r.created_at, du.display_name AS "decided_by_name?", r.decided_at,
@@ -217,23 +269,13 @@ pub async fn submit_in(
     .execute(&mut *tx)
     .await
     .map_err(|e| taken(e, spec))?;
-    sqlx::query!(
-        "INSERT INTO requests (id, environment_id, kind, spec, requested_by)
-         VALUES ($1, $2, 'create', $3, $4)",
-        request_id,
-        environment_id,
-        spec_json,
-        actor.user_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    events::append(
+    insert_request(
         &mut *tx,
         environment_id,
-        Some(request_id),
-        Some(actor.user_id),
-        events::kind::REQUEST_SUBMITTED,
-        json!({ "kind": "create", "spec": spec_json }),
+        request_id,
+        RequestKind::Create,
+        spec_json,
+        actor,
     )
     .await?;
     tracing::info!(%environment_id, %request_id, slug = %spec.slug, "request submitted");
@@ -424,16 +466,146 @@ async fn move_from_submitted(
     }
 }
 
-/// The one way a request's status changes, and its environment's with it (an environment
-/// shows its latest request's status). Moves only from a status the domain's transition table
-/// allows (`RequestStatus::can_become`; the database trigger holds the same table): returns
-/// `false` and changes nothing when the request stands elsewhere, e.g. already at `to` (a
-/// retried run whose request went back to `provisioning` earlier). Events are the caller's:
-/// each transition records its own details.
+/// Stores a request and its `request.submitted` event. At most one request per environment
+/// awaits a decision (the `requests_one_open` index): a second one is a [`DbError::Conflict`].
+async fn insert_request(
+    conn: &mut PgConnection,
+    environment_id: Uuid,
+    request_id: Uuid,
+    kind: RequestKind,
+    spec_json: serde_json::Value,
+    actor: &Actor,
+) -> Result<(), DbError> {
+    sqlx::query!(
+        "INSERT INTO requests (id, environment_id, kind, spec, requested_by)
+         VALUES ($1, $2, $3, $4, $5)",
+        request_id,
+        environment_id,
+        kind as RequestKind,
+        spec_json,
+        actor.user_id
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("requests_one_open") => {
+            DbError::Conflict(
+                "A request for this environment already awaits a decision: wait for it or withdraw it first."
+                    .into(),
+            )
+        }
+        _ => DbError::Sqlx(e),
+    })?;
+    events::append(
+        &mut *conn,
+        environment_id,
+        Some(request_id),
+        Some(actor.user_id),
+        events::kind::REQUEST_SUBMITTED,
+        json!({ "kind": kind, "spec": spec_json }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Why a request about an existing environment is refused before anything is stored.
+fn refuse_unless_settled(env: &Environment, what: &str) -> Result<(), DbError> {
+    if env.status.accepts_requests() {
+        Ok(())
+    } else {
+        Err(DbError::Conflict(format!(
+            "This environment is {}; a {what} can be asked for when it is ready or failed.",
+            env.status
+        )))
+    }
+}
+
+/// Stores a change request for an environment the caller locked ([`lock_environment`]), in the
+/// caller's transaction. `spec` is the new specification, parsed from the form against the
+/// current one (`berth_domain::ChangeForm::parse`) and its overrides checked by the blueprint.
+/// The caller checks that no run of the environment is live.
+pub async fn submit_change_in(
+    conn: &mut PgConnection,
+    env: &Environment,
+    actor: &Actor,
+    spec: &RequestSpec,
+) -> Result<Submission, DbError> {
+    authorize(Some(actor), Action::RequestChange).map_err(berth_domain::TransitionError::from)?;
+    refuse_unless_settled(env, "change")?;
+    let request_id = Uuid::new_v4();
+    let spec_json =
+        serde_json::to_value(spec).map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?;
+    insert_request(
+        conn,
+        env.id,
+        request_id,
+        RequestKind::Change,
+        spec_json,
+        actor,
+    )
+    .await?;
+    tracing::info!(environment_id = %env.id, %request_id, "change requested");
+    Ok(Submission {
+        environment_id: env.id,
+        request_id,
+    })
+}
+
+/// Stores a decommission request for an environment the caller locked, after the typed
+/// confirmation matched its name. Its spec is the environment's current one (what is removed).
+pub async fn submit_decommission_in(
+    conn: &mut PgConnection,
+    env: &Environment,
+    actor: &Actor,
+    confirmation: &str,
+) -> Result<Submission, DbError> {
+    authorize(Some(actor), Action::RequestDecommission)
+        .map_err(berth_domain::TransitionError::from)?;
+    let current = env.current_spec()?;
+    berth_domain::lifecycle::check_decommission_confirmation(&current, confirmation)
+        .map_err(DbError::Invalid)?;
+    refuse_unless_settled(env, "decommission")?;
+    let request_id = Uuid::new_v4();
+    let spec_json = serde_json::to_value(&current)
+        .map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?;
+    insert_request(
+        conn,
+        env.id,
+        request_id,
+        RequestKind::Decommission,
+        spec_json,
+        actor,
+    )
+    .await?;
+    tracing::info!(environment_id = %env.id, %request_id, "decommission requested");
+    Ok(Submission {
+        environment_id: env.id,
+        request_id,
+    })
+}
+
+/// The one way a request's status changes, and its environment's with it (through
+/// `EnvironmentStatus::follows`: a create request's status is its environment's, a change shows
+/// `changing`, a decommission `decommissioning` then `decommissioned`). Moves only from a status
+/// the domain's transition table allows (`RequestStatus::can_become`; the database triggers hold
+/// the same tables): returns `false` and changes nothing when the request stands elsewhere, e.g.
+/// already at `to` (a retried run whose request went back to `provisioning` earlier). Events are
+/// the caller's: each transition records its own details.
 pub async fn set_status(
     conn: &mut PgConnection,
     request_id: Uuid,
     to: RequestStatus,
+) -> Result<bool, DbError> {
+    set_status_after(conn, request_id, to, false).await
+}
+
+/// [`set_status`] for a failed change whose run rolled every app back (`rolled_back`): the
+/// environment stays `ready` on its previous spec while the request fails.
+pub async fn set_status_after(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    to: RequestStatus,
+    rolled_back: bool,
 ) -> Result<bool, DbError> {
     let from: Vec<String> = RequestStatus::ALL
         .into_iter()
@@ -441,30 +613,91 @@ pub async fn set_status(
         .map(|s| s.to_string())
         .collect();
     // Back to awaiting a decision (re-approval) clears the decision; the events keep it.
-    let environment_id = sqlx::query_scalar!(
-        "UPDATE requests SET status = $2,
+    let moved = sqlx::query!(
+        r#"UPDATE requests SET status = $2,
                 decided_by = CASE WHEN $2 = 'submitted' THEN NULL ELSE decided_by END,
                 decided_at = CASE WHEN $2 = 'submitted' THEN NULL ELSE decided_at END,
                 decision_note = CASE WHEN $2 = 'submitted' THEN NULL ELSE decision_note END,
                 approved_plan_id = CASE WHEN $2 = 'submitted' THEN NULL ELSE approved_plan_id END,
                 capacity_override = CASE WHEN $2 = 'submitted' THEN NULL ELSE capacity_override END
          WHERE id = $1 AND status = ANY($3)
-         RETURNING environment_id",
+         RETURNING environment_id, kind AS "kind: RequestKind""#,
         request_id,
         to as RequestStatus,
         &from
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(environment_id) = environment_id else {
+    let Some(moved) = moved else {
         return Ok(false);
     };
+    let current = sqlx::query_scalar!(
+        r#"SELECT status AS "status: EnvironmentStatus" FROM environments WHERE id = $1 FOR UPDATE"#,
+        moved.environment_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let next = current.follows(moved.kind, to, rolled_back);
+    if next != current {
+        if !current.can_become(next) {
+            return Err(DbError::Corrupt(format!(
+                "environment {} cannot go from {current} to {next}",
+                moved.environment_id
+            )));
+        }
+        sqlx::query!(
+            "UPDATE environments SET status = $2, updated_at = now(),
+                    decommissioned_at = CASE WHEN $2 = 'decommissioned' THEN now() END
+             WHERE id = $1",
+            moved.environment_id,
+            next as EnvironmentStatus
+        )
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        sqlx::query!(
+            "UPDATE environments SET updated_at = now() WHERE id = $1",
+            moved.environment_id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// After a run of `request_id` succeeded: the environment's current specification becomes the
+/// request's (a change's new size, description, owner, overrides) and `blueprint_version` the one
+/// the run deployed. A decommission's spec is the current one, so nothing moves.
+pub async fn apply_spec(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    blueprint_version: &str,
+) -> Result<(), DbError> {
+    let row = sqlx::query!(
+        r#"SELECT environment_id, spec, kind AS "kind: RequestKind" FROM requests WHERE id = $1"#,
+        request_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if row.kind == RequestKind::Decommission {
+        return Ok(());
+    }
+    let spec: RequestSpec = serde_json::from_value(row.spec)
+        .map_err(|e| DbError::Corrupt(format!("request spec: {e}")))?;
+    let overrides = serde_json::to_value(&spec.overrides)
+        .map_err(|e| DbError::Corrupt(format!("overrides: {e}")))?;
     sqlx::query!(
-        "UPDATE environments SET status = $2, updated_at = now() WHERE id = $1",
-        environment_id,
-        to as RequestStatus
+        "UPDATE environments SET description = $2, owner_contact = $3, size = $4,
+                blueprint_version = $5, overrides = $6, updated_at = now()
+         WHERE id = $1",
+        row.environment_id,
+        spec.description.as_str(),
+        spec.owner_contact.as_str(),
+        spec.size as Size,
+        blueprint_version,
+        overrides
     )
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(())
 }

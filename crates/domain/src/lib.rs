@@ -3,12 +3,17 @@
 //! browser (WASM) and the server share one definition of what is valid. The `sqlx` feature (server
 //! side only) maps the status enums to their text columns; the WASM build leaves it off.
 
+pub mod lifecycle;
 pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod run;
 pub mod unit;
 
+pub use lifecycle::{
+    AppOverrides, BlueprintVersion, ChangeForm, EnvironmentStatus, RequestKind,
+    NOTHING_WOULD_CHANGE,
+};
 pub use plan::{ApprovalTerms, PlanDocument, PlanHash, PlanRefusal, PlanStatus, Quota};
 pub use policy::{Action, Actor, Denied, Role};
 pub use request::{BlueprintName, Decision, RequestStatus, Size, TransitionError};

@@ -149,6 +149,88 @@ pub struct PlanDocument {
     pub capacity: CapacityFigures,
     /// Fingerprints of what each stage will make, recomputed by the worker before it acts.
     pub digests: StageDigests,
+    /// A change: what differs from what runs now (absent for a new unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeDiff>,
+    /// A decommission: what is removed and what is kept (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal: Option<RemovalPlan>,
+}
+
+/// What a change request changes, and only that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeDiff {
+    /// The fields of the spec that differ (size, description, owner, version, overrides).
+    pub fields: Vec<FieldChange>,
+    pub quota_before: Quota,
+    pub quota_after: Quota,
+    /// Every app of the blueprint, in install order, with what the change does to it.
+    pub apps: Vec<AppChange>,
+}
+
+impl ChangeDiff {
+    /// The apps the change upgrades, installs or removes.
+    pub fn touched(&self) -> impl Iterator<Item = &AppChange> {
+        self.apps.iter().filter(|a| a.action != AppAction::Unchanged)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What a change does to one app.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum AppAction {
+    /// Same chart version and rendered values: left as it is.
+    Unchanged,
+    Upgrade,
+    Install,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppChange {
+    pub app: String,
+    pub action: AppAction,
+    pub chart_before: Option<String>,
+    pub chart_after: Option<String>,
+    /// The Helm revision deployed now.
+    pub revision_before: Option<u64>,
+    /// A unified diff of the rendered values (secrets [`REDACTED`] on both sides); empty when
+    /// they are the same.
+    pub values_diff: Vec<String>,
+}
+
+/// What a decommission removes, in order, and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalPlan {
+    /// Helm releases, uninstalled in this order (the install order reversed).
+    pub apps: Vec<String>,
+    pub namespace: String,
+    pub project: String,
+    pub stack_name: String,
+    /// The stack's resources that its deletion removes.
+    pub resources: Vec<ResourceChange>,
+    /// What stays on purpose, and why.
+    pub retained: Vec<Retained>,
+    /// Days the unit's secrets stay recoverable after the run schedules their deletion.
+    pub secret_recovery_days: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retained {
+    /// What it is: a logical id or a name.
+    pub name: String,
+    pub resource_type: String,
+    pub why: String,
 }
 
 /// What the plan was computed from (besides the live state it was compared with).

@@ -67,6 +67,10 @@ pub enum Action {
     ReadEnvironments,
     /// Submit a request for a new business unit.
     CreateRequest,
+    /// Ask for a change to an environment that exists (managers, as for a new one).
+    RequestChange,
+    /// Ask for an environment to be removed (managers and admins; another admin approves).
+    RequestDecommission,
     /// Approve or reject a request made by `requested_by`.
     DecideRequest { requested_by: Uuid },
     /// Withdraw a request made by `requested_by`.
@@ -102,7 +106,14 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
     }
     match action {
         Action::ReadEnvironments => Ok(()),
-        Action::CreateRequest => need(actor, Role::Manager),
+        Action::CreateRequest | Action::RequestChange => need(actor, Role::Manager),
+        Action::RequestDecommission => {
+            if actor.has(Role::Admin) {
+                Ok(())
+            } else {
+                need(actor, Role::Manager)
+            }
+        }
         Action::DecideRequest { requested_by } => {
             need(actor, Role::Admin)?;
             if requested_by == actor.user_id {
@@ -200,6 +211,37 @@ mod tests {
                 "{name} export"
             );
         }
+    }
+
+    /// Changes are for managers; a decommission for managers and admins.
+    #[test]
+    fn lifecycle_requests() {
+        let who = |roles: &[Role]| Actor {
+            user_id: Uuid::new_v4(),
+            name: "me".into(),
+            roles: roles.to_vec(),
+        };
+        let manager = who(&[Role::Manager]);
+        let admin = who(&[Role::Admin]);
+        let auditor = who(&[Role::Auditor]);
+        assert_eq!(authorize(Some(&manager), Action::RequestChange), Ok(()));
+        assert_eq!(
+            authorize(Some(&admin), Action::RequestChange),
+            Err(Denied::NeedsRole(Role::Manager))
+        );
+        assert_eq!(
+            authorize(Some(&manager), Action::RequestDecommission),
+            Ok(())
+        );
+        assert_eq!(authorize(Some(&admin), Action::RequestDecommission), Ok(()));
+        assert_eq!(
+            authorize(Some(&auditor), Action::RequestDecommission),
+            Err(Denied::NeedsRole(Role::Manager))
+        );
+        assert_eq!(
+            authorize(None, Action::RequestDecommission),
+            Err(Denied::NotSignedIn)
+        );
     }
 
     /// Every role (and anonymous, and no-role) × every action, on own and others' requests.

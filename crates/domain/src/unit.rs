@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::lifecycle::{AppOverrides, BlueprintVersion};
 use crate::request::{BlueprintName, Size};
 
 /// Why one form field was refused; `field` matches the form's input name.
@@ -309,6 +310,13 @@ pub struct RequestSpec {
     pub owner_contact: OwnerContact,
     pub blueprint: BlueprintName,
     pub size: Size,
+    /// The blueprint version asked for; `None` on a new unit's request: the newest published
+    /// when it is planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blueprint_version: Option<BlueprintVersion>,
+    /// Values the manager set where the blueprint allows it (checked against its schema).
+    #[serde(default, skip_serializing_if = "AppOverrides::is_empty")]
+    pub overrides: AppOverrides,
 }
 
 impl RequestSpec {
@@ -369,6 +377,8 @@ impl RequestSpec {
                 owner_contact,
                 blueprint,
                 size,
+                blueprint_version: None,
+                overrides: AppOverrides::default(),
             }),
             _ => Err(errors),
         }

@@ -6,6 +6,7 @@
 //! from berth-runs so the web pages, which only read and operate runs, never compile the cloud
 //! SDKs. See `docs/engine.md`.
 
+mod lifecycle;
 mod planner;
 mod provisioner;
 mod settings;

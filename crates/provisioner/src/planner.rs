@@ -9,7 +9,7 @@ use berth_blueprint::{Blueprint, ClusterFacts, RenderContext, RenderMode, Secret
 use berth_domain::plan::{
     AwsPlan, CapacityFigures, ChartPlan, KubernetesPlan, PlanInputs, ResourceChange, StageDigests,
 };
-use berth_domain::{plan::REDACTED, PlanDocument, Size};
+use berth_domain::{plan::REDACTED, AppOverrides, PlanDocument, RequestKind, Size};
 use berth_runs::{PlanContext, PlanError, Planner, StepContext, StepError, UnitInfo};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -34,6 +34,13 @@ pub(crate) struct Desired {
 
 fn size_of(unit: &UnitInfo) -> Result<Size, String> {
     unit.size.parse::<Size>()
+}
+
+/// The domain's overrides as the blueprint renders them (the same JSON object).
+pub(crate) fn blueprint_overrides(o: &AppOverrides) -> Result<berth_blueprint::Overrides, String> {
+    serde_json::to_value(o)
+        .and_then(serde_json::from_value)
+        .map_err(|e| format!("overrides: {e}"))
 }
 
 impl Provisioner {
@@ -82,12 +89,48 @@ impl Provisioner {
         ))
     }
 
-    /// [`Self::setup_digest`] of every installed blueprint, for the approval check of a server
+    /// The blueprint a request asks for: its version, or the newest published for a new unit.
+    pub(crate) fn blueprint_of_request(&self, ctx: &PlanContext) -> Result<&Blueprint, String> {
+        let found = match &ctx.spec.blueprint_version {
+            Some(v) => self.templates.blueprint_at(&ctx.blueprint, v.as_str()),
+            None => self.templates.blueprint(&ctx.blueprint),
+        };
+        found.ok_or_else(|| {
+            format!(
+                "blueprint {} {} is not installed",
+                ctx.blueprint,
+                ctx.spec
+                    .blueprint_version
+                    .as_ref()
+                    .map(|v| v.as_str())
+                    .unwrap_or("(any version)")
+            )
+        })
+    }
+
+    /// The blueprint version a run was enqueued with.
+    pub(crate) fn blueprint_of_run(&self, step: &StepContext) -> Result<&Blueprint, StepError> {
+        self.templates
+            .blueprint_at(&step.blueprint, &step.blueprint_version)
+            .ok_or_else(|| {
+                StepError::Permanent(format!(
+                    "blueprint {} {} is no longer installed; start a new run",
+                    step.blueprint, step.blueprint_version
+                ))
+            })
+    }
+
+    /// [`Self::setup_digest`] of every installed blueprint version (`name@version`), for the approval check of a server
     /// that runs this worker.
     pub fn setup_digests(&self) -> BTreeMap<String, String> {
-        self.templates
-            .blueprints()
-            .map(|b| (b.name().to_owned(), self.setup_digest(b)))
+        let t = &self.templates;
+        t.blueprints()
+            .flat_map(|newest| {
+                t.versions(newest.name())
+                    .into_iter()
+                    .filter_map(|v| t.blueprint_at(newest.name(), &v))
+            })
+            .map(|b| (format!("{}@{}", b.name(), b.version()), self.setup_digest(b)))
             .collect()
     }
 
@@ -97,13 +140,9 @@ impl Provisioner {
     pub(crate) fn desired(
         &self,
         unit: &UnitInfo,
-        blueprint_name: &str,
+        blueprint: &Blueprint,
         cluster_id: &str,
     ) -> Result<Desired, String> {
-        let blueprint = self
-            .templates
-            .blueprint(blueprint_name)
-            .ok_or_else(|| format!("blueprint {blueprint_name:?} is not installed"))?;
         let identity = identity_of(unit)?;
         let size = size_of(unit)?;
         let namespace =
@@ -131,6 +170,7 @@ impl Provisioner {
                 namespace,
                 domain: self.settings.domain.clone(),
             },
+            overrides: blueprint_overrides(&unit.overrides)?,
         };
         let rendered = self
             .templates
@@ -181,8 +221,13 @@ impl Provisioner {
             )
         })?;
         let doc = &approved.document;
+        // A decommission removes what exists: nothing it does depends on the templates.
+        if step.request_kind == RequestKind::Decommission {
+            return Ok(());
+        }
+        let blueprint = self.blueprint_of_run(step)?;
         let now = self
-            .desired(&step.unit, &step.blueprint, &doc.kubernetes.cluster_id)
+            .desired(&step.unit, blueprint, &doc.kubernetes.cluster_id)
             .map_err(|e| {
                 StepError::NeedsReapproval(format!("the plan can no longer be made: {e}"))
             })?;
@@ -204,10 +249,7 @@ impl Provisioner {
     async fn compute_plan(&self, ctx: &PlanContext) -> Result<PlanDocument, PlanError> {
         let invalid = PlanError::Invalid;
         let unit = &ctx.unit;
-        let blueprint = self
-            .templates
-            .blueprint(&ctx.blueprint)
-            .ok_or_else(|| invalid(format!("blueprint {:?} is not installed", ctx.blueprint)))?;
+        let blueprint = self.blueprint_of_request(ctx).map_err(invalid)?;
         let identity = identity_of(unit).map_err(invalid)?;
         let size = size_of(unit).map_err(invalid)?;
         let namespace = Self::namespace_of(&unit.company_slug, &unit.unit_slug)
@@ -242,8 +284,13 @@ impl Provisioner {
             .await
             .map_err(rancher)?;
 
+        if ctx.kind == RequestKind::Decommission {
+            return self
+                .plan_removal(ctx, blueprint, &identity, &cluster, &namespace, project, existing_ns)
+                .await;
+        }
         let desired = self
-            .desired(unit, &ctx.blueprint, &cluster.id)
+            .desired(unit, blueprint, &cluster.id)
             .map_err(invalid)?;
 
         // Every chart version must exist in its repository's index now.
@@ -297,7 +344,16 @@ impl Provisioner {
                 }
             })?;
 
+        let change = match (ctx.kind, &ctx.current) {
+            (RequestKind::Change, Some(current)) => Some(
+                self.change_diff(ctx, current, &desired.charts, &cluster.id)
+                    .map_err(invalid)?,
+            ),
+            _ => None,
+        };
         Ok(PlanDocument {
+            change,
+            removal: None,
             request_id: ctx.request_id,
             inputs: PlanInputs {
                 spec: ctx.spec.clone(),

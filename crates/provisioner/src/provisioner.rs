@@ -325,17 +325,7 @@ impl Provisioner {
             .app
             .as_deref()
             .ok_or_else(|| StepError::Permanent("chart step without an app".into()))?;
-        let blueprint = self.templates.blueprint(&step.blueprint).ok_or_else(|| {
-            StepError::Permanent(format!("blueprint {:?} is not installed", step.blueprint))
-        })?;
-        if blueprint.version() != step.blueprint_version {
-            return Err(StepError::Permanent(format!(
-                "blueprint {} is now version {}, the run was planned with {}; start a new run",
-                step.blueprint,
-                blueprint.version(),
-                step.blueprint_version
-            )));
-        }
+        let blueprint = self.blueprint_of_run(step)?;
         let ns = step
             .outputs
             .get(ENSURE_NAMESPACE)
@@ -371,6 +361,8 @@ impl Provisioner {
                 namespace: target.namespace.clone(),
                 domain: self.settings.domain.clone(),
             },
+            overrides: crate::planner::blueprint_overrides(&step.unit.overrides)
+                .map_err(StepError::Permanent)?,
         };
         let rendered = self
             .templates
@@ -418,9 +410,11 @@ impl Provisioner {
         ));
         Ok(StepOutput {
             output: Some(json!({
+                "app": app,
                 "release": spec.release,
                 "action": action,
                 "revision": outcome.revision,
+                "previous_revision": outcome.previous_revision,
                 "chart_version": outcome.chart_version,
             })),
             log,

@@ -8,7 +8,13 @@ use crate::step_retries::StepRetries;
 pub const ENSURE_STACK: &str = "ensure_stack";
 pub const READ_SECRETS: &str = "read_secrets";
 pub const ENSURE_NAMESPACE: &str = "ensure_namespace";
+/// Added to a change run when a step failed after apps were touched: puts them back.
+pub const ROLLBACK: &str = "rollback";
+pub const REMOVE_NAMESPACE: &str = "remove_namespace";
+pub const DELETE_STACK: &str = "delete_stack";
+pub const PROVE_REMOVED: &str = "prove_removed";
 pub(crate) const CHART_PREFIX: &str = "chart:";
+pub(crate) const UNINSTALL_PREFIX: &str = "uninstall:";
 
 /// What a step does. Stored in `steps.kind` by its snake_case name.
 #[derive(
@@ -23,8 +29,20 @@ pub enum StepKind {
     ReadSecrets,
     /// The unit's Rancher project and namespace (berth-rancher `prepare_target`).
     EnsureNamespace,
-    /// One Helm release of the blueprint (berth-rancher `deploy_chart`).
+    /// One Helm release of the blueprint (berth-rancher `deploy_chart`): installed, upgraded
+    /// when its chart version or values differ, or left as it is.
     DeployChart,
+    /// A failed change's rollback: every app the run changed back to its revision before the
+    /// run, in reverse order.
+    Rollback,
+    /// One Helm release removed (decommission).
+    UninstallChart,
+    /// The unit's namespace and Rancher project removed (decommission).
+    RemoveNamespace,
+    /// The unit's secrets scheduled for deletion and its stack deleted (decommission).
+    DeleteStack,
+    /// The checks that nothing of the unit remains (decommission).
+    ProveRemoved,
 }
 
 impl StepKind {
@@ -99,13 +117,84 @@ pub(crate) fn chart_step(app: &str) -> String {
     format!("{CHART_PREFIX}{app}")
 }
 
+fn uninstall_step(app: &str) -> String {
+    format!("{UNINSTALL_PREFIX}{app}")
+}
+
+/// The steps of a decommission: each app uninstalled after the apps that depend on it (the
+/// install order reversed), then the namespace and project, then the stack (after its secrets
+/// are scheduled for deletion), then the proof that nothing remains.
+pub fn decommission_steps(blueprint: &Blueprint, retry: &StepRetries) -> Vec<PlannedStep> {
+    let mut steps = Vec::new();
+    let mut levels = blueprint.levels();
+    levels.reverse();
+    for level in levels {
+        for app in level {
+            let depends_on = blueprint
+                .apps()
+                .iter()
+                .filter(|other| other.depends_on.contains(&app.name))
+                .map(|other| uninstall_step(&other.name))
+                .collect();
+            steps.push(PlannedStep {
+                name: uninstall_step(&app.name),
+                kind: StepKind::UninstallChart,
+                app: Some(app.name.clone()),
+                depends_on,
+                max_attempts: retry.chart_max_attempts,
+            });
+        }
+    }
+    let uninstalls: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
+    for (name, kind, depends_on) in [
+        (REMOVE_NAMESPACE, StepKind::RemoveNamespace, uninstalls),
+        (
+            DELETE_STACK,
+            StepKind::DeleteStack,
+            vec![REMOVE_NAMESPACE.into()],
+        ),
+        (
+            PROVE_REMOVED,
+            StepKind::ProveRemoved,
+            vec![DELETE_STACK.into()],
+        ),
+    ] {
+        steps.push(PlannedStep {
+            name: name.into(),
+            kind,
+            app: None,
+            depends_on,
+            max_attempts: retry.max_attempts,
+        });
+    }
+    steps
+}
+
+/// The rollback step added to a failed change run (no dependencies: it runs at once).
+pub fn rollback_step(retry: &StepRetries) -> PlannedStep {
+    PlannedStep {
+        name: ROLLBACK.into(),
+        kind: StepKind::Rollback,
+        app: None,
+        depends_on: vec![],
+        max_attempts: retry.chart_max_attempts,
+    }
+}
+
 /// How a step is named to people in a blocked reason.
 pub(crate) fn label(step: &str) -> String {
     match step {
         ENSURE_STACK => "the AWS stack".into(),
         READ_SECRETS => "the unit's secrets".into(),
         ENSURE_NAMESPACE => "the namespace".into(),
-        other => other.strip_prefix(CHART_PREFIX).unwrap_or(other).to_owned(),
+        ROLLBACK => "the rollback".into(),
+        REMOVE_NAMESPACE => "the namespace's removal".into(),
+        DELETE_STACK => "the stack's deletion".into(),
+        PROVE_REMOVED => "the proof of removal".into(),
+        other => match other.strip_prefix(UNINSTALL_PREFIX) {
+            Some(app) => format!("{app}'s removal"),
+            None => other.strip_prefix(CHART_PREFIX).unwrap_or(other).to_owned(),
+        },
     }
 }
 
@@ -117,7 +206,14 @@ pub(crate) fn blocked_reason(waiting_for: &[&str]) -> String {
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     };
-    format!("waiting for {list} to be ready")
+    let removals = waiting_for
+        .iter()
+        .all(|s| s.starts_with(UNINSTALL_PREFIX) || [REMOVE_NAMESPACE, DELETE_STACK].contains(s));
+    if removals {
+        format!("waiting for {list} to finish")
+    } else {
+        format!("waiting for {list} to be ready")
+    }
 }
 
 /// What a not-yet-finished step should be given the statuses of its dependencies: `None` when
@@ -193,6 +289,44 @@ mod tests {
         assert_eq!(
             steps[4].max_attempts,
             StepRetries::default().chart_max_attempts
+        );
+    }
+
+    #[test]
+    fn decommission_dag_reverses_the_install_order() {
+        let steps = decommission_steps(&insight(), &StepRetries::default());
+        let view: Vec<(&str, Vec<&str>)> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.depends_on.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                ("uninstall:dsm", vec![]),
+                ("uninstall:influxdb", vec!["uninstall:dsm"]),
+                ("uninstall:certs", vec!["uninstall:influxdb"]),
+                ("uninstall:foundation", vec!["uninstall:certs"]),
+                (
+                    "remove_namespace",
+                    vec![
+                        "uninstall:dsm",
+                        "uninstall:influxdb",
+                        "uninstall:certs",
+                        "uninstall:foundation"
+                    ]
+                ),
+                ("delete_stack", vec!["remove_namespace"]),
+                ("prove_removed", vec!["delete_stack"]),
+            ]
+        );
+        assert_eq!(
+            blocked_reason(&["uninstall:dsm"]),
+            "waiting for dsm's removal to finish"
         );
     }
 

@@ -89,9 +89,24 @@ pub async fn decide_request(
         )
         .fetch_one(&mut *tx)
         .await?;
-        let blueprint = templates.blueprint(&name).ok_or_else(|| {
+        // The version the approved plan was made from (the newest for runs without a plan).
+        let version = match plan_id {
+            Some(id) => sqlx::query_scalar!(
+                "SELECT document->'inputs'->>'blueprint_version' FROM plans WHERE id = $1",
+                id
+            )
+            .fetch_one(&mut *tx)
+            .await?,
+            None => None,
+        };
+        let found = match &version {
+            Some(v) => templates.blueprint_at(&name, v),
+            None => templates.blueprint(&name),
+        };
+        let blueprint = found.ok_or_else(|| {
             EngineError::Conflict(format!(
-                "the blueprint '{name}' is not installed on this server; nothing was approved"
+                "the blueprint '{name}' {} is not installed on this server; nothing was approved",
+                version.as_deref().unwrap_or_default()
             ))
         })?;
         run = Some(
@@ -202,7 +217,8 @@ async fn bind_plan(
             plan.id
         )));
     };
-    if let Some(current) = ctx.setup_digests.and_then(|m| m.get(&r.blueprint)) {
+    let key = format!("{}@{}", r.blueprint, doc.inputs.blueprint_version);
+    if let Some(current) = ctx.setup_digests.and_then(|m| m.get(&key)) {
         if *current != doc.inputs.setup_digest {
             tracing::info!(plan_id = %plan.id, "plan made from other templates or settings; replanning");
             return Ok(Err(Stale {

@@ -391,6 +391,7 @@ async fn execute<E: StepExecutor>(inner: &Inner<E>, claimed: &Claimed) -> Outcom
                     StepError::Transient(_) => store::Failure::Transient,
                     StepError::Permanent(_) => store::Failure::Permanent,
                     StepError::NeedsReapproval(_) => store::Failure::NeedsReapproval,
+                    StepError::RolledBack(_) => store::Failure::RolledBack,
                 };
                 store::finish_failure(
                     &inner.pool,

@@ -25,3 +25,12 @@ pub const PLAN_FAILED: &str = "plan.failed";
 /// The worker found the approved plan out of date and stopped before acting; the request
 /// awaits a decision on a new plan (details: `run_id`, `changed`).
 pub const RUN_NEEDS_REAPPROVAL: &str = "run.needs_reapproval";
+/// A change run failed after touching apps; a rollback step was added (details: `run_id`,
+/// `failed`: where and why).
+pub const RUN_ROLLING_BACK: &str = "run.rolling_back";
+/// The rollback of a failed change finished: each app back at its revision before the run
+/// (details: `run_id`, `failed`, `rolled_back`: app, revision, `rolled_back_to`).
+pub const RUN_ROLLED_BACK: &str = "run.rolled_back";
+/// A decommission proved the unit gone (details: `run_id`, `checks`: each check with its
+/// result, `retained`: what is kept on purpose). The name and slug are free from here on.
+pub const DECOMMISSIONED: &str = "decommissioned";

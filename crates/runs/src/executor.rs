@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use berth_domain::PlanDocument;
+use berth_domain::{AppOverrides, PlanDocument, RequestKind};
 use serde_json::Value;
 
 use crate::{RunId, StepId, StepKind};
@@ -17,8 +17,17 @@ pub struct UnitInfo {
     pub company_name: String,
     pub unit_slug: String,
     pub unit_name: String,
-    /// `small`, `medium` or `large`.
+    /// `small`, `medium` or `large`: the size the run's request asks for (a change's new one).
     pub size: String,
+    /// The per-app overrides the run's request asks for.
+    pub overrides: AppOverrides,
+}
+
+/// An app's release as it stood when the run was approved: what a failed change rolls back to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReleaseBefore {
+    pub revision: u64,
+    pub chart_version: String,
 }
 
 /// Everything a step execution may use. Contains no secrets.
@@ -38,7 +47,11 @@ pub struct StepContext {
     pub idempotency_key: String,
     pub blueprint: String,
     pub blueprint_version: String,
+    /// What the run's request asks for: a new unit, a change, a decommission.
+    pub request_kind: RequestKind,
     pub unit: UnitInfo,
+    /// Each app's release when the run was approved (empty for a new unit).
+    pub releases_before: BTreeMap<String, ReleaseBefore>,
     /// Outputs of this run's succeeded steps, by step name.
     pub outputs: BTreeMap<String, Value>,
     /// This step's output from the environment's latest earlier successful run (e.g. the stack
@@ -78,6 +91,10 @@ pub enum StepError {
     /// stops and the request awaits a decision on a fresh plan.
     #[error("{0}")]
     NeedsReapproval(String),
+    /// Failed, and what it had started was put back by the system acting on it (a
+    /// CloudFormation update rolled back): nothing of the unit changed.
+    #[error("{0}")]
+    RolledBack(String),
 }
 
 impl StepError {

@@ -16,6 +16,7 @@ mod engine;
 mod error;
 pub mod events;
 mod executor;
+pub mod lifecycle;
 pub mod plans;
 mod step_retries;
 mod store;
@@ -23,16 +24,21 @@ mod store;
 pub mod testing;
 
 pub use berth_domain::{RunStatus, StepStatus};
-pub use dag::{plan_steps, PlannedStep, StepKind, ENSURE_NAMESPACE, ENSURE_STACK, READ_SECRETS};
+pub use dag::{
+    decommission_steps, plan_steps, PlannedStep, StepKind, DELETE_STACK, ENSURE_NAMESPACE,
+    ENSURE_STACK, PROVE_REMOVED, READ_SECRETS, REMOVE_NAMESPACE, ROLLBACK,
+};
 pub use decide::{decide_request, ApprovalContext, DecisionOutcome};
 pub use engine::{Engine, EngineConfig, TickReport};
 pub use error::EngineError;
-pub use executor::{ApprovedPlan, StepContext, StepError, StepExecutor, StepOutput, UnitInfo};
+pub use executor::{
+    ApprovedPlan, ReleaseBefore, StepContext, StepError, StepExecutor, StepOutput, UnitInfo,
+};
 pub use plans::{PlanContext, PlanError, PlanWorker, PlanWorkerConfig, Planner};
 pub use step_retries::StepRetries;
 pub use store::{
-    cancel_run, enqueue_run, enqueue_run_with, latest_run, retry_run, run_status, steps_of_run,
-    AttemptOutcome, RunView, StepView,
+    cancel_run, enqueue_run, enqueue_run_with, latest_run, releases_of, retry_run, run_status,
+    steps_of_run, AttemptOutcome, ReleaseRecord, RunView, StepView,
 };
 
 use std::fmt;

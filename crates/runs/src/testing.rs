@@ -557,6 +557,8 @@ impl Planner for TestPlanner {
                 kubernetes: "k8s".into(),
                 charts: [("dsm".to_owned(), format!("dsm-rev{revision}"))].into(),
             },
+            change: None,
+            removal: None,
         })
     }
 }

@@ -10,11 +10,13 @@ mod worker;
 
 use std::future::Future;
 
-use berth_domain::{PlanDocument, Quota, RequestSpec};
+use std::collections::BTreeMap;
+
+use berth_domain::{PlanDocument, Quota, RequestKind, RequestSpec};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::executor::UnitInfo;
+use crate::executor::{ReleaseBefore, UnitInfo};
 
 pub(crate) use store::enqueue_plan;
 pub use store::{
@@ -28,7 +30,13 @@ pub use worker::{PlanWorker, PlanWorkerConfig};
 pub struct PlanContext {
     pub plan_id: Uuid,
     pub request_id: Uuid,
+    /// A new unit, a change (planned as a diff from `current`) or a decommission.
+    pub kind: RequestKind,
     pub spec: RequestSpec,
+    /// The environment's specification now, for a change or a decommission.
+    pub current: Option<RequestSpec>,
+    /// What each app runs now (empty for a new unit).
+    pub releases: BTreeMap<String, ReleaseBefore>,
     pub unit: UnitInfo,
     pub blueprint: String,
     /// The quotas of every live environment except this one.
@@ -70,6 +78,10 @@ pub fn plan_hash(doc: &PlanDocument) -> String {
         kubernetes: &'a berth_domain::plan::KubernetesPlan,
         charts: &'a [berth_domain::plan::ChartPlan],
         digests: &'a berth_domain::plan::StageDigests,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        change: &'a Option<berth_domain::plan::ChangeDiff>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        removal: &'a Option<berth_domain::plan::RemovalPlan>,
     }
     let hashed = Hashed {
         request_id: &doc.request_id,
@@ -78,6 +90,8 @@ pub fn plan_hash(doc: &PlanDocument) -> String {
         kubernetes: &doc.kubernetes,
         charts: &doc.charts,
         digests: &doc.digests,
+        change: &doc.change,
+        removal: &doc.removal,
     };
     let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
     hex::encode(Sha256::digest(&bytes))

@@ -6,7 +6,7 @@ use berth_db::events::append;
 use berth_db::requests::Submission;
 use berth_domain::{
     policy::{authorize, Action},
-    Actor, PlanDocument, PlanStatus, Quota, RequestSpec, RequestStatus, Size,
+    Actor, PlanDocument, PlanStatus, Quota, RequestKind, RequestSpec, RequestStatus, Size,
 };
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{plan_hash, PlanContext, PlanError};
 use crate::error::EngineError;
 use crate::events as kind;
-use crate::executor::UnitInfo;
+use crate::executor::{ReleaseBefore, UnitInfo};
 
 /// Why a plan was computed.
 #[derive(
@@ -210,11 +210,13 @@ pub async fn plan_for_run(pool: &PgPool, run_id: Uuid) -> Result<Option<PlanReco
 }
 
 /// The quotas of every environment that holds or will hold cluster room (approved, being
-/// provisioned, ready, or failed with its namespace kept), except `except`.
+/// provisioned, ready, changing, being removed, or failed with its namespace kept), except
+/// `except`.
 pub async fn committed_quota(conn: &mut PgConnection, except: Uuid) -> Result<Quota, EngineError> {
     let rows = sqlx::query!(
         r#"SELECT size AS "size: Size", count(*) AS "n!" FROM environments
-           WHERE id <> $1 AND status IN ('approved', 'provisioning', 'ready', 'failed')
+           WHERE id <> $1 AND status IN ('approved', 'provisioning', 'ready', 'failed',
+                                         'changing', 'decommissioning')
            GROUP BY size"#,
         except
     )
@@ -309,11 +311,11 @@ pub(crate) async fn load_plan_context(
     claimed: &ClaimedPlan,
 ) -> Result<PlanContext, EngineError> {
     let r = sqlx::query!(
-        "SELECT r.spec, e.blueprint, e.slug AS unit_slug, e.name AS unit_name, e.size,
-                c.slug AS company_slug, c.name AS company_name
-         FROM requests r JOIN environments e ON e.id = r.environment_id
-                         JOIN companies c ON c.id = e.company_id
-         WHERE r.id = $1",
+        r#"SELECT r.spec, r.kind AS "kind: RequestKind", e.blueprint, e.slug AS unit_slug,
+                  e.name AS unit_name, c.slug AS company_slug, c.name AS company_name
+           FROM requests r JOIN environments e ON e.id = r.environment_id
+                           JOIN companies c ON c.id = e.company_id
+           WHERE r.id = $1"#,
         claimed.request_id
     )
     .fetch_one(pool)
@@ -331,18 +333,47 @@ pub(crate) async fn load_plan_context(
     .await?;
     let mut conn = pool.acquire().await?;
     let committed = committed_quota(&mut conn, claimed.environment_id).await?;
+    let current = match r.kind {
+        RequestKind::Create => None,
+        _ => berth_db::requests::get_environment(pool, claimed.environment_id)
+            .await?
+            .map(|e| e.current_spec())
+            .transpose()?,
+    };
+    let releases = sqlx::query!(
+        "SELECT app, revision, chart_version FROM environment_releases
+         WHERE environment_id = $1",
+        claimed.environment_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        (
+            r.app,
+            ReleaseBefore {
+                revision: r.revision as u64,
+                chart_version: r.chart_version,
+            },
+        )
+    })
+    .collect();
     Ok(PlanContext {
         plan_id: claimed.id,
         request_id: claimed.request_id,
-        spec,
+        kind: r.kind,
+        current,
+        releases,
         unit: UnitInfo {
             environment_id: claimed.environment_id,
             company_slug: r.company_slug,
             company_name: r.company_name,
             unit_slug: r.unit_slug,
             unit_name: r.unit_name,
-            size: r.size,
+            size: spec.size.as_str().to_owned(),
+            overrides: spec.overrides.clone(),
         },
+        spec,
         blueprint: r.blueprint,
         committed,
         known_stack_id,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use berth_backoff::Backoff;
 use berth_db::events::append;
-use berth_domain::StepStatus;
+use berth_domain::{RequestKind, RequestSpec, StepStatus};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -215,12 +215,14 @@ pub(crate) async fn load_context(
     claimed: &Claimed,
 ) -> Result<StepContext, EngineError> {
     let r = sqlx::query!(
-        "SELECT r.blueprint, r.blueprint_version, r.environment_id, r.created_at,
-                e.slug AS unit_slug, e.name AS unit_name, e.size,
-                c.slug AS company_slug, c.name AS company_name
-         FROM runs r JOIN environments e ON e.id = r.environment_id
-                     JOIN companies c ON c.id = e.company_id
-         WHERE r.id = $1",
+        r#"SELECT r.blueprint, r.blueprint_version, r.environment_id, r.created_at,
+                  r.releases_before, q.kind AS "request_kind: RequestKind", q.spec,
+                  e.slug AS unit_slug, e.name AS unit_name,
+                  c.slug AS company_slug, c.name AS company_name
+           FROM runs r JOIN environments e ON e.id = r.environment_id
+                       JOIN companies c ON c.id = e.company_id
+                       JOIN requests q ON q.id = r.request_id
+           WHERE r.id = $1"#,
         claimed.run_id
     )
     .fetch_one(pool)
@@ -265,8 +267,16 @@ pub(crate) async fn load_context(
             .map_err(|e| EngineError::Corrupt(format!("plan {}: {e}", p.id)))
     })
     .transpose()?;
+    // The request's spec, not the environment's: a change runs with its new size and overrides.
+    let spec: RequestSpec = serde_json::from_value(r.spec).map_err(|e| {
+        EngineError::Corrupt(format!("request spec of run {}: {e}", claimed.run_id))
+    })?;
+    let releases_before = serde_json::from_value(r.releases_before)
+        .map_err(|e| EngineError::Corrupt(format!("releases of run {}: {e}", claimed.run_id)))?;
     Ok(StepContext {
         approved,
+        request_kind: r.request_kind,
+        releases_before,
         run_id: RunId(claimed.run_id),
         step_id: StepId(claimed.step_id),
         name: claimed.name.clone(),
@@ -282,7 +292,8 @@ pub(crate) async fn load_context(
             company_name: r.company_name,
             unit_slug: r.unit_slug,
             unit_name: r.unit_name,
-            size: r.size,
+            size: spec.size.as_str().to_owned(),
+            overrides: spec.overrides,
         },
         outputs,
         previous_output,

@@ -2,12 +2,12 @@
 
 use berth_blueprint::Blueprint;
 use berth_db::events::append;
-use berth_domain::{RequestStatus, StepStatus};
+use berth_domain::{RequestKind, RequestStatus, StepStatus};
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::dag::{self, plan_steps, StepKind};
+use crate::dag::{self, decommission_steps, plan_steps, StepKind};
 use crate::error::EngineError;
 use crate::events as kind;
 use crate::step_retries::StepRetries;
@@ -51,7 +51,8 @@ pub async fn enqueue_run_with(
     plan_id: Option<Uuid>,
 ) -> Result<RunId, EngineError> {
     let request = sqlx::query!(
-        r#"SELECT status AS "status: RequestStatus", environment_id
+        r#"SELECT status AS "status: RequestStatus", environment_id,
+                  kind AS "kind: RequestKind"
            FROM requests WHERE id = $1 FOR UPDATE"#,
         request_id
     )
@@ -71,23 +72,37 @@ pub async fn enqueue_run_with(
     }
 
     let run_id = Uuid::new_v4();
+    // What each app runs now: a failed change rolls back to it.
+    let releases_before = sqlx::query_scalar!(
+        r#"SELECT COALESCE(jsonb_object_agg(app, jsonb_build_object(
+                   'revision', revision, 'chart_version', chart_version)), '{}'::jsonb) AS "r!"
+           FROM environment_releases WHERE environment_id = $1"#,
+        environment_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query!(
         "INSERT INTO runs (id, environment_id, request_id, blueprint, blueprint_version, created_by,
-                           plan_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                           plan_id, releases_before)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         run_id,
         environment_id,
         request_id,
         blueprint.name(),
         blueprint.version(),
         actor,
-        plan_id
+        plan_id,
+        releases_before
     )
     .execute(&mut *conn)
     .await
     .map_err(EngineError::from_insert)?;
 
-    let steps = plan_steps(blueprint, retries);
+    // A change runs the same reconciling steps as a new unit: each does only what differs.
+    let steps = match request.kind {
+        RequestKind::Create | RequestKind::Change => plan_steps(blueprint, retries),
+        RequestKind::Decommission => decommission_steps(blueprint, retries),
+    };
     for (position, step) in steps.iter().enumerate() {
         let (status, reason) = if step.depends_on.is_empty() {
             (StepStatus::Pending, None)
@@ -124,6 +139,7 @@ pub async fn enqueue_run_with(
             "run_id": run_id,
             "blueprint": blueprint.name(),
             "blueprint_version": blueprint.version(),
+            "request_kind": request.kind,
             "plan_id": plan_id,
             "steps": steps.iter().map(|s| json!({"name": s.name, "depends_on": s.depends_on})).collect::<Vec<_>>(),
         }),

@@ -3,15 +3,15 @@
 //! two ways a lease ends without an outcome (exhausted on its last attempt, or handed back).
 
 use berth_db::events::append;
-use berth_domain::{RequestStatus, RunStatus, StepStatus};
+use berth_domain::{RequestKind, RequestStatus, RunStatus, StepStatus};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
     idempotency_key, interval_secs, lock_run, log_line, refresh_blocked, run_steps,
-    set_request_status, start_if_pending, truncate_chars, AttemptOutcome, Claimed, LockedRun,
-    MAX_ERROR_CHARS,
+    set_request_status, set_request_status_after, start_if_pending, truncate_chars, AttemptOutcome,
+    Claimed, LockedRun, MAX_ERROR_CHARS,
 };
 use crate::dag::{self, StepKind};
 use crate::error::EngineError;
@@ -71,8 +71,13 @@ pub(crate) async fn finish_success(
     )
     .await?;
 
+    record_release(&mut tx, claimed, &run, output.as_ref()).await?;
+
     let mut run_done = false;
-    if run.status == RunStatus::Running {
+    if run.status == RunStatus::Running && claimed.kind == StepKind::Rollback {
+        finish_rolled_back(&mut tx, claimed.run_id, &run, output.as_ref()).await?;
+        run_done = true;
+    } else if run.status == RunStatus::Running {
         refresh_blocked(&mut tx, claimed.run_id).await?;
         let steps = run_steps(&mut tx, claimed.run_id).await?;
         if steps.iter().all(|s| s.status == StepStatus::Succeeded) {
@@ -91,6 +96,12 @@ pub(crate) async fn finish_success(
                 json!({ "run_id": claimed.run_id }),
             )
             .await?;
+            if run.request_kind == RequestKind::Decommission {
+                record_decommissioned(&mut tx, claimed.run_id, &run).await?;
+            } else {
+                berth_db::requests::apply_spec(&mut tx, run.request_id, &run.blueprint_version)
+                    .await?;
+            }
             set_request_status(
                 &mut tx,
                 run.request_id,
@@ -105,6 +116,149 @@ pub(crate) async fn finish_success(
     }
     tx.commit().await?;
     Ok(Finished::Recorded { run_done })
+}
+
+/// What each app runs now (`environment_releases`), written with the step that changed it: a
+/// chart step's release, a rollback's releases, an uninstall's removal.
+async fn record_release(
+    conn: &mut PgConnection,
+    claimed: &Claimed,
+    run: &LockedRun,
+    output: Option<&Value>,
+) -> Result<(), EngineError> {
+    let releases: Vec<&Value> = match (claimed.kind, output) {
+        (StepKind::DeployChart, Some(o)) => vec![o],
+        (StepKind::Rollback, Some(o)) => o["apps"].as_array().into_iter().flatten().collect(),
+        (StepKind::UninstallChart, _) => {
+            sqlx::query!(
+                "DELETE FROM environment_releases WHERE environment_id = $1 AND app = $2",
+                run.environment_id,
+                claimed.app
+            )
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    for r in releases {
+        let app = r["app"].as_str().or(claimed.app.as_deref());
+        let (Some(app), Some(release), Some(version), Some(revision)) = (
+            app,
+            r["release"].as_str(),
+            r["chart_version"].as_str(),
+            r["revision"].as_i64(),
+        ) else {
+            return Err(EngineError::Corrupt(format!(
+                "step {} reported a release without app, release, chart version or revision",
+                claimed.name
+            )));
+        };
+        sqlx::query!(
+            "INSERT INTO environment_releases
+                 (environment_id, app, release, chart_version, revision, run_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (environment_id, app) DO UPDATE
+                 SET release = EXCLUDED.release, chart_version = EXCLUDED.chart_version,
+                     revision = EXCLUDED.revision, run_id = EXCLUDED.run_id, updated_at = now()",
+            run.environment_id,
+            app,
+            release,
+            version,
+            revision as i32,
+            claimed.run_id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A failed change whose rollback succeeded: the run ends `failed` saying where it failed and
+/// what was rolled back to which revision; the request fails, the environment stays `ready`.
+async fn finish_rolled_back(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    run: &LockedRun,
+    output: Option<&Value>,
+) -> Result<(), EngineError> {
+    let from = run
+        .rolling_back_from
+        .clone()
+        .unwrap_or_else(|| "the change failed".into());
+    let apps: Vec<String> = output
+        .and_then(|o| o["apps"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(format!(
+                "{} to revision {}",
+                a["app"].as_str()?,
+                a["rolled_back_to"].as_u64()?
+            ))
+        })
+        .collect();
+    let summary = if apps.is_empty() {
+        "nothing needed rolling back".to_owned()
+    } else {
+        format!("rolled back {}", apps.join(", "))
+    };
+    let run_error = truncate_chars(
+        &format!("change failed at {from}; {summary}"),
+        MAX_ERROR_CHARS,
+    );
+    sqlx::query!(
+        "UPDATE runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
+        run_id,
+        run_error
+    )
+    .execute(&mut *conn)
+    .await?;
+    append(
+        conn,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::RUN_ROLLED_BACK,
+        json!({ "run_id": run_id, "failed": from, "rolled_back": output.map(|o| o["apps"].clone()) }),
+    )
+    .await?;
+    set_request_status_after(
+        conn,
+        run.request_id,
+        run.environment_id,
+        run_id,
+        RequestStatus::Failed,
+        None,
+        true,
+    )
+    .await
+}
+
+/// A decommission's last step proved the unit gone: the `decommissioned` event records each
+/// check (the proof step's output), in the transaction that frees the name and slug.
+async fn record_decommissioned(
+    conn: &mut PgConnection,
+    run_id: Uuid,
+    run: &LockedRun,
+) -> Result<(), EngineError> {
+    let proof = sqlx::query_scalar!(
+        "SELECT output FROM steps WHERE run_id = $1 AND kind = 'prove_removed'",
+        run_id
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .ok_or_else(|| EngineError::Corrupt("the proof of removal recorded nothing".into()))?;
+    append(
+        conn,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::DECOMMISSIONED,
+        json!({ "run_id": run_id, "checks": proof["checks"], "retained": proof["retained"] }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Records a failure: a transient one with attempts left goes back to `pending` after the
@@ -176,14 +330,7 @@ pub(crate) async fn finish_failure(
     } else {
         error.clone()
     };
-    let run_done = fail_step(
-        &mut tx,
-        claimed,
-        &run,
-        &why,
-        failure == Failure::NeedsReapproval,
-    )
-    .await?;
+    let run_done = fail_step(&mut tx, claimed, &run, &why, failure).await?;
     tx.commit().await?;
     Ok(Finished::Recorded { run_done })
 }
@@ -195,6 +342,9 @@ pub(crate) enum Failure {
     Permanent,
     /// The approved plan is out of date: stop the run and ask for a new decision.
     NeedsReapproval,
+    /// Failed, and the system it acted on put back what it had started (a CloudFormation
+    /// update rolled back).
+    RolledBack,
 }
 
 async fn close_attempt(
@@ -216,15 +366,17 @@ async fn close_attempt(
     Ok(())
 }
 
-/// Fails a step the caller holds (run locked), and its run when still live. With `reapprove`
-/// the run is cancelled instead and the request goes back to awaiting a decision on a fresh
-/// plan (queued here).
+/// Fails a step the caller holds (run locked), and its run when still live. With
+/// `NeedsReapproval` the run is cancelled instead and the request goes back to awaiting a
+/// decision on a fresh plan (queued here). A change run that touched apps does not fail yet: a
+/// rollback step is added and the run ends when it does ([`finish_rolled_back`]); a failed
+/// rollback fails the run with both reasons, and a retry resumes the rollback only.
 async fn fail_step(
     conn: &mut PgConnection,
     claimed: &Claimed,
     run: &LockedRun,
     error: &str,
-    reapprove: bool,
+    failure: Failure,
 ) -> Result<bool, EngineError> {
     let line = log_line(claimed.attempt, &format!("failed: {error}"));
     sqlx::query!(
@@ -275,13 +427,28 @@ async fn fail_step(
         .await?;
         skipped.push(s.name.clone());
     }
-    if reapprove {
+    if failure == Failure::NeedsReapproval {
         return stop_for_reapproval(conn, claimed, run, error, &skipped).await;
     }
-    let run_error = truncate_chars(
-        &format!("{} failed: {error}", claimed.name),
-        MAX_ERROR_CHARS,
-    );
+    let failed_at = truncate_chars(&format!("{label}: {error}"), MAX_ERROR_CHARS);
+    if claimed.kind != StepKind::Rollback
+        && run.request_kind == RequestKind::Change
+        && failure != Failure::RolledBack
+        && touched_apps(conn, claimed).await?
+    {
+        start_rollback(conn, claimed, run, &failed_at, &skipped).await?;
+        return Ok(false);
+    }
+    let run_error = match (&run.rolling_back_from, claimed.kind) {
+        (Some(from), StepKind::Rollback) => truncate_chars(
+            &format!("change failed at {from}; the rollback failed too: {error}"),
+            MAX_ERROR_CHARS,
+        ),
+        _ => truncate_chars(
+            &format!("{} failed: {error}", claimed.name),
+            MAX_ERROR_CHARS,
+        ),
+    };
     sqlx::query!(
         "UPDATE runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
         claimed.run_id,
@@ -298,16 +465,85 @@ async fn fail_step(
         json!({ "run_id": claimed.run_id, "step": claimed.name, "error": error, "skipped": skipped }),
     )
     .await?;
-    set_request_status(
+    // A change that failed before touching anything (its stack update rolled back by
+    // CloudFormation) leaves the environment as it was.
+    let rolled_back = run.request_kind == RequestKind::Change && failure == Failure::RolledBack;
+    set_request_status_after(
         conn,
         run.request_id,
         run.environment_id,
         claimed.run_id,
         RequestStatus::Failed,
         None,
+        rolled_back,
     )
     .await?;
     Ok(true)
+}
+
+/// Whether a failed change run may have changed an app: a chart step of the run installed or
+/// upgraded one, or the failed step is itself a chart step (a failed upgrade leaves a failed
+/// revision).
+async fn touched_apps(conn: &mut PgConnection, claimed: &Claimed) -> Result<bool, EngineError> {
+    if claimed.kind == StepKind::DeployChart {
+        return Ok(true);
+    }
+    let touched = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND kind = 'deploy_chart'
+               AND status = 'succeeded' AND output->>'action' <> 'unchanged') AS "touched!""#,
+        claimed.run_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(touched)
+}
+
+/// Adds the rollback step to a failed change run (which stays running) and records why.
+async fn start_rollback(
+    conn: &mut PgConnection,
+    claimed: &Claimed,
+    run: &LockedRun,
+    failed_at: &str,
+    skipped: &[String],
+) -> Result<(), EngineError> {
+    let step = dag::rollback_step(&StepRetries::default());
+    let position = sqlx::query_scalar!(
+        r#"SELECT COALESCE(max(position), 0) + 1 AS "next!" FROM steps WHERE run_id = $1"#,
+        claimed.run_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO steps (id, run_id, name, kind, app, position, depends_on, status,
+                            max_attempts)
+         VALUES ($1, $2, $3, $4, NULL, $5, '{}', 'pending', $6)",
+        Uuid::new_v4(),
+        claimed.run_id,
+        step.name,
+        step.kind as StepKind,
+        position,
+        step.max_attempts as i32
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE runs SET rolling_back_from = $2 WHERE id = $1",
+        claimed.run_id,
+        failed_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    append(
+        conn,
+        run.environment_id,
+        Some(run.request_id),
+        None,
+        kind::RUN_ROLLING_BACK,
+        json!({ "run_id": claimed.run_id, "failed": failed_at, "skipped": skipped }),
+    )
+    .await?;
+    tracing::warn!(run_id = %claimed.run_id, step = %claimed.name, "change failed; rolling back");
+    Ok(())
 }
 
 /// The rest of [`fail_step`] for a plan gone out of date: the run is cancelled, the request
@@ -398,7 +634,7 @@ pub(crate) async fn reap_exhausted(pool: &PgPool) -> Result<Vec<Uuid>, EngineErr
                 took_over: false,
             };
             let error = "the worker's lease expired on the last allowed attempt";
-            if fail_step(&mut tx, &claimed, &run, error, false).await? {
+            if fail_step(&mut tx, &claimed, &run, error, Failure::Permanent).await? {
                 finished.push(row.run_id);
             }
         }

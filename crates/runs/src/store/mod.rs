@@ -17,12 +17,14 @@ pub(crate) use finish::{
     finish_failure, finish_success, reap_exhausted, release, Failure, Finished,
 };
 pub use operators::{cancel_run, retry_run};
-pub use reads::{latest_run, run_status, steps_of_run, RunView, StepView};
+pub use reads::{
+    latest_run, releases_of, run_status, steps_of_run, ReleaseRecord, RunView, StepView,
+};
 
 use std::time::Duration;
 
 use berth_db::events::append;
-use berth_domain::{RequestStatus, RunStatus, StepStatus};
+use berth_domain::{RequestKind, RequestStatus, RunStatus, StepStatus};
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -80,13 +82,20 @@ struct LockedRun {
     environment_id: Uuid,
     request_id: Uuid,
     status: RunStatus,
+    request_kind: RequestKind,
+    blueprint_version: String,
+    /// While a failed change rolls back: the failure it answers.
+    rolling_back_from: Option<String>,
 }
 
 async fn lock_run(conn: &mut PgConnection, run: Uuid) -> Result<LockedRun, EngineError> {
     sqlx::query_as!(
         LockedRun,
-        r#"SELECT environment_id, request_id, status AS "status: RunStatus"
-           FROM runs WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT r.environment_id, r.request_id, r.status AS "status: RunStatus",
+                  q.kind AS "request_kind: RequestKind", r.blueprint_version,
+                  r.rolling_back_from
+           FROM runs r JOIN requests q ON q.id = r.request_id
+           WHERE r.id = $1 FOR UPDATE OF r"#,
         run
     )
     .fetch_optional(&mut *conn)
@@ -162,13 +171,27 @@ async fn set_request_status(
     to: RequestStatus,
     actor: Option<Uuid>,
 ) -> Result<(), EngineError> {
+    set_request_status_after(conn, request_id, environment_id, run, to, actor, false).await
+}
+
+/// [`set_request_status`]; `rolled_back`: a failed change that put everything back, so its
+/// environment stays `ready` on its previous spec.
+async fn set_request_status_after(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    environment_id: Uuid,
+    run: Uuid,
+    to: RequestStatus,
+    actor: Option<Uuid>,
+    rolled_back: bool,
+) -> Result<(), EngineError> {
     let event = match to {
         RequestStatus::Provisioning => kind::REQUEST_PROVISIONING,
         RequestStatus::Ready => kind::REQUEST_READY,
         RequestStatus::Failed => kind::REQUEST_FAILED,
         other => return Err(EngineError::Corrupt(format!("no transition to {other}"))),
     };
-    if !berth_db::requests::set_status(conn, request_id, to).await? {
+    if !berth_db::requests::set_status_after(conn, request_id, to, rolled_back).await? {
         // Already there (e.g. a retried run whose request went back to provisioning earlier).
         return Ok(());
     }
@@ -178,7 +201,11 @@ async fn set_request_status(
         Some(request_id),
         actor,
         event,
-        json!({ "run_id": run }),
+        if rolled_back {
+            json!({ "run_id": run, "rolled_back": true })
+        } else {
+            json!({ "run_id": run })
+        },
     )
     .await?;
     Ok(())

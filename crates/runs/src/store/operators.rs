@@ -2,7 +2,7 @@
 //! reason and record who did it.
 
 use berth_db::events::append;
-use berth_domain::RequestStatus;
+use berth_domain::{RequestStatus, StepStatus};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -59,13 +59,28 @@ pub async fn retry_run(
             "the run's request is {request_status}; only a failed request is provisioned again"
         )));
     }
+    // A failed change whose rollback finished is over: the environment runs its previous spec
+    // and the change is asked for again. One whose rollback failed resumes the rollback only.
+    let rollback = sqlx::query_scalar!(
+        r#"SELECT status AS "status: StepStatus" FROM steps WHERE run_id = $1 AND kind = 'rollback'"#,
+        run.0
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if rollback == Some(StepStatus::Succeeded) {
+        return Err(EngineError::Conflict(
+            "this change failed and was rolled back; ask for the change again instead".into(),
+        ));
+    }
     let reset = sqlx::query_scalar!(
         "UPDATE steps SET status = 'blocked', attempts_base = attempts, finished_at = NULL,
                 blocked_reason = 'waiting to be scheduled', error = NULL,
                 lease_owner = NULL, lease_expires_at = NULL
          WHERE run_id = $1 AND status IN ('failed', 'skipped', 'cancelled')
+           AND ($2 = false OR kind = 'rollback')
          RETURNING name",
-        run.0
+        run.0,
+        rollback.is_some()
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -87,3 +87,38 @@ pub async fn steps_of_run(pool: &PgPool, run: RunId) -> Result<Vec<StepView>, En
     .fetch_all(pool)
     .await?)
 }
+
+/// What one app of an environment runs now (`environment_releases`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRecord {
+    pub app: String,
+    pub release: String,
+    pub chart_version: String,
+    pub revision: u64,
+    pub run_id: Uuid,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Each app's release of an environment, the least recently changed first.
+pub async fn releases_of(
+    pool: &PgPool,
+    environment_id: Uuid,
+) -> Result<Vec<ReleaseRecord>, EngineError> {
+    Ok(sqlx::query!(
+        "SELECT app, release, chart_version, revision, run_id, updated_at
+         FROM environment_releases WHERE environment_id = $1 ORDER BY updated_at, app",
+        environment_id
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| ReleaseRecord {
+        app: r.app,
+        release: r.release,
+        chart_version: r.chart_version,
+        revision: r.revision as u64,
+        run_id: r.run_id,
+        updated_at: r.updated_at,
+    })
+    .collect())
+}

@@ -215,7 +215,7 @@ async fn other_templates_on_this_server_refuse_the_approval_and_replan(pool: PgP
     let planner = TestPlanner::default();
     plan_worker(&pool, planner.clone()).drain().await.unwrap();
     let hash = ready_hash(&pool, &env).await;
-    let digests = [("insight".to_owned(), "setup-rev1".to_owned())].into();
+    let digests = [("insight@1.0.0".to_owned(), "setup-rev1".to_owned())].into();
     let err = decide_request(
         &pool,
         &templates(),

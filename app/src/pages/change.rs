@@ -1,0 +1,249 @@
+//! Asking for a change to an environment (a form that starts from its current spec) and for its
+//! decommission (typing its name to confirm). The server checks everything again, names each
+//! refused field, and stores nothing unless all of it holds.
+
+use berth_domain::Size;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::id_param;
+use super::new_request::Field;
+use crate::{
+    api::lifecycle::{get_change_form, ChangeFormView, RequestChange, RequestDecommission},
+    components::status::ErrorNote,
+    error::AppError,
+};
+
+/// The message of the server's refusal for one field (`name`, `overrides.dsm.replicas`, …).
+fn field_error<T: Clone + Send + Sync + 'static>(
+    result: RwSignal<Option<Result<T, AppError>>>,
+    field: String,
+) -> Signal<Option<String>> {
+    Signal::derive(move || match result.get() {
+        Some(Err(AppError::Fields(e))) => e.get(&field).map(str::to_owned),
+        _ => None,
+    })
+}
+
+/// Anything but a field error, shown above the form.
+fn form_error<T: Clone + Send + Sync + 'static>(
+    result: RwSignal<Option<Result<T, AppError>>>,
+) -> impl Fn() -> Option<AppError> {
+    move || match result.get() {
+        Some(Err(AppError::Fields(e))) => e
+            .get("form")
+            .map(|m| AppError::Invalid(m.to_owned())),
+        Some(Err(e)) => Some(e),
+        _ => None,
+    }
+}
+
+fn load_form() -> Resource<Result<ChangeFormView, AppError>> {
+    let id = id_param();
+    Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_change_form(id).await,
+                None => Err(AppError::NotFound),
+            }
+        },
+    )
+}
+
+#[component]
+pub fn ChangePage() -> impl IntoView {
+    let form = load_form();
+    view! {
+        <Title text="Request a change" />
+        <section class="panel narrow">
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    form.get()
+                        .map(|f| match f {
+                            Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                            Ok(f) => match f.can_change.clone() {
+                                Err(why) => {
+                                    view! {
+                                        <h1>"Change " {f.name.clone()}</h1>
+                                        <ErrorNote error=AppError::Forbidden(why) />
+                                    }
+                                        .into_any()
+                                }
+                                Ok(()) => view! { <ChangeForm form=f /> }.into_any(),
+                            },
+                        })
+                }}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn ChangeForm(form: ChangeFormView) -> impl IntoView {
+    let submit = ServerAction::<RequestChange>::new();
+    let result = submit.value();
+    let error_for = move |field: &str| field_error(result, field.to_owned());
+    let env_link = format!("/environments/{}", form.environment_id);
+    let version_choices = form.newer_versions.clone();
+    view! {
+        <h1>"Change " {form.name.clone()}</h1>
+        <p class="muted">
+            "The form starts from what the environment runs now. An admin reviews the plan of "
+            "exactly what differs before anything changes."
+        </p>
+        <ActionForm action=submit attr:class="form" attr:novalidate=true>
+            {move || form_error(result)().map(|e| view! { <ErrorNote error=e /> })}
+            <input type="hidden" name="environment_id" value=form.environment_id.to_string() />
+            <Field label="Business unit name" name="name" error=error_for("name")
+                hint="Cannot change: it names the stack and the namespace.">
+                <input id="name" name="name" type="text" readonly value=form.name.clone()
+                    aria-describedby="name-hint name-error" />
+            </Field>
+            <Field label="Short name" name="slug" error=error_for("slug")
+                hint="Cannot change: it names the stack and the namespace.">
+                <input id="slug" name="slug" type="text" readonly value=form.slug.clone()
+                    aria-describedby="slug-hint slug-error" />
+            </Field>
+            <Field label="Description" name="description" error=error_for("description")
+                hint="What the unit runs, for the reviewers.">
+                <textarea id="description" name="description" rows="3" maxlength="2000"
+                    aria-describedby="description-hint description-error">
+                    {form.description.clone()}
+                </textarea>
+            </Field>
+            <Field label="Owner contact" name="owner_contact" error=error_for("owner_contact")
+                hint="The e-mail address of the person answerable for the unit.">
+                <input id="owner_contact" name="owner_contact" type="email" required
+                    value=form.owner_contact.clone()
+                    aria-describedby="owner_contact-hint owner_contact-error" />
+            </Field>
+            <Field label="Size" name="size" error=error_for("size") hint="Capacity of the namespace.">
+                <select id="size" name="size" aria-describedby="size-hint size-error">
+                    {Size::ALL
+                        .into_iter()
+                        .map(|s| {
+                            view! {
+                                <option value=s.as_str() selected=s == form.size>{s.label()}</option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </Field>
+            <Field label="Blueprint version" name="blueprint_version" error=error_for("blueprint_version")
+                hint="A newer published version upgrades the charts it changes.">
+                <select id="blueprint_version" name="blueprint_version"
+                    aria-describedby="blueprint_version-hint blueprint_version-error">
+                    <option value="">{format!("{} (deployed)", form.blueprint_version)}</option>
+                    {version_choices
+                        .into_iter()
+                        .map(|v| view! { <option value=v.clone()>{v.clone()}</option> })
+                        .collect_view()}
+                </select>
+            </Field>
+            <fieldset class="overrides">
+                <legend>"Application settings"</legend>
+                {form
+                    .changeable
+                    .iter()
+                    .map(|c| {
+                        let field = c.field.clone();
+                        let error = error_for(&field);
+                        let input_name = format!("overrides[{}.{}]", c.app, c.key);
+                        let label = format!("{} ({})", c.title, c.app);
+                        view! {
+                            <div class="field" class:has-error=move || error.get().is_some()>
+                                <label for=field.clone()>{label}</label>
+                                <input
+                                    id=field.clone()
+                                    name=input_name
+                                    type=if c.integer { "number" } else { "text" }
+                                    value=c.current.clone()
+                                    aria-describedby=format!("{field}-hint {field}-error")
+                                    aria-invalid=move || error.get().is_some().to_string()
+                                />
+                                <p class="field-hint" id=format!("{field}-hint")>
+                                    {format!("{} {}", c.description, c.hint)}
+                                </p>
+                                <p class="field-error" id=format!("{field}-error") role="alert"
+                                    data-testid=format!("{field}-error")>
+                                    {move || error.get()}
+                                </p>
+                            </div>
+                        }
+                    })
+                    .collect_view()}
+            </fieldset>
+            <div class="actions">
+                <a href=env_link>"Cancel"</a>
+                <button type="submit" class="primary" disabled=move || submit.pending().get()>
+                    {move || if submit.pending().get() { "Submitting…" } else { "Request the change" }}
+                </button>
+            </div>
+        </ActionForm>
+    }
+}
+
+#[component]
+pub fn DecommissionPage() -> impl IntoView {
+    let form = load_form();
+    view! {
+        <Title text="Decommission an environment" />
+        <section class="panel narrow">
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    form.get()
+                        .map(|f| match f {
+                            Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                            Ok(f) => match f.can_decommission.clone() {
+                                Err(why) => {
+                                    view! {
+                                        <h1>"Decommission " {f.name.clone()}</h1>
+                                        <ErrorNote error=AppError::Forbidden(why) />
+                                    }
+                                        .into_any()
+                                }
+                                Ok(()) => view! { <DecommissionForm form=f /> }.into_any(),
+                            },
+                        })
+                }}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn DecommissionForm(form: ChangeFormView) -> impl IntoView {
+    let submit = ServerAction::<RequestDecommission>::new();
+    let result = submit.value();
+    let confirm_error = field_error(result, "confirm".into());
+    let name = form.name.clone();
+    view! {
+        <h1>"Decommission " {form.name.clone()}</h1>
+        <p>
+            "Removes every application, the namespace and its Rancher project, and the AWS stack "
+            "of this unit, then checks that nothing remains. Another admin approves the plan first; "
+            "it lists what is kept (the S3 bucket, and the secrets for their recovery window). "
+            "The history stays readable."
+        </p>
+        <ActionForm action=submit attr:class="form" attr:novalidate=true>
+            {move || form_error(result)().map(|e| view! { <ErrorNote error=e /> })}
+            <input type="hidden" name="environment_id" value=form.environment_id.to_string() />
+            <div class="field" class:has-error=move || confirm_error.get().is_some()>
+                <label for="confirm">{format!("Type \u{201c}{name}\u{201d} to confirm")}</label>
+                <input id="confirm" name="confirm" type="text" autocomplete="off" required
+                    aria-describedby="confirm-error"
+                    aria-invalid=move || confirm_error.get().is_some().to_string() />
+                <p class="field-error" id="confirm-error" role="alert" data-testid="confirm-error">
+                    {move || confirm_error.get()}
+                </p>
+            </div>
+            <div class="actions">
+                <a href=format!("/environments/{}", form.environment_id)>"Cancel"</a>
+                <button type="submit" class="danger" disabled=move || submit.pending().get()>
+                    "Request decommission"
+                </button>
+            </div>
+        </ActionForm>
+    }
+}
