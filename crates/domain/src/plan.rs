@@ -344,8 +344,12 @@ pub struct CapacityFigures {
 }
 
 impl CapacityFigures {
-    /// `committed + requested` fits the allocatable CPU and memory.
+    /// `committed + requested` fits the allocatable CPU and memory; a request for no room (a
+    /// decommission) always fits.
     pub fn fits(&self) -> bool {
+        if self.requested == Quota::default() {
+            return true;
+        }
         let total = self.committed.plus(self.requested);
         total.cpu_millis <= self.allocatable_cpu_millis
             && total.memory_mib <= self.allocatable_memory_mib

@@ -170,12 +170,12 @@ impl Provisioner {
                 namespace,
                 domain: self.settings.domain.clone(),
             },
-            overrides: blueprint_overrides(&unit.overrides)?,
         };
+        let overrides = blueprint_overrides(&unit.overrides)?;
         let rendered = self
             .templates
             .renderer()
-            .render_blueprint(blueprint, &ctx, RenderMode::Preview)
+            .render_blueprint_with_overrides(blueprint, &ctx, &overrides, RenderMode::Preview)
             .map_err(|e| e.to_string())?;
         let charts: Vec<ChartPlan> = rendered
             .into_iter()
@@ -221,8 +221,9 @@ impl Provisioner {
             )
         })?;
         let doc = &approved.document;
-        // A decommission removes what exists: nothing it does depends on the templates.
-        if step.request_kind == RequestKind::Decommission {
+        // A decommission removes what exists and a rollback restores what was: nothing either
+        // does depends on the templates.
+        if step.request_kind == RequestKind::Decommission || step.kind == berth_runs::StepKind::Rollback {
             return Ok(());
         }
         let blueprint = self.blueprint_of_run(step)?;

@@ -47,6 +47,11 @@ pub struct ProvisionerSettings {
     pub existing_bucket: Option<String>,
     /// Permissions boundary for the units' IAM users.
     pub permissions_boundary: Option<String>,
+    /// Install charts as legacy v3 apps from this catalog instead of through Apps & Marketplace
+    /// (`None`, the default).
+    pub legacy_catalog: Option<berth_rancher::LegacyCatalog>,
+    /// Days a decommissioned unit's secrets stay recoverable (7 to 30; default 7).
+    pub secret_recovery_days: u16,
 }
 
 /// The production [`StepExecutor`].
@@ -91,7 +96,10 @@ impl std::fmt::Debug for Provisioner {
 }
 
 fn aws_error(e: AwsError) -> StepError {
-    if e.is_retryable() {
+    if matches!(e, AwsError::UpdateRolledBack { .. }) {
+        // CloudFormation put the stack back: nothing of the unit changed.
+        StepError::RolledBack(e.to_string())
+    } else if e.is_retryable() {
         StepError::Transient(e.to_string())
     } else {
         StepError::Permanent(e.to_string())
@@ -172,7 +180,7 @@ impl Provisioner {
         self.secrets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn identity(step: &StepContext) -> Result<UnitIdentity, StepError> {
+    pub(crate) fn identity(step: &StepContext) -> Result<UnitIdentity, StepError> {
         let u = &step.unit;
         UnitIdentity::parse(&u.company_slug, &u.company_name, &u.unit_slug, &u.unit_name)
             .map_err(|e| StepError::Permanent(e.to_string()))
@@ -361,13 +369,13 @@ impl Provisioner {
                 namespace: target.namespace.clone(),
                 domain: self.settings.domain.clone(),
             },
-            overrides: crate::planner::blueprint_overrides(&step.unit.overrides)
-                .map_err(StepError::Permanent)?,
         };
+        let overrides = crate::planner::blueprint_overrides(&step.unit.overrides)
+            .map_err(StepError::Permanent)?;
         let rendered = self
             .templates
             .renderer()
-            .render_blueprint(blueprint, &ctx, RenderMode::Real)
+            .render_blueprint_with_overrides(blueprint, &ctx, &overrides, RenderMode::Real)
             .map_err(|e| StepError::Permanent(secrets.redact_text(&e.to_string())))?;
         let plan = DeployPlan::new(blueprint, &rendered)
             .map_err(|e| StepError::Permanent(e.to_string()))?;
@@ -437,6 +445,11 @@ impl StepExecutor for Provisioner {
             }
             StepKind::EnsureNamespace => self.ensure_namespace(step).await,
             StepKind::DeployChart => self.deploy_chart(step).await,
+            StepKind::Rollback => self.rollback(step).await,
+            StepKind::UninstallChart => self.uninstall_chart(step).await,
+            StepKind::RemoveNamespace => self.remove_namespace(step).await,
+            StepKind::DeleteStack => self.delete_stack(step).await,
+            StepKind::ProveRemoved => self.prove_removed(step).await,
         }
     }
 

@@ -61,7 +61,10 @@ impl WorkerSettings {
     /// `BERTH_EXISTING_BUCKET`, `BERTH_UNIT_PERMISSIONS_BOUNDARY`, `BERTH_TAG_KEY`/`BERTH_TAG_VALUE` (default `{company}` /
     /// `{unit}`), the standard `AWS_REGION`/`AWS_ENDPOINT_URL`, and
     /// `BERTH_ENGINE_LEASE_MS` (30000), `BERTH_ENGINE_HEARTBEAT_MS` (10000),
-    /// `BERTH_ENGINE_CONCURRENCY` (8), `BERTH_ENGINE_POLL_MS` (1000).
+    /// `BERTH_ENGINE_CONCURRENCY` (8), `BERTH_ENGINE_POLL_MS` (1000), optional
+    /// `BERTH_RANCHER_LEGACY_CATALOG` (install as legacy v3 apps from that cluster catalog) and
+    /// `BERTH_SECRET_RECOVERY_DAYS` (7: how long a decommissioned unit's secrets stay
+    /// recoverable).
     ///
     /// Problems go to `env`, beside the caller's own; the value is only meant to be used when
     /// [`Env::finish`] finds none.
@@ -102,6 +105,24 @@ impl WorkerSettings {
             env.problem(format!("BERTH_TAG_KEY/BERTH_TAG_VALUE: {e}"));
         }
 
+        // Legacy v3 apps from a cluster catalog (`catalog=<name>&type=clusterCatalog`), as the
+        // customer's own scripts installed them; Apps & Marketplace when unset.
+        let legacy_catalog = env
+            .optional("BERTH_RANCHER_LEGACY_CATALOG")
+            .map(|name| berth_rancher::LegacyCatalog {
+                name,
+                scope: berth_rancher::CatalogScope::Cluster {
+                    qualified_with: None,
+                },
+            });
+        let secret_recovery_days = env
+            .parse::<u16>("BERTH_SECRET_RECOVERY_DAYS", "a number of days from 7 to 30")
+            .unwrap_or(7);
+        if !(7..=30).contains(&secret_recovery_days) {
+            env.problem(format!(
+                "BERTH_SECRET_RECOVERY_DAYS: Secrets Manager keeps a secret 7 to 30 days, not {secret_recovery_days}"
+            ));
+        }
         Self {
             rancher_url,
             rancher_token,
@@ -122,6 +143,8 @@ impl WorkerSettings {
                 kms_key_id: env.optional("BERTH_KMS_KEY_ID"),
                 existing_bucket: env.optional("BERTH_EXISTING_BUCKET"),
                 permissions_boundary: env.optional("BERTH_UNIT_PERMISSIONS_BOUNDARY"),
+                legacy_catalog,
+                secret_recovery_days,
             },
             engine,
         }

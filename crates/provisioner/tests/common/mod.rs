@@ -72,6 +72,8 @@ pub fn provisioner_with(
             kms_key_id: None,
             existing_bucket: None,
             permissions_boundary: None,
+            legacy_catalog: None,
+            secret_recovery_days: 7,
         },
     )
 }
