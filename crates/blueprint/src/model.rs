@@ -17,6 +17,8 @@ pub struct Blueprint {
     version: String,
     description: Option<String>,
     apps: Vec<App>,
+    /// `version`, parsed: blueprints are ordered by semantic version.
+    semver: semver::Version,
     source: PathBuf,
     /// The file's text, so a plan can fingerprint exactly what it was made from.
     text: String,
@@ -189,6 +191,15 @@ impl Blueprint {
                 BlueprintErrorKind::Invalid("version must not be empty".into()),
             ));
         }
+        let semver = semver::Version::parse(&raw.version).map_err(|e| {
+            err(
+                top_line("version"),
+                BlueprintErrorKind::Invalid(format!(
+                    "version {:?} must be a semantic version such as 1.0.0 ({e})",
+                    raw.version
+                )),
+            )
+        })?;
         if raw.apps.is_empty() {
             return Err(err(
                 top_line("apps"),
@@ -298,6 +309,7 @@ impl Blueprint {
             version: raw.version,
             description: raw.description,
             apps,
+            semver,
             source: file.to_owned(),
             text: src.to_owned(),
         })
@@ -364,6 +376,11 @@ impl Blueprint {
     /// A topological install order (levels flattened).
     pub fn install_order(&self) -> Vec<&App> {
         self.levels().into_iter().flatten().collect()
+    }
+
+    /// `version` as a semantic version (what [`crate::Templates`] orders versions by).
+    pub(crate) fn semver(&self) -> &semver::Version {
+        &self.semver
     }
 }
 
