@@ -10,6 +10,7 @@
 
 mod duration;
 mod model;
+mod overrides;
 mod render;
 mod templates;
 pub mod yaml;
@@ -17,6 +18,10 @@ pub mod yaml;
 pub use duration::{format_go_duration, parse_duration, DurationError};
 pub use model::{
     App, Blueprint, BlueprintError, BlueprintErrorKind, ChartSource, Readiness, ReadinessCondition,
+};
+pub use overrides::{
+    ChangeableField, FieldDefault, FieldKind, OverrideError, Overrides, DEFAULT_BY_SIZE_KEYWORD,
+    ERROR_KEYWORD,
 };
 pub use render::{
     ClusterFacts, NamespaceQuota, RenderContext, RenderError, RenderMode, RenderedApp,

@@ -6,8 +6,10 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::duration::parse_duration;
+use crate::overrides::{AppSchema, ChangeableField, OverrideError, Overrides};
 
 /// A validated blueprint: apps with unique names, known dependencies, no cycles, and a values
 /// template that exists for every app.
@@ -17,6 +19,10 @@ pub struct Blueprint {
     version: String,
     description: Option<String>,
     apps: Vec<App>,
+    /// The `overrides:` schema of each app that declares changeable values.
+    changeable: BTreeMap<String, AppSchema>,
+    /// `version`, parsed: blueprints are ordered by semantic version.
+    semver: semver::Version,
     source: PathBuf,
     /// The file's text, so a plan can fingerprint exactly what it was made from.
     text: String,
@@ -139,6 +145,10 @@ struct RawApp {
     depends_on: Vec<String>,
     #[serde(default)]
     readiness: Option<RawReadiness>,
+    /// JSON Schema (draft 2020-12) of the values a manager may change; kept as YAML first so
+    /// the properties keep their file order.
+    #[serde(default)]
+    overrides: Option<serde_norway::Value>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +199,15 @@ impl Blueprint {
                 BlueprintErrorKind::Invalid("version must not be empty".into()),
             ));
         }
+        let semver = semver::Version::parse(&raw.version).map_err(|e| {
+            err(
+                top_line("version"),
+                BlueprintErrorKind::Invalid(format!(
+                    "version {:?} must be a semantic version such as 1.0.0 ({e})",
+                    raw.version
+                )),
+            )
+        })?;
         if raw.apps.is_empty() {
             return Err(err(
                 top_line("apps"),
@@ -198,6 +217,7 @@ impl Blueprint {
 
         let mut seen = BTreeSet::new();
         let mut apps = Vec::with_capacity(raw.apps.len());
+        let mut changeable = BTreeMap::new();
         for raw_app in raw.apps {
             let occurrence = seen_count(&apps, &raw_app.name);
             let line = app_line(src, &raw_app.name, occurrence);
@@ -253,6 +273,22 @@ impl Blueprint {
                     }
                 }
             };
+            if let Some(yaml) = raw_app.overrides {
+                let order = property_order(&yaml);
+                let schema: Value = serde_json::to_value(&yaml).map_err(|e| {
+                    fail(BlueprintErrorKind::Invalid(format!(
+                        "app {:?}: overrides: {e}",
+                        raw_app.name
+                    )))
+                })?;
+                let parsed = AppSchema::parse(&raw_app.name, schema, &order).map_err(|m| {
+                    fail(BlueprintErrorKind::Invalid(format!(
+                        "app {:?}: {m}",
+                        raw_app.name
+                    )))
+                })?;
+                changeable.insert(raw_app.name.clone(), parsed);
+            }
             apps.push(App {
                 name: raw_app.name,
                 chart: raw_app.chart,
@@ -298,6 +334,8 @@ impl Blueprint {
             version: raw.version,
             description: raw.description,
             apps,
+            changeable,
+            semver,
             source: file.to_owned(),
             text: src.to_owned(),
         })
@@ -365,6 +403,112 @@ impl Blueprint {
     pub fn install_order(&self) -> Vec<&App> {
         self.levels().into_iter().flatten().collect()
     }
+
+    /// `version` as a semantic version (what [`crate::Templates`] orders versions by).
+    pub(crate) fn semver(&self) -> &semver::Version {
+        &self.semver
+    }
+
+    /// Every value a manager may change, app by app in file order, each app's values in the
+    /// order its `overrides:` schema lists them.
+    pub fn changeable(&self) -> Vec<ChangeableField> {
+        self.apps
+            .iter()
+            .filter_map(|a| self.changeable.get(&a.name))
+            .flat_map(|s| s.fields.iter().cloned())
+            .collect()
+    }
+
+    /// Checks a manager's overrides (`{"<app>": {"<key>": value}}`, or `null` for none) against
+    /// the apps' schemas. On success, the overrides without empty apps; otherwise every problem,
+    /// each naming its form field (`overrides.influxdb.retention`) with a sentence for people.
+    pub fn validate_overrides(&self, overrides: &Value) -> Result<Overrides, Vec<OverrideError>> {
+        let given = match overrides {
+            Value::Null => return Ok(Overrides::default()),
+            Value::Object(m) => m,
+            _ => {
+                return Err(vec![OverrideError {
+                    field: "overrides".into(),
+                    message: "Give the changes per app, e.g. {\"dsm\": {\"replicas\": 2}}.".into(),
+                }])
+            }
+        };
+        let mut out = Overrides::default();
+        let mut errors = Vec::new();
+        for (app, value) in given {
+            let field = format!("overrides.{app}");
+            if self.app(app).is_none() {
+                errors.push(OverrideError {
+                    field,
+                    message: format!("{} has no app '{app}'.", self.name),
+                });
+                continue;
+            }
+            let Some(schema) = self.changeable.get(app) else {
+                errors.push(OverrideError {
+                    field,
+                    message: format!("{app} has no changeable values."),
+                });
+                continue;
+            };
+            match schema.validate(app, value) {
+                Ok(values) if values.is_empty() => {}
+                Ok(values) => {
+                    out.0.insert(app.clone(), values);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// What the values templates see as `values`: for every app, each changeable value the
+    /// manager overrode, or else its default for a unit of `size` (values whose default is the
+    /// chart's own are left out unless overridden). Apps without changeable values map to `{}`.
+    /// `overrides` is taken as given: check it with [`Blueprint::validate_overrides`] first.
+    pub fn effective_values(
+        &self,
+        overrides: &Overrides,
+        size: &str,
+    ) -> BTreeMap<String, Map<String, Value>> {
+        self.apps
+            .iter()
+            .map(|app| {
+                let mut values = Map::new();
+                for f in self
+                    .changeable
+                    .get(&app.name)
+                    .map(|s| s.fields.as_slice())
+                    .unwrap_or_default()
+                {
+                    let chosen = overrides
+                        .get(&app.name, &f.key)
+                        .or_else(|| f.default.for_size(size));
+                    if let Some(v) = chosen {
+                        values.insert(f.key.clone(), v.clone());
+                    }
+                }
+                (app.name.clone(), values)
+            })
+            .collect()
+    }
+}
+
+/// The keys of `properties` in the order the YAML lists them (serde_json sorts them).
+fn property_order(schema: &serde_norway::Value) -> Vec<String> {
+    schema
+        .get("properties")
+        .and_then(serde_norway::Value::as_mapping)
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How many apps named `name` were already accepted (0 for the first occurrence).

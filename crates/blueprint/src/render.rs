@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::model::{App, Blueprint};
+use crate::overrides::{OverrideError, Overrides};
 use crate::yaml;
 
 /// What every secret is replaced with in a preview.
@@ -193,7 +194,8 @@ pub struct ClusterFacts {
 }
 
 /// Everything a values template can see: `unit.*`, `secrets.*`, `cluster.*` (and, when rendering a
-/// blueprint, `app.*` and `blueprint.*`).
+/// blueprint, `app.*`, `blueprint.*` and `values.<app>.<key>`, the changeable values with
+/// overrides applied: see [`ValuesRenderer::render_blueprint_with_overrides`]).
 #[derive(Debug, Clone)]
 pub struct RenderContext {
     pub unit: UnitInputs,
@@ -267,6 +269,13 @@ pub enum RenderError {
     NotAMapping {
         template: String,
         found: &'static str,
+    },
+    /// Overrides the blueprint's schemas refuse (e.g. saved for another version of it).
+    #[error("overrides refused by blueprint {blueprint} {version}: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Overrides {
+        blueprint: String,
+        version: String,
+        errors: Vec<OverrideError>,
     },
 }
 
@@ -349,18 +358,44 @@ impl ValuesRenderer {
         self.render_with(template, ctx, mode, BTreeMap::new())
     }
 
-    /// Renders the values of every app of `blueprint`, in install order.
+    /// Renders the values of every app of `blueprint`, in install order, with no overrides:
+    /// every changeable value at its default.
     pub fn render_blueprint(
         &self,
         blueprint: &Blueprint,
         ctx: &RenderContext,
         mode: RenderMode,
     ) -> Result<Vec<RenderedApp>, RenderError> {
+        self.render_blueprint_with_overrides(blueprint, ctx, &Overrides::default(), mode)
+    }
+
+    /// Renders the values of every app of `blueprint`, in install order. Templates see
+    /// `values.<app>.<key>`: the override when there is one, the blueprint's default for the
+    /// unit's size otherwise ([`Blueprint::effective_values`]). Overrides the blueprint refuses
+    /// fail with [`RenderError::Overrides`] before anything is rendered.
+    pub fn render_blueprint_with_overrides(
+        &self,
+        blueprint: &Blueprint,
+        ctx: &RenderContext,
+        overrides: &Overrides,
+        mode: RenderMode,
+    ) -> Result<Vec<RenderedApp>, RenderError> {
+        if !overrides.is_empty() {
+            blueprint
+                .validate_overrides(&overrides.to_json())
+                .map_err(|errors| RenderError::Overrides {
+                    blueprint: blueprint.name().to_owned(),
+                    version: blueprint.version().to_owned(),
+                    errors,
+                })?;
+        }
+        let values = Value::from(Serde(blueprint.effective_values(overrides, &ctx.unit.size)));
         blueprint
             .install_order()
             .into_iter()
             .map(|app| {
                 let mut extra = BTreeMap::new();
+                extra.insert("values", values.clone());
                 extra.insert(
                     "app",
                     Value::from(Serde(serde_json::json!({
