@@ -2,7 +2,8 @@
 
 Runs in-process (moto's mock_aws, no server) against the real business-unit template:
 create through a change set, read secrets and tags back, parameter-only update, an update
-without changes, delete. Exit code 0 only when every check passed.
+without changes, an update failed by the fault switch and rolled back, delete (secrets
+retained), scheduled secret deletion. Exit code 0 only when every check passed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def check_internals() -> None:
     check("Stack helpers", all(hasattr(cfn_models.Stack, n) for n in ("_parse_template", "_create_output_map")))
     check("ChangeSet.diff hooked", cfn_models.ChangeSet.diff is ext._change_set_diff)
     check("execute_change_set hooked", cfn_models.CloudFormationBackend.execute_change_set is ext._execute_change_set)
+    check("ResourceMap.delete hooked (RetainExceptOnCreate)", parsing.ResourceMap.delete is ext._resource_map_delete
+          and "DeletionPolicy" in inspect.getsource(ext._original_resource_map_delete))
+    from moto.moto_server import werkzeug_app
+    check("fault endpoint hooked into the server", werkzeug_app.DomainDispatcherApplication.__call__ is ext._dispatch)
+    check("Event(stack_id, …, resource_status_reason, resource_properties)", signature_has(
+        cfn_models.Event.__init__, "stack_id", "stack_name", "logical_resource_id", "physical_resource_id",
+        "resource_type", "resource_status", "resource_status_reason", "resource_properties"))
     check("Change(action, logical_resource_id, resource_type)",
           signature_has(cfn_models.Change.__init__, "action", "logical_resource_id", "resource_type"))
     check("random_password arguments", list(inspect.signature(sm_utils.random_password).parameters) == [
@@ -91,6 +99,12 @@ def check_internals() -> None:
           and signature_has(iam.put_user_policy, "user_name", "policy_name", "policy_json")
           and signature_has(iam.delete_user_policy, "user_name", "policy_name")
           and signature_has(iam.tag_user, "name", "tags") and signature_has(iam.untag_user, "name", "tag_keys"))
+
+
+def ext_account() -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return DEFAULT_ACCOUNT_ID
 
 
 def wait_and_describe(cfn, stack: str, name: str):
@@ -160,9 +174,40 @@ def check_end_to_end() -> None:
         check("no-change change set fails with the no-changes reason",
               c3["Status"] == "FAILED" and "didn't contain changes" in c3.get("StatusReason", ""), str(c3.get("StatusReason")))
 
+        # Fault switch: the next update fails at RegistrySecret and rolls back.
+        armed = ext.arm_update_fault(ext_account(), REGION, {
+            "stack_name": stack, "logical_id": "RegistrySecret", "reason": "injected"})
+        check("fault armed", armed["outcome"] == "rollback", str(armed))
+        cfn.create_change_set(StackName=stack, ChangeSetName="c4", ChangeSetType="UPDATE",
+                              TemplateBody=body, Parameters=params(RegistryServer="third.example.com"),
+                              Capabilities=["CAPABILITY_IAM"])
+        cfn.execute_change_set(StackName=stack, ChangeSetName="c4")
+        rolled = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        check("failed update rolled back", rolled["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", rolled["StackStatus"])
+        kept = {p["ParameterKey"]: p["ParameterValue"] for p in rolled.get("Parameters", [])}
+        check("previous parameters kept", kept.get("RegistryServer") == "other.example.com", str(kept.get("RegistryServer")))
+        registry = json.loads(sm.get_secret_value(SecretId=outputs["RegistrySecretArn"])["SecretString"])
+        check("previous secret value kept", registry.get("server") == "other.example.com", str(registry.get("server")))
+        events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+        failed = [(e["LogicalResourceId"], e.get("ResourceStatusReason")) for e in events if e["ResourceStatus"] == "UPDATE_FAILED"]
+        check("per-resource failure event", failed == [("RegistrySecret", "injected")], str(failed))
+        check("newest event first", events[0]["ResourceStatus"] == "UPDATE_ROLLBACK_COMPLETE", events[0]["ResourceStatus"])
+        cfn.create_change_set(StackName=stack, ChangeSetName="c5", ChangeSetType="UPDATE",
+                              TemplateBody=body, Parameters=params(RegistryServer="third.example.com"),
+                              Capabilities=["CAPABILITY_IAM"])
+        cfn.execute_change_set(StackName=stack, ChangeSetName="c5")
+        after = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        check("fault used up: next update works", after == "UPDATE_COMPLETE", after)
+
         cfn.delete_stack(StackName=stack)
-        remaining = [s["Name"] for s in sm.list_secrets()["SecretList"]]
-        check("secrets deleted with the stack", remaining == [], str(remaining))
+        remaining = sorted(s["Name"] for s in sm.list_secrets()["SecretList"])
+        check("secrets retained by RetainExceptOnCreate", len(remaining) == 4, str(remaining))
+        sm.delete_secret(SecretId=remaining[0], RecoveryWindowInDays=7)
+        listed = sm.list_secrets(IncludePlannedDeletion=True, Filters=[
+            {"Key": "tag-key", "Values": ["berth:unit"]}, {"Key": "tag-value", "Values": ["trucking"]}])["SecretList"]
+        planned = [s["Name"] for s in listed if s.get("DeletedDate")]
+        check("ListSecrets with IncludePlannedDeletion and tag filters", len(listed) == 4 and planned == [remaining[0]],
+              str([(s["Name"], s.get("DeletedDate")) for s in listed]))
         users = [u["UserName"] for u in iam.list_users()["Users"]]
         check("user deleted with the stack", user_name not in users, str(users))
 

@@ -102,14 +102,39 @@ pub enum AwsError {
         summary: String,
     },
 
+    /// An update failed and CloudFormation rolled it back (`UPDATE_ROLLBACK_COMPLETE`): the
+    /// stack is back at its previous template and parameters and stays usable; a later update
+    /// proceeds as usual. Not retryable as is: the same update would fail the same way.
+    #[error(
+        "update of stack {stack} failed and was rolled back to its previous template and \
+         parameters (the stack is usable): {summary}"
+    )]
+    UpdateRolledBack {
+        stack: String,
+        /// The resources that failed, root cause first (empty when the events name none).
+        failures: Vec<crate::driver::ResourceFailure>,
+        /// One line from the stack events: resource, type, status and reason.
+        summary: String,
+    },
+
     /// The stack is in a state Berth will not touch without a person (e.g.
-    /// `UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`).
-    #[error("stack {stack} is in {status} and needs manual attention: {hint}")]
+    /// `UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`). Permanent: retrying does not help.
+    #[error(
+        "stack {stack} is in {status} and needs manual attention: {hint}{}",
+        cause.as_deref().map(|c| format!(" (cause: {c})")).unwrap_or_default()
+    )]
     StackNeedsAttention {
         stack: String,
         status: String,
         hint: String,
+        /// What the stack events say went wrong, when they say it.
+        cause: Option<String>,
     },
+
+    /// A step was asked for in a state where it would do harm (e.g. scheduling a unit's
+    /// secrets for deletion while its stack still uses them).
+    #[error("{0}")]
+    Precondition(String),
 
     /// The stack Berth created earlier no longer exists; it is reported, not recreated.
     #[error("stack {stack_id} was deleted outside Berth")]

@@ -6,10 +6,13 @@
 //! stack is at the desired template and parameters"), [`AwsStage::read_unit_secrets`],
 //! [`AwsStage::preview_unit_stack`] and [`AwsStage::desired_fingerprint`] for plans shown to
 //! approvers (nothing left behind), [`AwsStage::plan_unit_stack`] / [`AwsStage::apply_plan`],
-//! [`AwsStage::find_unit_stack`] for the environment page. Local emulator and real AWS are
+//! [`AwsStage::find_unit_stack`] for the environment page; for decommissioning
+//! [`AwsStage::retained_resources`], [`AwsStage::delete_unit_stack`],
+//! [`AwsStage::schedule_unit_secret_deletion`] and [`AwsStage::prove_unit_removed`]. Local emulator and real AWS are
 //! chosen by standard SDK configuration only (see docs/aws.md).
 
 pub mod api;
+pub mod decommission;
 pub mod driver;
 pub mod error;
 pub mod secrets;
@@ -19,9 +22,13 @@ pub mod status;
 pub mod unit;
 
 pub use api::{ChangeSetKind, StackResource, StackSnapshot};
+pub use decommission::{
+    retained_resources, RemovalCheck, RemovalProof, RetainedResource, ScheduledSecret,
+    RECOVERY_WINDOW_DAYS,
+};
 pub use driver::{
-    ChangeAction, DesiredStack, PlannedChange, PreviewKind, PreviewParameter, StackPlan,
-    StackPreview, WaitPolicy,
+    ChangeAction, DeletionOutcome, DesiredStack, PlannedChange, PreviewKind, PreviewParameter,
+    ResourceFailure, StackPlan, StackPreview, WaitPolicy,
 };
 pub use error::{ApiError, AwsError};
 pub use secrets::{
@@ -29,7 +36,7 @@ pub use secrets::{
 };
 pub use settings::{load_sdk_config, AwsSettings};
 pub use stage::{
-    AwsStage, EnsureKind, EnsuredUnit, UnitOutputs, UnitParameters, UnitStack,
+    AwsStage, EnsureKind, EnsuredUnit, StackDeletion, UnitOutputs, UnitParameters, UnitStack,
     BUSINESS_UNIT_TEMPLATE,
 };
 pub use unit::{Tag, TagScheme, UnitIdentity};

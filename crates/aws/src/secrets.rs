@@ -160,6 +160,122 @@ impl SecretsReader {
     }
 }
 
+/// A secret as `ListSecrets` (with `IncludePlannedDeletion`) reports it: names and dates
+/// only, never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSecret {
+    pub name: String,
+    pub arn: String,
+    /// Secrets Manager's `DeletedDate` (RFC 3339) when the secret is scheduled for deletion.
+    pub deleted_date: Option<String>,
+    pub tags: Vec<crate::unit::Tag>,
+}
+
+fn rfc3339(date: &aws_sdk_secretsmanager::primitives::DateTime) -> String {
+    date.fmt(aws_sdk_secretsmanager::primitives::DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| format!("{}s since 1970", date.secs()))
+}
+
+impl SecretsReader {
+    /// Every secret carrying all of `tags` (exact key and value), including those scheduled
+    /// for deletion. The service filters on the first tag (a prefix match), the rest is
+    /// checked here.
+    pub async fn list_tagged(&self, tags: &[crate::unit::Tag]) -> Result<Vec<ListedSecret>> {
+        let Some(first) = tags.first() else {
+            return Err(AwsError::InvalidInput(
+                "listing secrets needs at least one tag".into(),
+            ));
+        };
+        let filter = |key: sm::types::FilterNameStringType, value: &str| {
+            sm::types::Filter::builder().key(key).values(value).build()
+        };
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_secrets()
+                .include_planned_deletion(true)
+                .filters(filter(sm::types::FilterNameStringType::TagKey, &first.key))
+                .filters(filter(
+                    sm::types::FilterNameStringType::TagValue,
+                    &first.value,
+                ))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::api(
+                        format!("secrets tagged {first}"),
+                        ApiError::from_sdk("ListSecrets", e),
+                    )
+                })?;
+            for entry in out.secret_list() {
+                let entry_tags: Vec<crate::unit::Tag> = entry
+                    .tags()
+                    .iter()
+                    .map(|t| crate::unit::Tag {
+                        key: t.key().unwrap_or_default().to_owned(),
+                        value: t.value().unwrap_or_default().to_owned(),
+                    })
+                    .collect();
+                if !tags.iter().all(|t| entry_tags.contains(t)) {
+                    continue;
+                }
+                found.push(ListedSecret {
+                    name: entry.name().unwrap_or_default().to_owned(),
+                    arn: entry.arn().unwrap_or_default().to_owned(),
+                    deleted_date: entry.deleted_date().map(rfc3339),
+                    tags: entry_tags,
+                });
+            }
+            token = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                found.sort_by(|a, b| a.name.cmp(&b.name));
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Schedules the secret `arn` for deletion after `recovery_window_days`; returns
+    /// Secrets Manager's deletion date (RFC 3339), or `None` when the secret was already
+    /// scheduled (by a concurrent or earlier call) and so is left as it is.
+    pub async fn schedule_deletion(
+        &self,
+        arn: &str,
+        recovery_window_days: u16,
+    ) -> Result<Option<String>> {
+        match self
+            .client
+            .delete_secret()
+            .secret_id(arn)
+            .recovery_window_in_days(i64::from(recovery_window_days))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.deletion_date()
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "unknown (not reported)".into()),
+            )),
+            Err(err) => {
+                let err = ApiError::from_sdk("DeleteSecret", err);
+                if err.code.as_deref() == Some("InvalidRequestException")
+                    && (err.message.contains("marked deleted")
+                        || err.message.contains("marked for deletion"))
+                {
+                    Ok(None)
+                } else {
+                    Err(AwsError::api(format!("secret {arn}"), err))
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

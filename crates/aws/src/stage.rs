@@ -10,13 +10,17 @@ use serde::{Deserialize, Serialize};
 use crate::api::{
     CloudFormationApi, ParameterValue, SdkCloudFormation, StackResource, StackSnapshot,
 };
+use crate::decommission::{
+    retained_resources, RemovalCheck, RemovalProof, RetainedResource, ScheduledSecret,
+    RECOVERY_WINDOW_DAYS,
+};
 use crate::driver::{
-    DesiredStack, EnsureOutcome, StackDriver, StackPlan, StackPreview, WaitPolicy,
+    DeletionOutcome, DesiredStack, EnsureOutcome, StackDriver, StackPlan, StackPreview, WaitPolicy,
 };
 use crate::error::{AwsError, Result};
 use crate::secrets::{SecretsReader, UnitSecrets};
 use crate::settings::{load_sdk_config, AwsSettings};
-use crate::unit::{Tag, TagScheme, UnitIdentity};
+use crate::unit::{Tag, TagScheme, UnitIdentity, TAG_COMPANY, TAG_UNIT};
 
 /// The business-unit template, compiled in so the code and the template it drives never drift.
 pub const BUSINESS_UNIT_TEMPLATE: &str =
@@ -350,16 +354,188 @@ impl<A: CloudFormationApi> AwsStage<A> {
         })
     }
 
-    /// Deletes the unit's stack (found by tag); `false` when there was none. The unit's
-    /// bucket is retained by the template's DeletionPolicy.
-    pub async fn delete_unit_stack(&self, unit: &UnitIdentity) -> Result<bool> {
-        match self.find_unit_stack(unit).await? {
-            Some(found) => {
-                self.driver.delete(&found.stack.stack_id).await?;
-                Ok(true)
-            }
-            None => Ok(false),
+    /// Deletes the unit's stack (found by tag) and waits until it is gone; idempotent. What
+    /// the template retains ([`Self::retained_resources`]: the bucket, the secrets) stays.
+    /// The outcome says whether this call deleted it, finished a deletion an earlier
+    /// (crashed) call started, or found nothing, so that callers record one deletion.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn delete_unit_stack(&self, unit: &UnitIdentity) -> Result<StackDeletion> {
+        let tag = self.tag_scheme.unit_tag(unit)?;
+        let Some(stack) = self.driver.find_by_tag(&tag).await? else {
+            return Ok(StackDeletion {
+                stack_name: unit.stack_name(),
+                stack_id: None,
+                outcome: DeletionOutcome::AlreadyGone,
+            });
+        };
+        let outcome = self.driver.delete_once(&stack.stack_id).await?;
+        tracing::info!(?outcome, stack_id = %stack.stack_id, "unit stack deleted");
+        Ok(StackDeletion {
+            stack_name: stack.stack_name,
+            stack_id: Some(stack.stack_id),
+            outcome,
+        })
+    }
+
+    /// What deleting the unit's stack keeps, read from the template's deletion policies:
+    /// logical id, type and why, for the decommission plan.
+    pub fn retained_resources(&self) -> Result<Vec<RetainedResource>> {
+        retained_resources(BUSINESS_UNIT_TEMPLATE)
+    }
+
+    /// The tags every secret of the unit carries (set by the template) and only its secrets.
+    fn secret_tags(unit: &UnitIdentity) -> [Tag; 2] {
+        [
+            Tag {
+                key: TAG_UNIT.into(),
+                value: unit.unit_slug().into(),
+            },
+            Tag {
+                key: TAG_COMPANY.into(),
+                value: unit.company_slug().into(),
+            },
+        ]
+    }
+
+    /// Schedules every secret of the unit (found by its `berth:company`/`berth:unit` tags,
+    /// including those already scheduled) for deletion after `recovery_window_days` (7 to
+    /// 30). Idempotent: secrets already scheduled are left as they are, so a repeat changes
+    /// nothing. Refused while the unit's stack is live (its secrets are in use): delete the
+    /// stack first ([`Self::delete_unit_stack`]).
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn schedule_unit_secret_deletion(
+        &self,
+        unit: &UnitIdentity,
+        recovery_window_days: u16,
+    ) -> Result<Vec<ScheduledSecret>> {
+        if !RECOVERY_WINDOW_DAYS.contains(&recovery_window_days) {
+            return Err(AwsError::InvalidInput(format!(
+                "recovery window of {recovery_window_days} days: Secrets Manager accepts {} to {}",
+                RECOVERY_WINDOW_DAYS.start(),
+                RECOVERY_WINDOW_DAYS.end()
+            )));
         }
+        let tag = self.tag_scheme.unit_tag(unit)?;
+        if let Some(stack) = self.driver.find_by_tag(&tag).await? {
+            return Err(AwsError::Precondition(format!(
+                "the secrets of {} are not scheduled for deletion while its stack {} ({}) is \
+                 live: delete the stack first",
+                unit.stack_name(),
+                stack.stack_id,
+                stack.status
+            )));
+        }
+        let listed = self.secrets.list_tagged(&Self::secret_tags(unit)).await?;
+        let mut scheduled = Vec::with_capacity(listed.len());
+        for secret in listed {
+            let (deletion_date, scheduled_now) = match secret.deleted_date {
+                Some(date) => (date, false),
+                None => match self
+                    .secrets
+                    .schedule_deletion(&secret.arn, recovery_window_days)
+                    .await?
+                {
+                    Some(date) => (date, true),
+                    // Scheduled in the meantime by someone else: read back what was set.
+                    None => (
+                        self.secrets
+                            .list_tagged(&Self::secret_tags(unit))
+                            .await?
+                            .into_iter()
+                            .find(|s| s.arn == secret.arn)
+                            .and_then(|s| s.deleted_date)
+                            .unwrap_or_else(|| "unknown".into()),
+                        false,
+                    ),
+                },
+            };
+            tracing::info!(secret = %secret.name, %deletion_date, scheduled_now, "secret scheduled for deletion");
+            scheduled.push(ScheduledSecret {
+                name: secret.name,
+                arn: secret.arn,
+                deletion_date,
+                scheduled_now,
+            });
+        }
+        Ok(scheduled)
+    }
+
+    /// Checks that the unit is gone from AWS: no live stack carries its tag, and every secret
+    /// of the unit Secrets Manager still lists is scheduled for deletion (each with its date);
+    /// a secret not scheduled is a failed check. Read-only; the result serialises to JSON for
+    /// the decommission event.
+    #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
+    pub async fn prove_unit_removed(&self, unit: &UnitIdentity) -> Result<RemovalProof> {
+        let tag = self.tag_scheme.unit_tag(unit)?;
+        let mut checks = Vec::new();
+        let stack = self.driver.find_by_tag(&tag).await?;
+        checks.push(RemovalCheck {
+            name: "no live stack".into(),
+            passed: stack.is_none(),
+            detail: match &stack {
+                None => format!("no live stack carries the tag {tag}"),
+                Some(s) => format!(
+                    "stack {} ({}) is {} and carries the tag {tag}",
+                    s.stack_name, s.stack_id, s.status
+                ),
+            },
+        });
+        let tags = Self::secret_tags(unit);
+        let listed = self.secrets.list_tagged(&tags).await?;
+        checks.push(RemovalCheck {
+            name: "secrets listed".into(),
+            passed: true,
+            detail: format!(
+                "{} secret(s) tagged {} and {} (scheduled ones included; none once the \
+                 recovery windows have passed)",
+                listed.len(),
+                tags[1],
+                tags[0]
+            ),
+        });
+        let mut secrets = Vec::new();
+        for secret in listed {
+            checks.push(RemovalCheck {
+                name: format!("secret {} scheduled for deletion", secret.name),
+                passed: secret.deleted_date.is_some(),
+                detail: match &secret.deleted_date {
+                    Some(date) => format!("{} deletion date {date}", secret.arn),
+                    None => format!("{} is live: not scheduled for deletion", secret.arn),
+                },
+            });
+            if let Some(deletion_date) = secret.deleted_date {
+                secrets.push(ScheduledSecret {
+                    name: secret.name,
+                    arn: secret.arn,
+                    deletion_date,
+                    scheduled_now: false,
+                });
+            }
+        }
+        let proof = RemovalProof::new(
+            unit.stack_name(),
+            checks,
+            secrets,
+            self.retained_resources()?,
+        );
+        tracing::info!(passed = proof.passed, "unit removal checked");
+        Ok(proof)
+    }
+}
+
+/// The result of [`AwsStage::delete_unit_stack`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackDeletion {
+    pub stack_name: String,
+    /// The stack found by tag; `None` when there was none.
+    pub stack_id: Option<String>,
+    pub outcome: DeletionOutcome,
+}
+
+impl StackDeletion {
+    /// Whether this call sent the `DeleteStack` (the one deletion to record).
+    pub fn deleted_now(&self) -> bool {
+        self.outcome == DeletionOutcome::Deleted
     }
 }
 

@@ -10,8 +10,8 @@ use berth_aws::api::{
     StackSnapshot,
 };
 use berth_aws::driver::{
-    ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, PreviewKind, StackDriver, StackPlan,
-    WaitPolicy,
+    ChangeAction, DeletionOutcome, DesiredStack, EnsureOutcome, PlannedChange, PreviewKind,
+    ResourceFailure, StackDriver, StackPlan, WaitPolicy,
 };
 use berth_aws::error::{ApiError, AwsError};
 use berth_aws::unit::Tag;
@@ -313,11 +313,36 @@ async fn update_rollback_is_an_error_and_the_stack_stays_usable() {
             )),
     );
     let err = d.ensure(&desired(None)).await.unwrap_err();
-    assert!(
-        matches!(&err, AwsError::StackFailed { status, summary, .. }
-            if status == "UPDATE_ROLLBACK_COMPLETE" && summary.contains("RegistrySecret") && summary.contains("KMS key not found")),
-        "{err:?}"
+    let AwsError::UpdateRolledBack {
+        stack,
+        failures,
+        summary,
+    } = &err
+    else {
+        panic!("expected UpdateRolledBack, got {err:?}")
+    };
+    assert_eq!(stack, NAME);
+    assert_eq!(
+        failures.as_slice(),
+        [ResourceFailure {
+            logical_id: "RegistrySecret".into(),
+            resource_type: "AWS::SecretsManager::Secret".into(),
+            status: "UPDATE_FAILED".into(),
+            reason: "KMS key not found".into(),
+        }]
     );
+    assert_eq!(
+        summary,
+        "RegistrySecret (AWS::SecretsManager::Secret) UPDATE_FAILED: KMS key not found"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "update of stack {NAME} failed and was rolled back to its previous template and \
+             parameters (the stack is usable): {summary}"
+        )
+    );
+    assert!(!err.is_retryable());
     // The previous rollback did not stop Berth from planning an update.
     assert!(d
         .api()
@@ -325,19 +350,206 @@ async fn update_rollback_is_an_error_and_the_stack_stays_usable() {
         .contains(&"create_change_set Update".to_string()));
 }
 
+fn rollback_failed_events() -> Vec<StackEvent> {
+    vec![
+        event(
+            NAME,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_ROLLBACK_FAILED",
+            Some("The following resource(s) failed to update: [S3User]."),
+        ),
+        event(
+            "S3User",
+            "AWS::IAM::User",
+            "UPDATE_FAILED",
+            Some("Resource handler returned message: \"rollback refused\""),
+        ),
+        event(
+            NAME,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            None,
+        ),
+        event(
+            "S3User",
+            "AWS::IAM::User",
+            "UPDATE_FAILED",
+            Some("Policy document is malformed"),
+        ),
+        event(
+            NAME,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_IN_PROGRESS",
+            Some("User Initiated"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn an_update_whose_rollback_fails_needs_a_person() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                stack("id-1", "UPDATE_COMPLETE"),
+                stack("id-1", "UPDATE_ROLLBACK_IN_PROGRESS"),
+                stack("id-1", "UPDATE_ROLLBACK_FAILED"),
+            ])
+            .with_events(rollback_failed_events())
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Modify", "S3User", Some("False"))],
+            )),
+    );
+    let err = d.ensure(&desired(None)).await.unwrap_err();
+    let AwsError::StackNeedsAttention { status, cause, .. } = &err else {
+        panic!("expected StackNeedsAttention, got {err:?}")
+    };
+    assert_eq!(status, "UPDATE_ROLLBACK_FAILED");
+    let cause = cause.as_deref().unwrap();
+    assert!(
+        cause.starts_with("S3User (AWS::IAM::User) UPDATE_FAILED: Policy document is malformed"),
+        "{cause}"
+    );
+    assert!(!err.is_retryable());
+}
+
 #[tokio::test]
 async fn update_rollback_failed_needs_a_person() {
-    let d = driver(Scripted::default().describes(vec![stack("id-1", "UPDATE_ROLLBACK_FAILED")]));
+    let d = driver(
+        Scripted::default()
+            .describes(vec![stack("id-1", "UPDATE_ROLLBACK_FAILED")])
+            .with_events(rollback_failed_events()),
+    );
     let err = d.ensure(&desired(None)).await.unwrap_err();
     assert!(
         matches!(err, AwsError::StackNeedsAttention { ref status, .. } if status == "UPDATE_ROLLBACK_FAILED"),
         "{err:?}"
     );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "stack {NAME} is in UPDATE_ROLLBACK_FAILED and needs manual attention: fix the cause"
+        )) && text.contains("ContinueUpdateRollback")
+            && text.contains(
+                "(cause: S3User (AWS::IAM::User) UPDATE_FAILED: Policy document is malformed"
+            ),
+        "{text}"
+    );
+    assert!(!err.is_retryable());
     assert!(!d
         .api()
         .calls()
         .iter()
         .any(|c| c.starts_with("create_change_set")));
+}
+
+#[tokio::test]
+async fn deleting_a_live_stack_deletes_it_once_and_waits() {
+    let d = driver(Scripted::default().describes(vec![
+        stack("id-1", "UPDATE_COMPLETE"),
+        stack("id-1", "DELETE_IN_PROGRESS"),
+        stack("id-1", "DELETE_COMPLETE"),
+    ]));
+    assert_eq!(
+        d.delete_once("id-1").await.unwrap(),
+        DeletionOutcome::Deleted
+    );
+    assert_eq!(
+        d.api().calls(),
+        [
+            "describe id-1",
+            "delete_stack id-1",
+            "describe id-1",
+            "describe id-1"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_in_progress_is_waited_for_not_repeated() {
+    let d = driver(Scripted::default().describes(vec![
+        stack("id-1", "DELETE_IN_PROGRESS"),
+        stack("id-1", "DELETE_IN_PROGRESS"),
+        stack("id-1", "DELETE_COMPLETE"),
+    ]));
+    assert_eq!(
+        d.delete_once("id-1").await.unwrap(),
+        DeletionOutcome::FinishedEarlierDeletion
+    );
+    assert!(
+        !d.api()
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("delete_stack")),
+        "{:?}",
+        d.api().calls()
+    );
+}
+
+#[tokio::test]
+async fn a_stack_already_gone_is_not_deleted_again() {
+    for gone in [None, stack("id-1", "DELETE_COMPLETE")] {
+        let d = driver(Scripted::default().describes(vec![gone]));
+        assert_eq!(
+            d.delete_once("id-1").await.unwrap(),
+            DeletionOutcome::AlreadyGone
+        );
+        assert_eq!(d.api().calls(), ["describe id-1"]);
+    }
+}
+
+#[tokio::test]
+async fn a_busy_stack_is_waited_out_before_deleting_and_a_failed_delete_needs_a_person() {
+    let d = driver(
+        Scripted::default()
+            .describes(vec![
+                stack("id-1", "UPDATE_IN_PROGRESS"),
+                stack("id-1", "UPDATE_COMPLETE"),
+                stack("id-1", "DELETE_FAILED"),
+            ])
+            .with_events(vec![
+                event(
+                    "DataBucket",
+                    "AWS::S3::Bucket",
+                    "DELETE_FAILED",
+                    Some("The bucket you tried to delete is not empty"),
+                ),
+                event(
+                    NAME,
+                    "AWS::CloudFormation::Stack",
+                    "DELETE_IN_PROGRESS",
+                    Some("User Initiated"),
+                ),
+            ]),
+    );
+    let err = d.delete_once("id-1").await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::StackNeedsAttention { status, cause: Some(cause), .. }
+            if status == "DELETE_FAILED" && cause.contains("DataBucket") && cause.contains("not empty")),
+        "{err:?}"
+    );
+    let calls = d.api().calls();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("delete_stack"))
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    // Found in DELETE_FAILED: no blind retry.
+    let d = driver(Scripted::default().describes(vec![stack("id-1", "DELETE_FAILED")]));
+    assert!(matches!(
+        d.delete_once("id-1").await,
+        Err(AwsError::StackNeedsAttention { .. })
+    ));
+    assert!(!d
+        .api()
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("delete_stack")));
 }
 
 #[tokio::test]

@@ -9,9 +9,13 @@ use aws_sdk_cloudformation::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_cloudformation::error::BoxError;
 use aws_sdk_cloudformation::types::ExecutionStatus;
 use berth_aws::{
-    AwsError, ChangeAction, EnsureKind, PreviewKind, UnitIdentity, BUSINESS_UNIT_TEMPLATE,
+    AwsError, ChangeAction, DeletionOutcome, EnsureKind, PreviewKind, UnitIdentity,
+    BUSINESS_UNIT_TEMPLATE,
 };
-use common::{account, emulator_available, params, stage, trucking, Clients, REGISTRY_PASSWORD};
+use common::{
+    account, emulator_available, fail_next_update, params, stage, trucking, Clients,
+    REGISTRY_PASSWORD,
+};
 use sha2::{Digest, Sha256};
 
 #[tokio::test]
@@ -115,10 +119,18 @@ async fn create_find_read_update_delete() {
     assert_eq!(again.kind, EnsureKind::Unchanged);
 
     // Delete.
-    assert!(stage.delete_unit_stack(&unit).await.unwrap());
+    let deletion = stage.delete_unit_stack(&unit).await.unwrap();
+    assert_eq!(deletion.outcome, DeletionOutcome::Deleted);
+    assert_eq!(
+        deletion.stack_id.as_deref(),
+        Some(created.stack.stack_id.as_str())
+    );
     assert!(stage.find_unit_stack(&unit).await.unwrap().is_none());
-    let gone = stage.read_unit_secrets(&created.outputs).await;
-    assert!(gone.is_err(), "secrets deleted with the stack");
+    let kept = stage.read_unit_secrets(&created.outputs).await;
+    assert!(
+        kept.is_ok(),
+        "secrets are retained by their DeletionPolicy: {kept:?}"
+    );
     // A stack Berth knew about and that vanished is reported, not recreated.
     let err = stage
         .ensure_unit_stack(&unit, &params(), Some(&created.stack.stack_id))
@@ -199,7 +211,7 @@ impl Intercept for RefuseDescribeChangeSet {
 
 /// Asserts, with the raw SDK client, that the account holds no change set but executed ones
 /// (moto 5.2.5 lists every change set of the account whatever `StackName` says, and keeps
-/// those it executed) and no stack in `REVIEW_IN_PROGRESS`; with `gone`, no live stack named
+/// those it executed, also those whose execution failed) and no stack in `REVIEW_IN_PROGRESS`; with `gone`, no live stack named
 /// `stack_name` either.
 async fn assert_nothing_left(clients: &Clients, stack_name: &str, gone: bool) {
     let cfn = &clients.cloudformation;
@@ -208,7 +220,12 @@ async fn assert_nothing_left(clients: &Clients, stack_name: &str, gone: bool) {
             let left: Vec<_> = out
                 .summaries()
                 .iter()
-                .filter(|c| c.execution_status() != Some(&ExecutionStatus::ExecuteComplete))
+                .filter(|c| {
+                    !matches!(
+                        c.execution_status(),
+                        Some(ExecutionStatus::ExecuteComplete | ExecutionStatus::ExecuteFailed)
+                    )
+                })
                 .map(|c| (c.stack_name(), c.change_set_name(), c.status()))
                 .collect();
             assert!(left.is_empty(), "change sets left behind: {left:?}");
@@ -438,4 +455,330 @@ async fn a_preview_of_a_refused_template_leaves_nothing_behind() {
         "{text}"
     );
     assert_nothing_left(&clients, "berth-seaview-trucking", true).await;
+}
+
+/// The stack's parameters and its number of events, read with the raw SDK client.
+async fn parameters_and_events(
+    clients: &Clients,
+    stack: &str,
+) -> (std::collections::BTreeMap<String, String>, usize) {
+    let cfn = &clients.cloudformation;
+    let described = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    let parameters = described.stacks()[0]
+        .parameters()
+        .iter()
+        .map(|p| {
+            (
+                p.parameter_key().unwrap_or_default().to_owned(),
+                p.parameter_value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let events = cfn
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    (parameters, events.stack_events().len())
+}
+
+#[tokio::test]
+async fn a_failed_update_rolls_back_and_the_stack_stays_usable() {
+    if !emulator_available("a_failed_update_rolls_back_and_the_stack_stays_usable") {
+        return;
+    }
+    let account = account();
+    let clients = Clients::in_account(&account, |b| b).await;
+    let stage = clients.stage();
+    let unit = trucking();
+    let created = stage
+        .ensure_unit_stack(&unit, &params(), None)
+        .await
+        .unwrap();
+    let stack_id = created.stack.stack_id.as_str();
+    let name = unit.stack_name();
+
+    let reason = "Resource handler returned message: \"Access to KMS is not allowed\"";
+    fail_next_update(&account, &name, "RegistrySecret", reason, "rollback").await;
+    let mut changed = params();
+    changed.registry_server = "registry2.seaview.example".into();
+    let err = stage
+        .ensure_unit_stack(&unit, &changed, Some(stack_id))
+        .await
+        .unwrap_err();
+    let AwsError::UpdateRolledBack {
+        stack, failures, ..
+    } = &err
+    else {
+        panic!("expected UpdateRolledBack, got {err:?}")
+    };
+    assert_eq!(stack, &name);
+    let [failure] = failures.as_slice() else {
+        panic!("one failed resource expected: {failures:?}")
+    };
+    assert_eq!(
+        (
+            failure.logical_id.as_str(),
+            failure.resource_type.as_str(),
+            failure.status.as_str(),
+            failure.reason.as_str()
+        ),
+        (
+            "RegistrySecret",
+            "AWS::SecretsManager::Secret",
+            "UPDATE_FAILED",
+            reason
+        )
+    );
+    assert!(
+        err.to_string().contains("failed and was rolled back"),
+        "{err}"
+    );
+
+    // Rolled back: previous parameters, previous secret value, a usable stack.
+    let found = stage.find_unit_stack(&unit).await.unwrap().unwrap();
+    assert_eq!(found.stack.status, "UPDATE_ROLLBACK_COMPLETE");
+    let (parameters, _) = parameters_and_events(&clients, &name).await;
+    assert_eq!(
+        parameters.get("RegistryServer").map(String::as_str),
+        Some("registry.seaview.example")
+    );
+    let secrets = stage.read_unit_secrets(&created.outputs).await.unwrap();
+    assert_eq!(secrets.registry.server, "registry.seaview.example");
+
+    // The fault was used up: the same update now goes through.
+    let updated = stage
+        .ensure_unit_stack(&unit, &changed, Some(stack_id))
+        .await
+        .unwrap();
+    assert_eq!(updated.kind, EnsureKind::Updated);
+    assert_eq!(updated.stack.status, "UPDATE_COMPLETE");
+    let secrets = stage.read_unit_secrets(&created.outputs).await.unwrap();
+    assert_eq!(secrets.registry.server, "registry2.seaview.example");
+}
+
+#[tokio::test]
+async fn a_failed_rollback_is_a_permanent_error_naming_the_state() {
+    if !emulator_available("a_failed_rollback_is_a_permanent_error_naming_the_state") {
+        return;
+    }
+    let account = account();
+    let clients = Clients::in_account(&account, |b| b).await;
+    let stage = clients.stage();
+    let unit = trucking();
+    let created = stage
+        .ensure_unit_stack(&unit, &params(), None)
+        .await
+        .unwrap();
+    let stack_id = created.stack.stack_id.as_str();
+    fail_next_update(
+        &account,
+        &unit.stack_name(),
+        "S3User",
+        "Policy document is malformed",
+        "rollback_failed",
+    )
+    .await;
+    let mut changed = params();
+    changed.db_username = "trucking2".into();
+    let err = stage
+        .ensure_unit_stack(&unit, &changed, Some(stack_id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AwsError::StackNeedsAttention { status, cause: Some(cause), .. }
+            if status == "UPDATE_ROLLBACK_FAILED" && cause.contains("S3User")),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+
+    // Found again later: refused before any change set, naming the state.
+    let err = stage
+        .ensure_unit_stack(&unit, &changed, Some(stack_id))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, AwsError::StackNeedsAttention { .. })
+            && text.contains("is in UPDATE_ROLLBACK_FAILED")
+            && text.contains("ContinueUpdateRollback"),
+        "{text}"
+    );
+    assert_nothing_left(&clients, &unit.stack_name(), false).await;
+}
+
+#[tokio::test]
+async fn an_unchanged_update_is_a_no_op_and_a_parameter_change_an_update() {
+    if !emulator_available("an_unchanged_update_is_a_no_op_and_a_parameter_change_an_update") {
+        return;
+    }
+    let clients = Clients::new().await;
+    let stage = clients.stage();
+    let unit = trucking();
+    let name = unit.stack_name();
+    let created = stage
+        .ensure_unit_stack(&unit, &params(), None)
+        .await
+        .unwrap();
+    let stack_id = created.stack.stack_id.as_str();
+    let (_, events_before) = parameters_and_events(&clients, &name).await;
+
+    // Same template, same parameters: no change set to execute, nothing happens.
+    let plan = stage
+        .plan_unit_stack(&unit, &params(), Some(stack_id))
+        .await
+        .unwrap();
+    assert!(plan.is_noop(), "{plan}");
+    assert_eq!(plan.summary(), "no changes");
+    let applied = stage.apply_plan(&plan).await.unwrap();
+    assert_eq!(applied.status, "CREATE_COMPLETE", "nothing was executed");
+    let (_, events_after) = parameters_and_events(&clients, &name).await;
+    assert_eq!(events_after, events_before, "no new stack events");
+    assert_nothing_left(&clients, &name, false).await;
+
+    // One parameter changed: an update, executed.
+    let mut changed = params();
+    changed.oauth_client_id = "seaview-trucking-2".into();
+    let plan = stage
+        .plan_unit_stack(&unit, &changed, Some(stack_id))
+        .await
+        .unwrap();
+    assert!(!plan.is_noop());
+    assert_eq!(plan.kind, berth_aws::ChangeSetKind::Update);
+    let touched: Vec<_> = plan.changes.iter().map(|c| c.logical_id.as_str()).collect();
+    assert_eq!(touched, ["OAuthClientSecret"], "{plan}");
+    let applied = stage.apply_plan(&plan).await.unwrap();
+    assert_eq!(applied.status, "UPDATE_COMPLETE");
+    let (parameters, events_updated) = parameters_and_events(&clients, &name).await;
+    assert!(events_updated > events_after, "the update left events");
+    assert_eq!(
+        parameters.get("OAuthClientId").map(String::as_str),
+        Some("seaview-trucking-2")
+    );
+    let secrets = stage.read_unit_secrets(&created.outputs).await.unwrap();
+    assert_eq!(secrets.oauth.client_id, "seaview-trucking-2");
+}
+
+#[tokio::test]
+async fn decommissioning_deletes_once_schedules_the_secrets_and_proves_it() {
+    if !emulator_available("decommissioning_deletes_once_schedules_the_secrets_and_proves_it") {
+        return;
+    }
+    let clients = Clients::new().await;
+    let stage = clients.stage();
+    let unit = trucking();
+    // A neighbour whose slug starts like ours: none of this may touch it.
+    let neighbour =
+        UnitIdentity::parse("seaview", "SeaView", "trucking-2", "Trucking Two").unwrap();
+    let created = stage
+        .ensure_unit_stack(&unit, &params(), None)
+        .await
+        .unwrap();
+    let other = stage
+        .ensure_unit_stack(&neighbour, &params(), None)
+        .await
+        .unwrap();
+
+    // The plan: what the deletion keeps, from the template.
+    let retained = stage.retained_resources().unwrap();
+    let kept: Vec<_> = retained.iter().map(|r| r.logical_id.as_str()).collect();
+    assert!(
+        kept.contains(&"DataBucket") && kept.contains(&"DatabaseSecret"),
+        "{kept:?}"
+    );
+    assert!(!kept.contains(&"S3User"), "{kept:?}");
+
+    // Secrets are not scheduled while the stack uses them; bad windows are refused.
+    let err = stage
+        .schedule_unit_secret_deletion(&unit, 7)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AwsError::Precondition(_)), "{err:?}");
+    for days in [0, 6, 31] {
+        assert!(matches!(
+            stage.schedule_unit_secret_deletion(&unit, days).await,
+            Err(AwsError::InvalidInput(_))
+        ));
+    }
+
+    // Delete, once.
+    let deletion = stage.delete_unit_stack(&unit).await.unwrap();
+    assert!(deletion.deleted_now(), "{deletion:?}");
+    let again = stage.delete_unit_stack(&unit).await.unwrap();
+    assert_eq!(again.outcome, DeletionOutcome::AlreadyGone);
+    assert!(!again.deleted_now());
+
+    // Not proven yet: the retained secrets are live.
+    let proof = stage.prove_unit_removed(&unit).await.unwrap();
+    assert!(!proof.passed, "{proof:?}");
+    let failed: Vec<_> = proof.failed().map(|c| c.name.as_str()).collect();
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert!(
+        failed.contains(&"secret berth/seaview/trucking/database scheduled for deletion"),
+        "{failed:?}"
+    );
+    assert!(proof.checks[0].passed, "{:?}", proof.checks[0]);
+
+    // Schedule: every secret of the unit, with the window asked for.
+    let scheduled = stage.schedule_unit_secret_deletion(&unit, 7).await.unwrap();
+    let names: Vec<_> = scheduled.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "berth/seaview/trucking/database",
+            "berth/seaview/trucking/oauth-client",
+            "berth/seaview/trucking/registry",
+            "berth/seaview/trucking/s3",
+        ]
+    );
+    assert!(scheduled.iter().all(|s| s.scheduled_now), "{scheduled:?}");
+    let in_a_week = std::time::SystemTime::now() + std::time::Duration::from_secs(7 * 86_400);
+    let expected_day = aws_sdk_secretsmanager::primitives::DateTime::from(in_a_week)
+        .fmt(aws_sdk_secretsmanager::primitives::DateTimeFormat::DateTime)
+        .unwrap();
+    assert!(
+        scheduled
+            .iter()
+            .all(|s| s.deletion_date[..10] == expected_day[..10]),
+        "deletion dates {scheduled:?}, expected the day {expected_day}"
+    );
+    assert!(stage.read_unit_secrets(&created.outputs).await.is_err());
+
+    // A repeat changes nothing.
+    let repeat = stage
+        .schedule_unit_secret_deletion(&unit, 30)
+        .await
+        .unwrap();
+    assert!(repeat.iter().all(|s| !s.scheduled_now), "{repeat:?}");
+    let dates = |list: &[berth_aws::ScheduledSecret]| {
+        list.iter()
+            .map(|s| (s.arn.clone(), s.deletion_date.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(dates(&repeat), dates(&scheduled));
+
+    // Proven, and the proof is an event payload.
+    let proof = stage.prove_unit_removed(&unit).await.unwrap();
+    assert!(proof.passed, "{proof:?}");
+    assert_eq!(dates(&proof.secrets), dates(&scheduled));
+    let json = serde_json::to_value(&proof).unwrap();
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["checks"].as_array().unwrap().len(), 2 + 4);
+    assert!(json["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["logical_id"] == "DataBucket"));
+
+    // The neighbour is untouched.
+    assert!(stage.read_unit_secrets(&other.outputs).await.is_ok());
+    assert!(stage.find_unit_stack(&neighbour).await.unwrap().is_some());
+    let neighbour_proof = stage.prove_unit_removed(&neighbour).await.unwrap();
+    assert!(!neighbour_proof.passed);
 }

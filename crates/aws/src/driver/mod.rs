@@ -19,7 +19,7 @@ use crate::error::{AwsError, Result};
 use crate::status::{attention_hint, phase, Phase};
 use crate::unit::Tag;
 
-pub use events::summarize_failure;
+pub use events::{operation_failures, summarize_failure, ResourceFailure};
 pub use plan::{ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, StackPlan};
 pub use preview::{PreviewKind, PreviewParameter, StackPreview, REDACTED};
 pub use wait::WaitPolicy;
@@ -33,6 +33,21 @@ fn unique_suffix() -> u128 {
 
 fn is_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// What [`StackDriver::delete_once`] found and did; exactly one call over a stack's life
+/// reports [`DeletionOutcome::Deleted`] unless a crash came between `DeleteStack` and the
+/// wait, in which case the repeat reports [`DeletionOutcome::FinishedEarlierDeletion`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionOutcome {
+    /// This call sent `DeleteStack` and saw the stack gone.
+    Deleted,
+    /// The stack was already `DELETE_IN_PROGRESS` (an earlier call's deletion); this call
+    /// waited until it was gone and sent nothing.
+    FinishedEarlierDeletion,
+    /// There was no live stack: nothing was sent.
+    AlreadyGone,
 }
 
 /// What a plan is for; decides what it may do to the stack and how strict its clean-up is.
@@ -92,24 +107,92 @@ impl<A: CloudFormationApi> StackDriver<A> {
         }
     }
 
+    /// The error for a stack that ended an operation in `stack.status`, from its events:
+    /// [`AwsError::UpdateRolledBack`] for a rolled-back update (usable stack),
+    /// [`AwsError::StackNeedsAttention`] for states only a person can clear
+    /// (`UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`), [`AwsError::StackFailed`] otherwise.
     async fn failure(&self, stack: &StackSnapshot) -> AwsError {
-        let summary = match self.api.recent_events(&stack.stack_id).await {
+        let (failures, summary) = match self.api.recent_events(&stack.stack_id).await {
             Ok(events) => {
-                summarize_failure(&stack.stack_name, &events, stack.status_reason.as_deref())
+                let failures = operation_failures(&stack.stack_name, &events);
+                let summary = events::summarize_failures(
+                    &stack.stack_name,
+                    &events,
+                    &failures,
+                    stack.status_reason.as_deref(),
+                );
+                (failures, summary)
             }
             Err(err) => {
                 tracing::warn!(error = %err, "could not read stack events");
-                stack
+                let summary = stack
                     .status_reason
                     .clone()
-                    .unwrap_or_else(|| "stack events unavailable".into())
+                    .unwrap_or_else(|| "stack events unavailable".into());
+                (Vec::new(), summary)
             }
         };
-        AwsError::StackFailed {
-            stack: stack.stack_name.clone(),
-            status: stack.status.clone(),
-            summary,
+        match phase(&stack.status) {
+            Phase::UpdateRolledBack => AwsError::UpdateRolledBack {
+                stack: stack.stack_name.clone(),
+                failures,
+                summary,
+            },
+            Phase::NeedsAttention => AwsError::StackNeedsAttention {
+                stack: stack.stack_name.clone(),
+                status: stack.status.clone(),
+                hint: attention_hint(&stack.status).into(),
+                cause: Some(summary),
+            },
+            _ => AwsError::StackFailed {
+                stack: stack.stack_name.clone(),
+                status: stack.status.clone(),
+                summary,
+            },
         }
+    }
+
+    /// Deletes a stack once and waits until it is gone; safe to repeat after a crash. A stack
+    /// already gone (or `DELETE_COMPLETE`) is [`DeletionOutcome::AlreadyGone`]; one found in
+    /// `DELETE_IN_PROGRESS` (a deletion started earlier) is waited for, without a second
+    /// `DeleteStack`, and is [`DeletionOutcome::FinishedEarlierDeletion`]; any other busy
+    /// state is waited out first. `DELETE_FAILED` needs a person
+    /// ([`AwsError::StackNeedsAttention`]).
+    #[tracing::instrument(skip_all, fields(stack = %stack_id))]
+    pub async fn delete_once(&self, stack_id: &str) -> Result<DeletionOutcome> {
+        let Some(stack) = self.describe(stack_id).await? else {
+            return Ok(DeletionOutcome::AlreadyGone);
+        };
+        let stack = match phase(&stack.status) {
+            Phase::Deleted => return Ok(DeletionOutcome::AlreadyGone),
+            _ if stack.status == "DELETE_IN_PROGRESS" => {
+                tracing::info!("stack already being deleted, waiting for it");
+                return match self.wait_until_settled(&stack.stack_id).await? {
+                    None => Ok(DeletionOutcome::FinishedEarlierDeletion),
+                    Some(s) if phase(&s.status) == Phase::Deleted => {
+                        Ok(DeletionOutcome::FinishedEarlierDeletion)
+                    }
+                    Some(s) => Err(self.failure(&s).await),
+                };
+            }
+            Phase::NeedsAttention => return Err(self.failure(&stack).await),
+            Phase::InProgress => {
+                tracing::info!(status = %stack.status, "stack busy, waiting before deleting");
+                match self.wait_until_settled(&stack.stack_id).await? {
+                    None => return Ok(DeletionOutcome::AlreadyGone),
+                    Some(s) if phase(&s.status) == Phase::Deleted => {
+                        return Ok(DeletionOutcome::AlreadyGone)
+                    }
+                    Some(s) if phase(&s.status) == Phase::NeedsAttention => {
+                        return Err(self.failure(&s).await)
+                    }
+                    Some(s) => s,
+                }
+            }
+            _ => stack,
+        };
+        self.delete(&stack.stack_id).await?;
+        Ok(DeletionOutcome::Deleted)
     }
 
     /// Deletes a stack and waits until it is gone.
@@ -175,11 +258,8 @@ impl<A: CloudFormationApi> StackDriver<A> {
                     return Ok(None);
                 }
                 Phase::NeedsAttention => {
-                    return Err(AwsError::StackNeedsAttention {
-                        stack: stack.stack_name.clone(),
-                        status: stack.status.clone(),
-                        hint: attention_hint(&stack.status).into(),
-                    });
+                    // Permanent until a person acts; the events say what went wrong.
+                    return Err(self.failure(&stack).await);
                 }
                 Phase::Review | Phase::Stable | Phase::UpdateRolledBack => return Ok(Some(stack)),
             }
@@ -189,6 +269,7 @@ impl<A: CloudFormationApi> StackDriver<A> {
             status: "changing".into(),
             hint: "the stack kept changing while Berth waited; another tool may be operating on it"
                 .into(),
+            cause: None,
         })
     }
 

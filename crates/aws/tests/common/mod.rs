@@ -132,3 +132,51 @@ pub fn params() -> UnitParameters {
         permissions_boundary: None,
     }
 }
+
+/// The region the emulator tests use.
+pub fn region() -> String {
+    std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-central-1".into())
+}
+
+/// Arms the emulator's fault switch (tools/aws-emulator/berth_moto_ext.py): the next update
+/// of `stack_name` in `account` fails at `logical_id` with `reason` and rolls back
+/// (`outcome` `rollback`) or fails its rollback too (`rollback_failed`). Panics when the
+/// emulator refuses, e.g. an extension without the switch.
+pub async fn fail_next_update(
+    account: &str,
+    stack_name: &str,
+    logical_id: &str,
+    reason: &str,
+    outcome: &str,
+) {
+    use std::io::{Read, Write};
+
+    let endpoint = endpoint();
+    let authority = endpoint
+        .strip_prefix("http://")
+        .expect("the fault switch needs a plain http emulator endpoint")
+        .trim_end_matches('/');
+    let body = serde_json::json!({
+        "region": region(),
+        "stack_name": stack_name,
+        "logical_id": logical_id,
+        "reason": reason,
+        "outcome": outcome,
+    })
+    .to_string();
+    let request = format!(
+        "POST /berth-emulator/fail-next-update HTTP/1.1\r\nHost: {authority}\r\n\
+         x-moto-account-id: {account}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // One short local call: a blocking socket keeps the test free of an HTTP client.
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+        "fault switch refused: {response}"
+    );
+}
