@@ -14,8 +14,14 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    audit::AuditPage, change::{ChangePage, DecommissionPage}, environment::EnvironmentPage, environments::EnvironmentsPage,
-    login::LoginPage, new_request::NewRequestPage, not_found::NotFound, plan::PlanPage,
+    audit::AuditPage,
+    change::{ChangePage, DecommissionPage},
+    environment::EnvironmentPage,
+    environments::EnvironmentsPage,
+    login::LoginPage,
+    new_request::NewRequestPage,
+    not_found::NotFound,
+    plan::PlanPage,
     request::RequestPage,
 };
 

@@ -1,6 +1,6 @@
 //! Reading environments and their timelines.
 
-use berth_domain::{BlueprintName, RequestStatus, Size};
+use berth_domain::{BlueprintName, EnvironmentStatus, Size};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -15,7 +15,7 @@ pub struct EnvironmentRow {
     pub id: String,
     pub name: String,
     pub slug: String,
-    pub status: RequestStatus,
+    pub status: EnvironmentStatus,
     pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by: String,
@@ -30,7 +30,7 @@ pub struct EnvironmentView {
     pub slug: String,
     pub description: String,
     pub owner_contact: String,
-    pub status: RequestStatus,
+    pub status: EnvironmentStatus,
     pub blueprint: BlueprintName,
     pub size: Size,
     pub created_by: String,

@@ -261,7 +261,7 @@ pub struct AuditRow {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    pub status: RequestStatus,
+    pub status: berth_domain::EnvironmentStatus,
     pub blueprint: String,
     pub size: String,
     pub updated_at: Stamp,
@@ -323,7 +323,11 @@ pub fn state_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter
     let status = if status.is_empty() {
         None
     } else {
-        Some(status.parse::<RequestStatus>().map_err(AppError::Invalid)?)
+        Some(
+            status
+                .parse::<berth_domain::EnvironmentStatus>()
+                .map_err(AppError::Invalid)?,
+        )
     };
     let text = q.trim().chars().take(100).collect::<String>();
     Ok(berth_db::lists::ListFilter {
@@ -343,7 +347,7 @@ fn audit_row(r: berth_db::lists::LatestState) -> AuditRow {
         blueprint: r.blueprint,
         size: r.size,
         updated_at: r.updated_at.into(),
-        request_kind: r.request_kind,
+        request_kind: r.request_kind.map(|k| k.as_str().to_owned()),
         requested_by: r.requested_by,
         decided_by: r.decided_by,
         run_status: r.run_status,

@@ -214,9 +214,14 @@ pub async fn request_change(
             blueprint_version,
             overrides: parsed,
         };
-        let sub =
-            berth_runs::lifecycle::submit_change(&s.pool, &s.templates, environment_id, &actor, &form)
-                .await?;
+        let sub = berth_runs::lifecycle::submit_change(
+            &s.pool,
+            &s.templates,
+            environment_id,
+            &actor,
+            &form,
+        )
+        .await?;
         leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
         Ok(sub.request_id)
     })

@@ -12,7 +12,7 @@ use crate::error::AppError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Provisioning {
     /// The environment's status (it follows its latest request through provisioning).
-    pub environment_status: Option<berth_domain::RequestStatus>,
+    pub environment_status: Option<berth_domain::EnvironmentStatus>,
     pub run: Option<RunInfo>,
     pub steps: Vec<StepInfo>,
     pub stack: Option<StackInfo>,
@@ -193,6 +193,11 @@ fn step_label(kind: berth_runs::StepKind, app: Option<&str>) -> String {
         StepKind::ReadSecrets => "AWS: read the unit's secrets".into(),
         StepKind::EnsureNamespace => "Rancher: project and namespace".into(),
         StepKind::DeployChart => format!("Chart {}", app.unwrap_or("?")),
+        StepKind::Rollback => "Rollback of the apps the change touched".into(),
+        StepKind::UninstallChart => format!("Remove {}", app.unwrap_or("?")),
+        StepKind::RemoveNamespace => "Rancher: remove the namespace and project".into(),
+        StepKind::DeleteStack => "AWS: delete the stack, schedule the secrets' deletion".into(),
+        StepKind::ProveRemoved => "Proof: nothing of the unit remains".into(),
     }
 }
 

@@ -65,7 +65,7 @@ impl RequestView {
             id: r.id,
             environment_id: r.environment_id,
             environment_name: r.environment_name,
-            kind: r.kind,
+            kind: r.kind.as_str().to_owned(),
             name: r.spec.name.to_string(),
             slug: r.spec.slug.to_string(),
             description: r.spec.description.as_str().to_owned(),

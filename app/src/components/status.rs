@@ -1,14 +1,30 @@
 //! Small display helpers.
 
-use berth_domain::RequestStatus;
+use berth_domain::{EnvironmentStatus, RequestStatus};
 use leptos::prelude::*;
 
 use crate::{api::Stamp, error::AppError};
 
+/// A request's or an environment's status, by its stored name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusName(&'static str);
+
+impl From<RequestStatus> for StatusName {
+    fn from(s: RequestStatus) -> Self {
+        Self(s.as_str())
+    }
+}
+
+impl From<EnvironmentStatus> for StatusName {
+    fn from(s: EnvironmentStatus) -> Self {
+        Self(s.as_str())
+    }
+}
+
 /// A coloured badge for a request or environment status.
 #[component]
-pub fn StatusBadge(status: RequestStatus) -> impl IntoView {
-    view! { <span class=format!("badge badge-{}", status.as_str())>{status.as_str()}</span> }
+pub fn StatusBadge(#[prop(into)] status: StatusName) -> impl IntoView {
+    view! { <span class=format!("badge badge-{}", status.0)>{status.0}</span> }
 }
 
 /// A `<time>` element showing a stamp.

@@ -1,7 +1,6 @@
 //! The auditors' view: every environment, rejected and withdrawn ones included, with its latest
 //! request, run and event. Auditors and admins only (checked on the server).
 
-use berth_domain::RequestStatus;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::Form, hooks::use_query_map};
@@ -45,7 +44,7 @@ pub fn AuditPage() -> impl IntoView {
                             <option value="" selected=move || status.get().is_empty()>
                                 "Any status"
                             </option>
-                            {RequestStatus::ALL
+                            {berth_domain::EnvironmentStatus::ALL
                                 .into_iter()
                                 .map(|s| {
                                     view! {

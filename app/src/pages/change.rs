@@ -16,7 +16,7 @@ use crate::{
 
 /// The message of the server's refusal for one field (`name`, `overrides.dsm.replicas`, …).
 fn field_error<T: Clone + Send + Sync + 'static>(
-    result: RwSignal<Option<Result<T, AppError>>>,
+    result: Signal<Option<Result<T, AppError>>>,
     field: String,
 ) -> Signal<Option<String>> {
     Signal::derive(move || match result.get() {
@@ -27,12 +27,10 @@ fn field_error<T: Clone + Send + Sync + 'static>(
 
 /// Anything but a field error, shown above the form.
 fn form_error<T: Clone + Send + Sync + 'static>(
-    result: RwSignal<Option<Result<T, AppError>>>,
+    result: Signal<Option<Result<T, AppError>>>,
 ) -> impl Fn() -> Option<AppError> {
     move || match result.get() {
-        Some(Err(AppError::Fields(e))) => e
-            .get("form")
-            .map(|m| AppError::Invalid(m.to_owned())),
+        Some(Err(AppError::Fields(e))) => e.get("form").map(|m| AppError::Invalid(m.to_owned())),
         Some(Err(e)) => Some(e),
         _ => None,
     }
@@ -82,7 +80,8 @@ pub fn ChangePage() -> impl IntoView {
 #[component]
 fn ChangeForm(form: ChangeFormView) -> impl IntoView {
     let submit = ServerAction::<RequestChange>::new();
-    let result = submit.value();
+    let value = submit.value();
+    let result = Signal::derive(move || value.get());
     let error_for = move |field: &str| field_error(result, field.to_owned());
     let env_link = format!("/environments/{}", form.environment_id);
     let version_choices = form.newer_versions.clone();
@@ -215,7 +214,8 @@ pub fn DecommissionPage() -> impl IntoView {
 #[component]
 fn DecommissionForm(form: ChangeFormView) -> impl IntoView {
     let submit = ServerAction::<RequestDecommission>::new();
-    let result = submit.value();
+    let value = submit.value();
+    let result = Signal::derive(move || value.get());
     let confirm_error = field_error(result, "confirm".into());
     let name = form.name.clone();
     view! {

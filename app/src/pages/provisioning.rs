@@ -105,10 +105,10 @@ fn follow(environment_id: Uuid, pushed: RwSignal<Option<Provisioning>>, live: Rw
 #[component]
 fn ProvisioningView(p: Provisioning, operate: ServerAction<OperateRun>) -> impl IntoView {
     let Some(run) = p.run else {
-        use berth_domain::RequestStatus;
+        use berth_domain::EnvironmentStatus;
         let why = match p.environment_status {
-            Some(RequestStatus::Rejected) => "Nothing provisioned: the request was rejected.",
-            Some(RequestStatus::Withdrawn) => "Nothing provisioned: the request was withdrawn.",
+            Some(EnvironmentStatus::Rejected) => "Nothing provisioned: the request was rejected.",
+            Some(EnvironmentStatus::Withdrawn) => "Nothing provisioned: the request was withdrawn.",
             _ => "Nothing provisioned yet: provisioning starts when an admin approves the request.",
         };
         return view! { <p class="muted" data-testid="no-run">{why}</p> }.into_any();

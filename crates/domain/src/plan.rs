@@ -171,7 +171,9 @@ pub struct ChangeDiff {
 impl ChangeDiff {
     /// The apps the change upgrades, installs or removes.
     pub fn touched(&self) -> impl Iterator<Item = &AppChange> {
-        self.apps.iter().filter(|a| a.action != AppAction::Unchanged)
+        self.apps
+            .iter()
+            .filter(|a| a.action != AppAction::Unchanged)
     }
 }
 

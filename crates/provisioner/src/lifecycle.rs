@@ -161,15 +161,8 @@ mod tests {
         assert!(d.contains(&"-b: 2".to_owned()), "{d:?}");
         assert!(d.contains(&"+b: 3".to_owned()), "{d:?}");
 
-        let cur = RequestSpec::parse(
-            "Trucking",
-            "",
-            "x",
-            "a@b.example",
-            "insight",
-            "medium",
-        )
-        .unwrap();
+        let cur =
+            RequestSpec::parse("Trucking", "", "x", "a@b.example", "insight", "medium").unwrap();
         let mut next = cur.clone();
         next.size = berth_domain::Size::Large;
         next.overrides.0.insert(
@@ -276,10 +269,18 @@ impl Provisioner {
                 .await
                 .map_err(rancher_step_error)?;
             match (step.releases_before.get(&app.name), now) {
-                (Some(before), Some(now)) if now.revision != before.revision || now.status != HelmStatus::Deployed => {
+                (Some(before), Some(now))
+                    if now.revision != before.revision || now.status != HelmStatus::Deployed =>
+                {
                     let outcome = self
                         .rancher
-                        .rollback(&mode, &here.target, &release, before.revision, RELEASE_TIMEOUT)
+                        .rollback(
+                            &mode,
+                            &here.target,
+                            &release,
+                            before.revision,
+                            RELEASE_TIMEOUT,
+                        )
                         .await
                         .map_err(rancher_step_error)?;
                     log.push(format!(
@@ -311,7 +312,10 @@ impl Provisioner {
     }
 
     /// Uninstalls one release of the unit (nothing to do when it is gone).
-    pub(crate) async fn uninstall_chart(&self, step: &StepContext) -> Result<StepOutput, StepError> {
+    pub(crate) async fn uninstall_chart(
+        &self,
+        step: &StepContext,
+    ) -> Result<StepOutput, StepError> {
         let app = step
             .app
             .as_deref()
@@ -339,7 +343,10 @@ impl Provisioner {
     }
 
     /// Deletes the unit's namespace, then its Rancher project (each: gone is fine).
-    pub(crate) async fn remove_namespace(&self, step: &StepContext) -> Result<StepOutput, StepError> {
+    pub(crate) async fn remove_namespace(
+        &self,
+        step: &StepContext,
+    ) -> Result<StepOutput, StepError> {
         let here = self.locate(&step.unit).await?;
         self.rancher
             .delete_namespace(&here.target.cluster_id, &here.target.namespace)
@@ -460,7 +467,13 @@ impl Provisioner {
         let failed: Vec<String> = checks
             .iter()
             .filter(|c| c["passed"] == false)
-            .map(|c| format!("{}: {}", c["name"].as_str().unwrap_or("?"), c["detail"].as_str().unwrap_or("")))
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c["name"].as_str().unwrap_or("?"),
+                    c["detail"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         if !failed.is_empty() {
             return Err(StepError::Transient(format!(
@@ -471,14 +484,19 @@ impl Provisioner {
         let retained: Vec<serde_json::Value> = aws
             .retained
             .iter()
-            .map(|r| json!({ "name": r.logical_id, "resource_type": r.resource_type, "why": r.why }))
+            .map(
+                |r| json!({ "name": r.logical_id, "resource_type": r.resource_type, "why": r.why }),
+            )
             .chain(aws.secrets.iter().map(|s| {
                 json!({ "name": s.name, "resource_type": "AWS::SecretsManager::Secret",
                         "why": format!("scheduled for deletion on {}", s.deletion_date) })
             }))
             .collect();
         Ok(StepOutput {
-            log: vec![format!("{} checks passed: nothing of the unit remains", checks.len())],
+            log: vec![format!(
+                "{} checks passed: nothing of the unit remains",
+                checks.len()
+            )],
             output: Some(json!({ "checks": checks, "retained": retained })),
         })
     }

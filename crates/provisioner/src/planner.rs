@@ -130,7 +130,12 @@ impl Provisioner {
                     .into_iter()
                     .filter_map(|v| t.blueprint_at(newest.name(), &v))
             })
-            .map(|b| (format!("{}@{}", b.name(), b.version()), self.setup_digest(b)))
+            .map(|b| {
+                (
+                    format!("{}@{}", b.name(), b.version()),
+                    self.setup_digest(b),
+                )
+            })
             .collect()
     }
 
@@ -223,7 +228,9 @@ impl Provisioner {
         let doc = &approved.document;
         // A decommission removes what exists and a rollback restores what was: nothing either
         // does depends on the templates.
-        if step.request_kind == RequestKind::Decommission || step.kind == berth_runs::StepKind::Rollback {
+        if step.request_kind == RequestKind::Decommission
+            || step.kind == berth_runs::StepKind::Rollback
+        {
             return Ok(());
         }
         let blueprint = self.blueprint_of_run(step)?;
@@ -287,7 +294,15 @@ impl Provisioner {
 
         if ctx.kind == RequestKind::Decommission {
             return self
-                .plan_removal(ctx, blueprint, &identity, &cluster, &namespace, project, existing_ns)
+                .plan_removal(
+                    ctx,
+                    blueprint,
+                    &identity,
+                    &cluster,
+                    &namespace,
+                    project,
+                    existing_ns,
+                )
                 .await;
         }
         let desired = self

@@ -107,16 +107,19 @@ impl WorkerSettings {
 
         // Legacy v3 apps from a cluster catalog (`catalog=<name>&type=clusterCatalog`), as the
         // customer's own scripts installed them; Apps & Marketplace when unset.
-        let legacy_catalog = env
-            .optional("BERTH_RANCHER_LEGACY_CATALOG")
-            .map(|name| berth_rancher::LegacyCatalog {
-                name,
-                scope: berth_rancher::CatalogScope::Cluster {
-                    qualified_with: None,
-                },
-            });
+        let legacy_catalog =
+            env.optional("BERTH_RANCHER_LEGACY_CATALOG")
+                .map(|name| berth_rancher::LegacyCatalog {
+                    name,
+                    scope: berth_rancher::CatalogScope::Cluster {
+                        qualified_with: None,
+                    },
+                });
         let secret_recovery_days = env
-            .parse::<u16>("BERTH_SECRET_RECOVERY_DAYS", "a number of days from 7 to 30")
+            .parse::<u16>(
+                "BERTH_SECRET_RECOVERY_DAYS",
+                "a number of days from 7 to 30",
+            )
             .unwrap_or(7);
         if !(7..=30).contains(&secret_recovery_days) {
             env.problem(format!(

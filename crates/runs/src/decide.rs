@@ -91,12 +91,14 @@ pub async fn decide_request(
         .await?;
         // The version the approved plan was made from (the newest for runs without a plan).
         let version = match plan_id {
-            Some(id) => sqlx::query_scalar!(
-                "SELECT document->'inputs'->>'blueprint_version' FROM plans WHERE id = $1",
-                id
-            )
-            .fetch_one(&mut *tx)
-            .await?,
+            Some(id) => {
+                sqlx::query_scalar!(
+                    "SELECT document->'inputs'->>'blueprint_version' FROM plans WHERE id = $1",
+                    id
+                )
+                .fetch_one(&mut *tx)
+                .await?
+            }
             None => None,
         };
         let found = match &version {

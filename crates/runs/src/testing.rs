@@ -147,15 +147,25 @@ pub async fn approved_env(pool: &PgPool, company: &Company, slug: &str, name: &s
     .execute(pool)
     .await
     .unwrap();
+    let spec = berth_domain::RequestSpec::parse(
+        name,
+        slug,
+        "",
+        "dana@seaview.example",
+        "insight",
+        "medium",
+    )
+    .expect("a valid test spec");
     sqlx::query(
         "INSERT INTO requests (id, environment_id, kind, spec, status, requested_by, decided_by,
                                decided_at)
-         VALUES ($1, $2, 'create', '{}'::jsonb, 'approved', $3, $4, now())",
+         VALUES ($1, $2, 'create', $5, 'approved', $3, $4, now())",
     )
     .bind(env.request_id)
     .bind(env.environment_id)
     .bind(company.requester)
     .bind(company.admin)
+    .bind(serde_json::to_value(&spec).unwrap())
     .execute(pool)
     .await
     .unwrap();
@@ -388,8 +398,28 @@ impl StepExecutor for TestExecutor {
             .get_mut(&step.name)
             .and_then(VecDeque::pop_front);
         scripted.unwrap_or_else(|| {
+            // What the real executor reports where the engine reads it: a chart step's
+            // release, a rollback's apps, a proof's checks.
+            let output = match (step.kind, &step.app) {
+                (crate::StepKind::DeployChart, Some(app)) => json!({
+                    "by": step.name, "attempt": step.attempt, "app": app, "release": app,
+                    "action": "installed", "chart_version": "1.0.0",
+                    "revision": step.releases_before.get(app).map_or(1, |r| r.revision + 1),
+                }),
+                (crate::StepKind::Rollback, _) => json!({
+                    "apps": step.releases_before.iter().map(|(app, r)| json!({
+                        "app": app, "release": app, "chart_version": r.chart_version,
+                        "revision": r.revision + 2, "rolled_back_to": r.revision,
+                    })).collect::<Vec<_>>(),
+                }),
+                (crate::StepKind::ProveRemoved, _) => json!({
+                    "checks": [{"system": "test", "name": "nothing left", "passed": true, "detail": "scripted"}],
+                    "retained": [],
+                }),
+                _ => json!({ "by": step.name, "attempt": step.attempt }),
+            };
             Ok(StepOutput {
-                output: Some(json!({ "by": step.name, "attempt": step.attempt })),
+                output: Some(output),
                 log: vec![format!("{} done", step.name)],
             })
         })

@@ -139,10 +139,12 @@ data "aws_iam_policy_document" "berth" {
     resources = [local.unit_secret_arn]
   }
 
-  # GenerateSecretString in a stack calls GetRandomPassword, which has no resource to scope to.
+  # GenerateSecretString in a stack calls GetRandomPassword, and a decommission finds the unit's
+  # secrets by tag with ListSecrets (to schedule their deletion and prove it): neither has a
+  # resource to scope to.
   statement {
-    sid       = "GeneratePasswords"
-    actions   = ["secretsmanager:GetRandomPassword"]
+    sid       = "GeneratePasswordsAndListSecrets"
+    actions   = ["secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets"]
     resources = ["*"]
   }
 
