@@ -2,6 +2,7 @@
 //! executor, one module per feature.
 
 mod enqueue;
+mod lifecycle;
 mod operators;
 mod plans;
 mod retries;
