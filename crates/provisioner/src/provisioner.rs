@@ -407,6 +407,7 @@ impl Provisioner {
             ChartAction::Unchanged => "unchanged",
             ChartAction::Installed => "installed",
             ChartAction::Upgraded => "upgraded",
+            ChartAction::RolledBack => "rolled back",
         };
         let mut log = Vec::new();
         if reread {

@@ -195,6 +195,14 @@ pub struct Faults {
     pub request_latency_ms: u64,
     /// Chart name → Helm error text: installs/upgrades of that chart fail in the operation.
     pub fail_charts: BTreeMap<String, String>,
+    /// Release or chart name → Helm error text: an upgrade of that release when it already
+    /// exists fails (the install, and rollbacks, are not affected). The operation ends
+    /// `Stalled=True` with the text in its log, and the release gets a new `failed` revision.
+    pub fail_upgrades: BTreeMap<String, String>,
+    /// Release or chart name → Helm error text: a rollback of that release fails (a v2 upgrade
+    /// described "Rollback to N", or the legacy v3 `rollback` action), leaving a `failed`
+    /// revision.
+    pub fail_rollbacks: BTreeMap<String, String>,
     /// Operation pods never leave `Pending`.
     pub pod_stuck_pending: bool,
     /// The operation pod vanishes: the operation reads as success but Helm wrote nothing.

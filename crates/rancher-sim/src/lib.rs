@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{is_quantity, ClusterResources, Faults, ResourceList, SimConfig, Timings};
 pub use http::router;
-pub use world::{Action, HelmRecord, Shared};
+pub use world::{Action, HelmRecord, RevisionInfo, Shared};
 
 /// A running simulator. Dropping it stops the server.
 pub struct RancherSim {
@@ -140,6 +140,14 @@ impl RancherSim {
     /// Every Helm action that actually ran, in order.
     pub fn helm_history(&self) -> Vec<HelmRecord> {
         self.shared.world().history.clone()
+    }
+
+    /// The Helm revisions of a release (v2, or the release under a legacy app) in namespace
+    /// `ns`, oldest first, as of now; `None` when there is no such release.
+    pub fn release_history(&self, ns: &str, release: &str) -> Option<Vec<RevisionInfo>> {
+        let mut world = self.shared.world();
+        world.advance(std::time::Instant::now());
+        world.release_history(ns, release)
     }
 
     /// Issues another API key, optionally expiring after `ttl` and scoped to one cluster.

@@ -352,9 +352,11 @@ async fn run(
                             ChartAction::Installed => AppOutcome::Installed {
                                 revision: o.revision,
                             },
-                            ChartAction::Upgraded => AppOutcome::Upgraded {
-                                revision: o.revision,
-                            },
+                            ChartAction::Upgraded | ChartAction::RolledBack => {
+                                AppOutcome::Upgraded {
+                                    revision: o.revision,
+                                }
+                            }
                         },
                         Err(e) => {
                             tracing::warn!(app = %app.name, error = %e, "app failed");

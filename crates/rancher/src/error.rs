@@ -113,6 +113,15 @@ pub enum RancherError {
          `helm rollback` or uninstall before Berth can change it"
     )]
     ReleaseStuck { release: String, status: String },
+    /// A rollback named a revision the release's history does not have.
+    #[error(
+        "release {release} has no revision {revision} to roll back to (it has: {available:?})"
+    )]
+    RevisionNotFound {
+        release: String,
+        revision: String,
+        available: Vec<String>,
+    },
     /// A wait of our own ran out (operation pod stuck `Pending`, app never ready, …).
     #[error("gave up after {waited:?} waiting for {what}")]
     Deadline { what: String, waited: Duration },

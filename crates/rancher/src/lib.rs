@@ -13,6 +13,7 @@ mod deploy;
 mod error;
 mod http;
 mod legacy;
+mod modes;
 mod operations;
 mod projects;
 mod quantity;
@@ -20,7 +21,8 @@ mod repos;
 mod wire;
 
 pub use apps::{
-    AppStatus, ChartAction, ChartOutcome, ChartSpec, HelmStatus, Target, UninstallOutcome,
+    rollback_description, AppStatus, ChartAction, ChartOutcome, ChartSpec, HelmStatus,
+    ReleaseRevision, Target, UninstallOutcome,
 };
 pub use client::{
     Cluster, ClusterCapacity, RancherClient, RancherConfig, User, DEFAULT_USER_AGENT,
@@ -32,7 +34,8 @@ pub use deploy::{
 };
 pub use error::{ApiFamily, RancherError};
 pub use http::{ApiToken, HttpRetries};
-pub use legacy::{CatalogScope, LegacyCatalog};
+pub use legacy::{CatalogScope, LegacyAppStatus, LegacyCatalog};
+pub use modes::{AppsMode, ReleaseState, UnitRemains};
 pub use operations::OperationState;
 pub use projects::{Namespace, Project};
 pub use quantity::{format_cpu, format_memory, parse_cpu, parse_memory, QuantityError};

@@ -211,7 +211,41 @@ impl RancherClient {
         }
     }
 
-    /// Deletes a project (through its `remove` link) and waits until it is gone.
+    /// The project with this id (`c-xxxxx:p-yyyyy`), `None` when there is none (404).
+    pub async fn get_project(&self, project_id: &str) -> Result<Option<Project>, RancherError> {
+        let path = format!("/v3/projects/{}", encode_component(project_id));
+        Ok(self.get_opt(&path).await?.map(|v| Self::parse_project(&v)))
+    }
+
+    /// Deletes a namespace and waits until it is gone (Kubernetes removes what is in it, Helm
+    /// releases included). Idempotent: a namespace already gone is fine.
+    #[tracing::instrument(skip_all, fields(cluster_id = %cluster_id, namespace = %name))]
+    pub async fn delete_namespace(&self, cluster_id: &str, name: &str) -> Result<(), RancherError> {
+        let path = Self::namespace_path(cluster_id, name);
+        match self
+            .http
+            .send(Method::DELETE, &path, None, Idempotency::Safe)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let deadline = Instant::now() + self.cfg.activation_timeout;
+        while let Some(ns) = self.find_namespace(cluster_id, name).await? {
+            if Instant::now() >= deadline {
+                return Err(RancherError::Deadline {
+                    what: format!("namespace {name} to be removed (state {})", ns.state),
+                    waited: self.cfg.activation_timeout,
+                });
+            }
+            tokio::time::sleep(self.cfg.poll_interval).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes a project (through its `remove` link) and waits until it is gone; Rancher
+    /// removes its namespaces with it. Idempotent: a project already gone is fine.
     pub async fn delete_project(&self, project_id: &str) -> Result<(), RancherError> {
         let path = format!("/v3/projects/{}", encode_component(project_id));
         match self

@@ -156,7 +156,7 @@ async fn verify_charts_finds_missing_versions_before_deploying() {
         (missing[0].app.as_str(), missing[0].version.as_str()),
         ("dsm", "9.9.9")
     );
-    assert_eq!(missing[0].available, ["2.7.0", "2.6.3"]);
+    assert_eq!(missing[0].available, ["2.8.0", "2.7.0", "2.6.3"]);
     assert!(
         sim.helm_history().is_empty(),
         "verification installs nothing"

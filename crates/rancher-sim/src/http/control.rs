@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::{ClusterResources, Faults, ResourceList, Timings};
-use crate::world::{HelmRecord, Shared};
+use crate::world::{HelmRecord, RevisionInfo, Shared};
 
 pub async fn get_faults(State(s): State<Arc<Shared>>) -> Json<Faults> {
     Json(s.world().faults.clone())
@@ -44,6 +44,24 @@ pub async fn delete_counters(State(s): State<Arc<Shared>>) -> StatusCode {
 
 pub async fn get_history(State(s): State<Arc<Shared>>) -> Json<Vec<HelmRecord>> {
     Json(s.world().history.clone())
+}
+
+/// `GET /__sim/releases/<ns>/<release>/history`: the release's Helm revisions, oldest first
+/// (a v2 release, or the Helm release under a legacy app); 404 when there is none.
+pub async fn get_release_history(
+    State(s): State<Arc<Shared>>,
+    Path((ns, release)): Path<(String, String)>,
+) -> Response {
+    let mut world = s.world();
+    world.advance(std::time::Instant::now());
+    match world.release_history(&ns, &release) {
+        Some(h) => Json::<Vec<RevisionInfo>>(h).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no release {release:?} in namespace {ns:?}")})),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

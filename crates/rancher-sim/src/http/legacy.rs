@@ -2,15 +2,16 @@
 //! states (with the optional born-`active` race), upgrade 204 with replace semantics, rollback,
 //! delete. Only served when the simulator runs with `legacy_apps`.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::request::Req;
+use super::respond::rfc3339;
 use super::respond::{collection, json_response, norman_error};
-use crate::world::{Action, HelmRecord, LegacyApp, LegacyRevision, World};
+use crate::world::{Action, HelmRecord, LegacyApp, LegacyHelmRevision, LegacyRevision, World};
 
 /// `catalog://?catalog=X&type=…&template=T&version=V` → (repo name, template, version).
 fn parse_external_id(id: &str) -> Option<(String, String, String)> {
@@ -118,12 +119,136 @@ fn app_json(world: &World, req: &Req, app: &LegacyApp, now: Instant) -> Value {
         "id": id, "type": "app", "baseType": "app", "name": app.name, "projectId": app.project_id,
         "targetNamespace": app.target_namespace, "externalId": app.current.external_id,
         "answers": app.current.answers, "valuesYaml": app.current.values_yaml,
-        "appRevisionId": app.current.id, "state": st, "transitioning": transitioning,
+        "appRevisionId": app.applied_revision().map(|r| format!("{short}:{}", r.id)), "state": st, "transitioning": transitioning,
         "transitioningMessage": message, "conditions": conditions,
         "links": {"self": self_link, "update": self_link, "remove": self_link,
-                  "revision": format!("{self_link}/revision")},
+                  "revision": format!("{self_link}/revision"),
+                  "revisions": format!("{}/v3/project/{}/apprevisions?appId={}", req.base, app.project_id, app.name)},
         "actions": {"upgrade": format!("{self_link}?action=upgrade"), "rollback": format!("{self_link}?action=rollback")},
     })
+}
+
+/// An apprevision as Norman shows it (no status embedding: the content is under `status`).
+fn revision_json(req: &Req, app: &LegacyApp, r: &LegacyRevision) -> Value {
+    let short = app.project_id.split(':').nth(1).unwrap_or(&app.project_id);
+    let id = format!("{short}:{}", r.id);
+    json!({
+        "id": id, "type": "appRevision", "baseType": "appRevision", "name": r.id,
+        "namespaceId": short, "projectId": app.project_id,
+        "labels": {"io.cattle.field/appId": app.name},
+        "created": rfc3339(r.created_wall), "createdTS": r.created_ms,
+        "status": {"externalId": r.external_id, "answers": r.answers, "valuesYaml": r.values_yaml,
+                   "projectId": app.project_id, "digest": format!("{:x}", r.created_ms)},
+        "links": {"self": format!("{}/v3/project/{}/apprevisions/{id}", req.base, app.project_id)},
+        "actions": {},
+    })
+}
+
+fn revisions_collection(req: &Req, project_id: &str, data: Vec<Value>) -> Response {
+    json_response(
+        StatusCode::OK,
+        collection(
+            "appRevision",
+            format!("{}/v3/project/{project_id}/apprevisions", req.base),
+            data,
+        ),
+    )
+}
+
+/// `/v3/project/<projectId>/apprevisions[/<id>]` (`?appId=<name>` filters by app).
+pub fn app_revisions(world: &mut World, req: &Req, segs: &[&str]) -> Response {
+    if !world.legacy_enabled {
+        return norman_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "schema appRevisions not found",
+            None,
+        );
+    }
+    let project_id = segs[1];
+    if req.method != Method::GET {
+        return norman_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "method not allowed",
+            None,
+        );
+    }
+    let all: Vec<(LegacyApp, LegacyRevision)> = world
+        .legacy_apps
+        .values()
+        .filter(|a| a.project_id == project_id)
+        .flat_map(|a| a.history.iter().map(move |r| (a.clone(), r.clone())))
+        .collect();
+    match segs.get(3) {
+        None => {
+            let data = all
+                .iter()
+                .filter(|(a, _)| req.q("appId").is_none_or(|n| n == a.name))
+                .map(|(a, r)| revision_json(req, a, r))
+                .collect();
+            revisions_collection(req, project_id, data)
+        }
+        Some(id) => {
+            let name = id.rsplit(':').next().unwrap_or(id);
+            match all.iter().find(|(_, r)| r.id == name) {
+                Some((a, r)) => json_response(StatusCode::OK, revision_json(req, a, r)),
+                None => norman_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("apprevisions.project.cattle.io \"{name}\" not found"),
+                    None,
+                ),
+            }
+        }
+    }
+}
+
+/// Starts an install, upgrade or rollback of a legacy app: the spec becomes `content`, Helm gets
+/// a new revision, and (when it will succeed) a new apprevision is recorded.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    world: &mut World,
+    now: Instant,
+    key: &(String, String),
+    kind: &'static str,
+    content: (String, Map<String, Value>, String),
+    template: &str,
+    version: &str,
+    description: String,
+    fail: Option<String>,
+) {
+    let id = format!("apprevision-{}", world.next_suffix());
+    let app = world.legacy_apps.get_mut(key).expect("exists");
+    let number = app.helm.last().map_or(1, |r| r.number + 1);
+    let (external_id, answers, values_yaml) = content;
+    let rev = LegacyRevision {
+        id,
+        external_id,
+        answers,
+        values_yaml,
+        created_wall: SystemTime::now(),
+        created_ms: app.next_created_ms(),
+        helm_revision: number,
+    };
+    app.helm.push(LegacyHelmRevision {
+        number,
+        chart: template.to_owned(),
+        version: version.to_owned(),
+        values_yaml: rev.values_yaml.clone(),
+        description,
+        kind,
+        fail_message: fail.clone(),
+        started: now,
+    });
+    // Rancher records an apprevision only for a deployment that worked.
+    if fail.is_none() {
+        app.history.push(rev.clone());
+    }
+    app.current = rev;
+    app.started = now;
+    app.fail_message = fail;
+    app.born_active = app.born_active && kind == "install";
 }
 
 /// `GET /v3/templates/<ns>:<catalog>-<template>` (or `<catalog>-<template>`).
@@ -275,23 +400,47 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                 Ok(v) => v,
                 Err(resp) => return *resp,
             };
-            let rev = LegacyRevision {
-                id: format!("apprevision-{}", world.next_suffix()),
-                external_id,
-                answers: body["answers"].as_object().cloned().unwrap_or_default(),
-                values_yaml: body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
+            let fail = world.faults.fail_charts.get(&template).cloned();
+            let placeholder = LegacyRevision {
+                id: String::new(),
+                external_id: external_id.clone(),
+                answers: Map::new(),
+                values_yaml: String::new(),
+                created_wall: SystemTime::now(),
+                created_ms: 0,
+                helm_revision: 0,
             };
-            let app = LegacyApp {
-                project_id: project_id.clone(),
-                name: name.clone(),
-                target_namespace: ns.clone(),
-                current: rev.clone(),
-                history: vec![rev],
-                started: now,
-                fail_message: world.faults.fail_charts.get(&template).cloned(),
-                born_active: world.faults.legacy_born_active,
-                removing_since: None,
-            };
+            let key = (project_id.clone(), name.clone());
+            world.legacy_apps.insert(
+                key.clone(),
+                LegacyApp {
+                    project_id: project_id.clone(),
+                    name: name.clone(),
+                    target_namespace: ns.clone(),
+                    current: placeholder,
+                    history: Vec::new(),
+                    helm: Vec::new(),
+                    started: now,
+                    fail_message: None,
+                    born_active: world.faults.legacy_born_active,
+                    removing_since: None,
+                },
+            );
+            apply(
+                world,
+                now,
+                &key,
+                "install",
+                (
+                    external_id,
+                    body["answers"].as_object().cloned().unwrap_or_default(),
+                    body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
+                ),
+                &template,
+                &version,
+                "Install complete".into(),
+                fail,
+            );
             record(
                 world,
                 &cluster,
@@ -300,10 +449,31 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                 Action::Install,
                 &template,
                 &version,
+                "",
             );
-            let json = app_json(world, req, &app, now);
-            world.legacy_apps.insert((project_id, name), app);
-            json_response(StatusCode::CREATED, json)
+            let app = world.legacy_apps[&key].clone();
+            json_response(StatusCode::CREATED, app_json(world, req, &app, now))
+        }
+        (Method::GET, 5) if segs[4] == "revision" => {
+            // The app's `revision` link: its apprevisions.
+            let name = segs[3].rsplit(':').next().unwrap_or(segs[3]);
+            let Some(app) = world
+                .legacy_apps
+                .get(&(project_id.clone(), name.to_owned()))
+            else {
+                return norman_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("apps \"{name}\" not found"),
+                    None,
+                );
+            };
+            let data = app
+                .history
+                .iter()
+                .map(|r| revision_json(req, app, r))
+                .collect();
+            revisions_collection(req, &project_id, data)
         }
         (method, 4) => {
             let name = segs[3].rsplit(':').next().unwrap_or(segs[3]).to_owned();
@@ -338,13 +508,28 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                         Err(resp) => return *resp,
                     };
                     // Replace, never merge: a missing valuesYaml clears it.
-                    let rev = LegacyRevision {
-                        id: format!("apprevision-{}", world.next_suffix()),
-                        external_id,
-                        answers: body["answers"].as_object().cloned().unwrap_or_default(),
-                        values_yaml: body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
-                    };
-                    let fail = world.faults.fail_charts.get(&template).cloned();
+                    let fail = world
+                        .faults
+                        .fail_upgrades
+                        .get(&name)
+                        .or_else(|| world.faults.fail_upgrades.get(&template))
+                        .or_else(|| world.faults.fail_charts.get(&template))
+                        .cloned();
+                    apply(
+                        world,
+                        now,
+                        &key,
+                        "upgrade",
+                        (
+                            external_id,
+                            body["answers"].as_object().cloned().unwrap_or_default(),
+                            body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
+                        ),
+                        &template,
+                        &version,
+                        "Upgrade complete".into(),
+                        fail,
+                    );
                     record(
                         world,
                         &cluster,
@@ -353,30 +538,68 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                         Action::Upgrade,
                         &template,
                         &version,
+                        "",
                     );
-                    let a = world.legacy_apps.get_mut(&key).expect("exists");
-                    a.current = rev.clone();
-                    a.history.push(rev);
-                    a.started = now;
-                    a.fail_message = fail;
-                    a.born_active = false;
                     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
                 }
                 (Method::POST, Some("rollback")) => {
+                    // Rancher's handler reads `revisionId` as the apprevision's *name* and
+                    // prefixes the project's namespace itself (`p-yyyyy:<name>`).
                     let body = req.body_json().unwrap_or(Value::Null);
                     let rid = body["revisionId"].as_str().unwrap_or_default();
-                    let Some(rev) = app.history.iter().find(|r| r.id == rid).cloned() else {
+                    if rid.is_empty() {
                         return norman_error(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "InvalidReference",
-                            format!("revision {rid} not found"),
-                            Some("revisionId"),
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "ServerError",
+                            "revision is empty",
+                            None,
+                        );
+                    }
+                    let Some(rev) = app.history.iter().find(|r| r.id == rid).cloned() else {
+                        let short = project_id.split(':').nth(1).unwrap_or(&project_id);
+                        return norman_error(
+                            StatusCode::NOT_FOUND,
+                            "NotFound",
+                            format!("apprevisions.project.cattle.io \"{short}:{rid}\" not found"),
+                            None,
                         );
                     };
-                    let a = world.legacy_apps.get_mut(&key).expect("exists");
-                    a.current = rev;
-                    a.started = now;
-                    a.fail_message = None;
+                    let (template, version) =
+                        match check_external_id(world, &cluster, &rev.external_id) {
+                            Ok(v) => v,
+                            Err(resp) => return *resp,
+                        };
+                    let fail = world
+                        .faults
+                        .fail_rollbacks
+                        .get(&name)
+                        .or_else(|| world.faults.fail_rollbacks.get(&template))
+                        .cloned();
+                    apply(
+                        world,
+                        now,
+                        &key,
+                        "rollback",
+                        (
+                            rev.external_id.clone(),
+                            rev.answers.clone(),
+                            rev.values_yaml.clone(),
+                        ),
+                        &template,
+                        &version,
+                        format!("Rollback to {}", rev.helm_revision),
+                        fail,
+                    );
+                    record(
+                        world,
+                        &cluster,
+                        &app.target_namespace,
+                        &name,
+                        Action::Rollback,
+                        &template,
+                        &version,
+                        &format!("Rollback to {}", rev.helm_revision),
+                    );
                     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
                 }
                 (Method::POST, Some(other)) => norman_error(
@@ -397,6 +620,7 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record(
     world: &mut World,
     cluster: &str,
@@ -405,7 +629,15 @@ fn record(
     action: Action,
     chart: &str,
     version: &str,
+    description: &str,
 ) {
+    let counter = match action {
+        Action::Install => "helm install",
+        Action::Upgrade => "helm upgrade",
+        Action::Rollback => "helm rollback",
+        Action::Uninstall => "helm uninstall",
+    };
+    world.count(counter.into());
     world.history.push(HelmRecord {
         cluster: cluster.into(),
         namespace: ns.into(),
@@ -414,5 +646,6 @@ fn record(
         chart: chart.into(),
         version: version.into(),
         operation: "legacy-v3-app".into(),
+        description: description.into(),
     });
 }

@@ -61,6 +61,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(control::get_counters).delete(control::delete_counters),
         )
         .route("/__sim/history", get(control::get_history))
+        .route(
+            "/__sim/releases/{ns}/{release}/history",
+            get(control::get_release_history),
+        )
         .route("/__sim/tokens", post(control::post_token))
         .route(
             "/__sim/clusters/{id}/resources",

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use super::request::Req;
 use super::respond::{collection, json_response, rfc3339, steve_error, APP_T, OP_T};
-use crate::world::{Action, ChartRequest, Operation, Phase, Release, ReleaseStatus, World};
+use crate::world::{
+    Action, ChartRequest, Operation, Phase, Release, ReleaseStatus, Revision, World,
+};
 
 fn app_json(base: &str, cluster: &str, ns: &str, name: &str, release: &Release) -> Value {
     let rev = release.current().expect("visible releases have a revision");
@@ -30,18 +32,128 @@ fn app_json(base: &str, cluster: &str, ns: &str, name: &str, release: &Release) 
                      "state": {"name": rev.status.as_str(), "error": error, "transitioning": transitioning, "message": ""}},
         "spec": {
             "name": name, "namespace": ns, "version": rev.number,
-            "info": {"status": rev.status.as_str(), "description": match rev.status {
-                ReleaseStatus::Deployed => if rev.number == 1 { "Install complete" } else { "Upgrade complete" },
-                ReleaseStatus::Failed => "Release failed",
-                _ => "",
-            }},
+            "info": {"status": rev.status.as_str(), "description": rev.description},
             "chart": {"metadata": {"name": rev.chart, "version": rev.version, "appVersion": rev.app_version,
-                                   "annotations": {"catalog.cattle.io/cluster": cluster}}},
+                                   "annotations": chart_annotations(cluster, rev)}},
             "values": rev.values,
         },
         "status": {"summary": {"state": rev.status.as_str(), "error": error, "transitioning": transitioning},
                    "observedGeneration": rev.number},
     })
+}
+
+/// Chart.yaml annotations: what the request injected, plus the cluster's.
+fn chart_annotations(cluster: &str, rev: &Revision) -> Value {
+    let mut ann = rev.annotations.clone();
+    ann.insert("catalog.cattle.io/cluster".into(), json!(cluster));
+    Value::Object(ann)
+}
+
+/// Helm's release secret name for a revision.
+fn secret_name(release: &str, number: u32) -> String {
+    format!("sh.helm.release.v1.{release}.v{number}")
+}
+
+fn secret_json(
+    base: &str,
+    cluster: &str,
+    ns: &str,
+    release: &str,
+    rev: &Revision,
+    decode: bool,
+) -> Value {
+    let name = secret_name(release, rev.number);
+    let self_link = format!("{base}/secrets/{ns}/{name}");
+    let mut v = json!({
+        "id": format!("{ns}/{name}"), "type": "secret", "_type": "helm.sh/release.v1",
+        "links": {"self": self_link}, "actions": {},
+        "metadata": {"name": name, "namespace": ns,
+                     "labels": {"owner": "helm", "name": release, "version": rev.number.to_string(),
+                                "status": rev.status.as_str()},
+                     "state": {"name": "active", "error": false, "transitioning": false, "message": ""}},
+        "data": {},
+    });
+    // Steve decodes Helm's gzipped release only with `includeHelmData=true`, and drops it
+    // otherwise (rancher/steve pkg/resources/formatters HandleHelmData).
+    if decode {
+        v["data"]["release"] = json!({
+            "name": release, "namespace": ns, "version": rev.number,
+            "info": {"status": rev.status.as_str(), "description": rev.description},
+            "chart": {"metadata": {"name": rev.chart, "version": rev.version, "appVersion": rev.app_version,
+                                   "annotations": chart_annotations(cluster, rev)},
+                      "values": {}},
+            "config": match &rev.values { Value::Null => json!({}), v => v.clone() },
+        });
+    }
+    v
+}
+
+/// `secrets[/<ns>[/<name>]]`: only Helm's release secrets exist in the simulator. Lists take a
+/// `labelSelector` of `key=value` pairs (`owner=helm,name=<release>`).
+pub(super) fn helm_secrets(
+    world: &mut World,
+    req: &Req,
+    cluster: &str,
+    base: &str,
+    rest: &[&str],
+) -> Response {
+    if req.method != Method::GET {
+        return steve_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "method not allowed",
+        );
+    }
+    let decode = req.q("includeHelmData") == Some("true");
+    let selector: Vec<(String, String)> = req
+        .q("labelSelector")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut all = Vec::new();
+    for ((c, ns, release), r) in &world.releases {
+        if c != cluster {
+            continue;
+        }
+        for rev in &r.revisions {
+            all.push(secret_json(base, cluster, ns, release, rev, decode));
+        }
+    }
+    let matches = |v: &Value| {
+        selector
+            .iter()
+            .all(|(k, want)| v["metadata"]["labels"][k.as_str()].as_str() == Some(want.as_str()))
+    };
+    match rest {
+        [] | [_] => {
+            let data = all
+                .into_iter()
+                .filter(|v| {
+                    rest.first()
+                        .is_none_or(|ns| v["metadata"]["namespace"] == *ns)
+                })
+                .filter(matches)
+                .collect();
+            json_response(
+                StatusCode::OK,
+                collection("secret", format!("{base}/secrets"), data),
+            )
+        }
+        [ns, name] => match all
+            .into_iter()
+            .find(|v| v["metadata"]["namespace"] == *ns && v["metadata"]["name"] == *name)
+        {
+            Some(v) => json_response(StatusCode::OK, v),
+            None => steve_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("secrets \"{name}\" not found"),
+            ),
+        },
+        _ => steve_error(StatusCode::NOT_FOUND, "NotFound", "not found"),
+    }
 }
 
 pub(super) fn apps(
@@ -92,6 +204,8 @@ pub(super) fn apps(
                         release: (*name).to_owned(),
                         values: Value::Null,
                         reset_values: false,
+                        description: None,
+                        annotations: Default::default(),
                     };
                     let op = world.create_operation(
                         cluster,

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::releases::{apps, operations};
+use super::releases::{apps, helm_secrets, operations};
 use super::request::Req;
 use super::respond::{collection, json_response, norm_type, steve_error, APP_T, OP_T, REPO_T};
 use crate::world::{Action, ChartRequest, ChartVersion, Repo, World};
@@ -28,6 +28,7 @@ pub fn steve(
     match norm_type(first).as_str() {
         REPO_T => repos(world, now, req, cluster, &base, &segs[1..]),
         APP_T => apps(world, now, req, cluster, &base, &segs[1..]),
+        "secret" => helm_secrets(world, req, cluster, &base, &segs[1..]),
         OP_T => operations(world, req, cluster, &base, &segs[1..]),
         other => steve_error(
             StatusCode::NOT_FOUND,
@@ -206,7 +207,9 @@ fn install(
     if let Some(msg) = &world.faults.repo_download_failed {
         return server_error(format!("repo {} is not ready: {msg}", repo.name));
     }
-    let reset_values = body["resetValues"].as_bool().unwrap_or(false);
+    // Rancher's ChartUpgrade reads `resetValues` (and `description`) per chart; the upgrade
+    // action's own fields (`historyMax`, `wait`, …) have no `resetValues`, so a top-level one is
+    // silently dropped by the JSON decoder, as here.
     let mut requests = Vec::new();
     for c in charts {
         let chart = c["chartName"].as_str().unwrap_or_default();
@@ -225,7 +228,12 @@ fn install(
             app_version: v.app_version.clone(),
             release,
             values: c.get("values").cloned().unwrap_or(Value::Null),
-            reset_values,
+            reset_values: action == Action::Upgrade && c["resetValues"].as_bool().unwrap_or(false),
+            description: (action == Action::Upgrade)
+                .then(|| c["description"].as_str().map(str::to_owned))
+                .flatten()
+                .filter(|d| !d.is_empty()),
+            annotations: c["annotations"].as_object().cloned().unwrap_or_default(),
         });
     }
     if body["projectId"].as_str().is_some_and(|p| !p.is_empty())

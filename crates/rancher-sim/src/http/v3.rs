@@ -17,6 +17,9 @@ pub fn v3(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Response
     let t = |i: usize| types.get(i).map(String::as_str);
     match (req.method.clone(), segs.len(), t(0)) {
         (_, 3.., Some("project")) if t(2) == Some("app") => legacy::apps(world, now, req, segs),
+        (_, 3..=4, Some("project")) if t(2) == Some("apprevision") => {
+            legacy::app_revisions(world, req, segs)
+        }
         (Method::GET, 2, Some("template")) => legacy::template(world, req, segs[1]),
         (Method::GET, 1, Some("user")) => {
             let user = json!({
@@ -310,6 +313,7 @@ fn v3_namespaces(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> R
                 project_id,
                 created: now,
                 created_wall: SystemTime::now(),
+                removing_since: None,
             };
             map.insert(name, ns.clone());
             json_response(
@@ -384,7 +388,14 @@ fn v3_namespaces(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> R
                     None,
                 ),
                 (Method::DELETE, None) => {
-                    world.namespaces.get_mut(cluster).map(|m| m.remove(name));
+                    // Terminating: `removing` until it is gone (then its releases go with it).
+                    let entry = world
+                        .namespaces
+                        .get_mut(cluster)
+                        .and_then(|m| m.get_mut(name))
+                        .expect("exists");
+                    entry.removing_since.get_or_insert(now);
+                    let ns = entry.clone();
                     json_response(
                         StatusCode::OK,
                         namespace_json(world, req, cluster, &ns, now),

@@ -22,7 +22,8 @@ pub struct Repo {
 }
 
 /// The `stable` repo with the charts of Berth's `insight` blueprint (and a few extra versions,
-/// including one hidden by the Kubernetes-version filter).
+/// including one hidden by the Kubernetes-version filter, and `influxdb` 4.4.0 and `dsm` 2.8.0 to
+/// upgrade to).
 pub fn insight_repo() -> Repo {
     let v = |name: &str, version: &str, app: &str| ChartVersion {
         name: name.into(),
@@ -50,13 +51,18 @@ pub fn insight_repo() -> Repo {
         "influxdb".to_string(),
         vec![
             too_new,
+            v("influxdb", "4.4.0", "1.8.0"),
             v("influxdb", "4.3.2", "1.7.9"),
             v("influxdb", "4.3.1", "1.7.9"),
         ],
     );
     charts.insert(
         "dsm".to_string(),
-        vec![v("dsm", "2.7.0", "2.7.0"), v("dsm", "2.6.3", "2.6.3")],
+        vec![
+            v("dsm", "2.8.0", "2.8.0"),
+            v("dsm", "2.7.0", "2.7.0"),
+            v("dsm", "2.6.3", "2.6.3"),
+        ],
     );
     Repo {
         name: "stable".into(),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::World;
 
@@ -49,6 +49,41 @@ pub struct Revision {
     pub app_version: String,
     pub values: Value,
     pub status: ReleaseStatus,
+    /// Helm's `info.description`: "Install complete", "Upgrade complete", "Rollback to 1",
+    /// `Upgrade "x" failed: …`, or what the request's chart `description` said.
+    pub description: String,
+    /// The annotations the request injected into Chart.yaml (`catalog.cattle.io/ui-source-repo*`).
+    pub annotations: Map<String, Value>,
+}
+
+/// One revision as the control API and Steve's decoded Helm secrets show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionInfo {
+    pub revision: u32,
+    pub chart: String,
+    pub version: String,
+    #[serde(rename = "appVersion")]
+    pub app_version: String,
+    pub values: Value,
+    pub status: String,
+    pub description: String,
+}
+
+impl From<&Revision> for RevisionInfo {
+    fn from(r: &Revision) -> Self {
+        Self {
+            revision: r.number,
+            chart: r.chart.clone(),
+            version: r.version.clone(),
+            app_version: r.app_version.clone(),
+            values: match &r.values {
+                Value::Null => Value::Object(Map::new()),
+                v => v.clone(),
+            },
+            status: r.status.as_str().to_owned(),
+            description: r.description.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +103,9 @@ impl Release {
 pub enum Action {
     Install,
     Upgrade,
+    /// Only through the legacy v3 `rollback` action: Apps & Marketplace has no rollback action,
+    /// a v2 rollback is an upgrade whose chart `description` is "Rollback to N".
+    Rollback,
     Uninstall,
 }
 
@@ -79,7 +117,20 @@ pub struct ChartRequest {
     pub app_version: String,
     pub release: String,
     pub values: Value,
+    /// `charts[i].resetValues` (Rancher's `ChartUpgrade`; a top-level `resetValues` is ignored).
     pub reset_values: bool,
+    /// `charts[i].description`: Helm's `--description`, kept as the revision's description.
+    pub description: Option<String>,
+    pub annotations: Map<String, Value>,
+}
+
+impl ChartRequest {
+    /// A v2 "rollback": an upgrade described as `Rollback to N` (what Berth's client sends).
+    pub fn is_rollback(&self) -> bool {
+        self.description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("Rollback to "))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +179,9 @@ pub struct HelmRecord {
     pub chart: String,
     pub version: String,
     pub operation: String,
+    /// The revision's description (`Rollback to 1` for rollbacks), empty for uninstalls.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl World {
@@ -154,7 +208,7 @@ impl World {
             let current = release.current().cloned();
             let in_progress = current.as_ref().is_some_and(|r| r.status.pending());
             let line = match op.action {
-                Action::Install | Action::Upgrade if in_progress => {
+                Action::Install | Action::Upgrade | Action::Rollback if in_progress => {
                     failure = Some(format!(
                         "Error: {}: another operation (install/upgrade/rollback) is in progress",
                         if op.action == Action::Install {
@@ -172,7 +226,7 @@ impl World {
                     );
                     break;
                 }
-                Action::Install | Action::Upgrade => {
+                Action::Install | Action::Upgrade | Action::Rollback => {
                     if op.plan.vanish {
                         continue;
                     }
@@ -197,6 +251,12 @@ impl World {
                         app_version: chart.app_version.clone(),
                         values,
                         status,
+                        description: if current.is_some() {
+                            "Preparing upgrade".into()
+                        } else {
+                            "Initial install underway".into()
+                        },
+                        annotations: chart.annotations.clone(),
                     });
                     format!("{} {} revision {number}", chart.release, status.as_str())
                 }
@@ -224,7 +284,16 @@ impl World {
                 chart: chart.chart.clone(),
                 version: chart.version.clone(),
                 operation: op.name.clone(),
+                description: chart.description.clone().unwrap_or_default(),
             });
+            let counter = match op.action {
+                Action::Upgrade if chart.is_rollback() => "helm rollback",
+                Action::Install => "helm install",
+                Action::Upgrade => "helm upgrade",
+                Action::Rollback => "helm rollback",
+                Action::Uninstall => "helm uninstall",
+            };
+            self.count(counter.into());
         }
         if let Some(msg) = failure {
             op.logs.push_str(&msg);
@@ -256,7 +325,7 @@ impl World {
                         self.releases.remove(&rkey);
                     }
                 }
-                Action::Install | Action::Upgrade => {
+                Action::Install | Action::Upgrade | Action::Rollback => {
                     if op.plan.stuck_pending_release || op.plan.vanish {
                         continue;
                     }
@@ -264,15 +333,30 @@ impl World {
                     if n == 0 {
                         continue;
                     }
-                    if fail.is_some() {
-                        release.revisions[n - 1].status = ReleaseStatus::Failed;
+                    let first = n == 1;
+                    if let Some(msg) = &fail {
+                        // Helm's failRelease: the new revision is `failed`; the one deployed
+                        // before it stays `deployed`.
+                        let last = &mut release.revisions[n - 1];
+                        last.status = ReleaseStatus::Failed;
+                        last.description = if first {
+                            format!("Release {:?} failed: {msg}", chart.release)
+                        } else {
+                            format!("Upgrade {:?} failed: {msg}", chart.release)
+                        };
                     } else {
                         for prev in &mut release.revisions[..n - 1] {
                             if prev.status == ReleaseStatus::Deployed {
                                 prev.status = ReleaseStatus::Superseded;
                             }
                         }
-                        release.revisions[n - 1].status = ReleaseStatus::Deployed;
+                        let last = &mut release.revisions[n - 1];
+                        last.status = ReleaseStatus::Deployed;
+                        last.description = match &chart.description {
+                            Some(d) if !d.is_empty() => d.clone(),
+                            _ if first => "Install complete".into(),
+                            _ => "Upgrade complete".into(),
+                        };
                     }
                 }
             }
@@ -305,23 +389,51 @@ impl World {
     ) -> String {
         let name = format!("helm-operation-{}", self.next_suffix());
         let faults = &self.faults;
-        let first_chart = charts.first().map(|c| c.chart.clone()).unwrap_or_default();
+        let first = charts.first();
+        let first_chart = first.map(|c| c.chart.clone()).unwrap_or_default();
+        let first_release = first.map(|c| c.release.clone()).unwrap_or_default();
+        // An upgrade of a release that exists (not the install an `upgrade --install` can be)
+        // can be made to fail by `fail_upgrades`, a rollback by `fail_rollbacks`, by release or
+        // chart name.
+        let existing = self
+            .releases
+            .get(&(
+                cluster.to_owned(),
+                namespace.to_owned(),
+                first_release.clone(),
+            ))
+            .is_some_and(|r| !r.revisions.is_empty());
+        let by_name = |m: &std::collections::BTreeMap<String, String>| {
+            m.get(&first_release)
+                .or_else(|| m.get(&first_chart))
+                .cloned()
+        };
+        let special = match action {
+            Action::Upgrade if existing && first.is_some_and(ChartRequest::is_rollback) => {
+                by_name(&faults.fail_rollbacks)
+            }
+            Action::Rollback => by_name(&faults.fail_rollbacks),
+            Action::Upgrade if existing => by_name(&faults.fail_upgrades),
+            _ => None,
+        };
         let plan = if action == Action::Uninstall {
             OpPlan::default()
         } else {
             OpPlan {
-                fail_message: faults.fail_charts.get(&first_chart).cloned().or_else(|| {
-                    (faults.readiness_timeout && wait).then(|| {
-                        format!(
-                            "Error: {} FAILED: context deadline exceeded",
-                            if action == Action::Install {
-                                "INSTALLATION"
-                            } else {
-                                "UPGRADE"
-                            }
-                        )
-                    })
-                }),
+                fail_message: special
+                    .or_else(|| faults.fail_charts.get(&first_chart).cloned())
+                    .or_else(|| {
+                        (faults.readiness_timeout && wait).then(|| {
+                            format!(
+                                "Error: {} FAILED: context deadline exceeded",
+                                if action == Action::Install {
+                                    "INSTALLATION"
+                                } else {
+                                    "UPGRADE"
+                                }
+                            )
+                        })
+                    }),
                 stuck_pending_pod: faults.pod_stuck_pending,
                 vanish: faults.pod_vanishes,
                 stuck_pending_release: faults.stuck_pending_install,
@@ -333,6 +445,7 @@ impl World {
             let mut cmd: Vec<String> = match (action, charts.len()) {
                 (Action::Install, 1) => vec!["helm".into(), "install".into()],
                 (Action::Uninstall, _) => vec!["helm".into(), "uninstall".into()],
+                (Action::Rollback, _) => vec!["helm".into(), "rollback".into()],
                 _ => vec!["helm".into(), "upgrade".into(), "--install".into()],
             };
             cmd.extend([
@@ -341,6 +454,14 @@ impl World {
             ]);
             if wait && action != Action::Uninstall {
                 cmd.push("--wait=true".into());
+            }
+            if action == Action::Upgrade {
+                if c.reset_values {
+                    cmd.push("--reset-values=true".into());
+                }
+                if let Some(d) = &c.description {
+                    cmd.push(format!("--description={d}"));
+                }
             }
             cmd.push(c.release.clone());
             if action != Action::Uninstall {

@@ -18,8 +18,11 @@ use serde_json::Value;
 use crate::config::{ClusterResources, Faults, SimConfig, Timings};
 
 pub use catalog::{insight_repo, ChartVersion, Repo};
-pub use helm::{Action, ChartRequest, HelmRecord, Operation, Phase, Release, ReleaseStatus};
-pub use legacy::{LegacyApp, LegacyRevision};
+pub use helm::{
+    Action, ChartRequest, HelmRecord, Operation, Phase, Release, ReleaseStatus, Revision,
+    RevisionInfo,
+};
+pub use legacy::{LegacyApp, LegacyHelmRevision, LegacyRevision};
 
 /// State shared by the HTTP handlers and the test-side handle.
 pub struct Shared {
@@ -81,6 +84,8 @@ pub struct Namespace {
     pub project_id: Option<String>,
     pub created: Instant,
     pub created_wall: SystemTime,
+    /// Deleted (Kubernetes `Terminating`): reads `removing` until it is gone, then 404.
+    pub removing_since: Option<Instant>,
 }
 
 pub struct World {
@@ -153,6 +158,7 @@ impl World {
                         project_id: None,
                         created: now - Duration::from_secs(3600),
                         created_wall: SystemTime::now(),
+                        removing_since: None,
                     },
                 );
             }
@@ -204,7 +210,9 @@ impl World {
     }
 
     pub fn namespace_state(&self, ns: &Namespace, now: Instant) -> &'static str {
-        if now < ns.created + self.config_timings.namespace_activate {
+        if ns.removing_since.is_some() {
+            "removing"
+        } else if now < ns.created + self.config_timings.namespace_activate {
             "activating"
         } else {
             "active"
@@ -225,8 +233,48 @@ impl World {
     /// Applies every transition that is due at `now`.
     pub fn advance(&mut self, now: Instant) {
         let removal = self.config_timings.project_activate;
-        self.projects
-            .retain(|p| p.removing_since.is_none_or(|since| now < since + removal));
+        let (gone, kept): (Vec<Project>, Vec<Project>) = std::mem::take(&mut self.projects)
+            .into_iter()
+            .partition(|p| p.removing_since.is_some_and(|since| now >= since + removal));
+        self.projects = kept;
+        // As Rancher does: a removed project takes its namespaces (and their apps) with it.
+        for p in gone {
+            for ns in self
+                .namespaces
+                .get_mut(&p.cluster_id)
+                .into_iter()
+                .flat_map(|m| m.values_mut())
+            {
+                if ns.project_id.as_deref() == Some(p.id.as_str()) {
+                    ns.removing_since.get_or_insert(now);
+                }
+            }
+            self.legacy_apps.retain(|(project, _), _| *project != p.id);
+        }
+        let ns_removal = self.config_timings.namespace_activate;
+        let mut removed = Vec::new();
+        for (cluster, map) in &mut self.namespaces {
+            map.retain(|name, ns| {
+                let keep = ns
+                    .removing_since
+                    .is_none_or(|since| now < since + ns_removal);
+                if !keep {
+                    removed.push((cluster.clone(), name.clone()));
+                }
+                keep
+            });
+        }
+        // A deleted namespace takes its Helm releases (their secrets), operations and legacy
+        // apps with it.
+        for (cluster, name) in removed {
+            self.releases
+                .retain(|(c, n, _), _| !(*c == cluster && *n == name));
+            self.operations
+                .retain(|(c, n, _), _| !(*c == cluster && *n == name));
+            self.legacy_apps.retain(|(project, _), a| {
+                !(a.target_namespace == name && project.split(':').next() == Some(cluster.as_str()))
+            });
+        }
 
         let keys: Vec<_> = self.operations.keys().cloned().collect();
         for key in keys {
@@ -275,7 +323,24 @@ impl World {
                 project_id: None,
                 created: now - Duration::from_secs(3600),
                 created_wall: SystemTime::now(),
+                removing_since: None,
             });
+    }
+
+    /// The revisions of a release in any cluster (v2), or of a legacy app targeting the
+    /// namespace, oldest first; `None` when there is neither.
+    pub fn release_history(&self, namespace: &str, release: &str) -> Option<Vec<RevisionInfo>> {
+        let v2 = self
+            .releases
+            .iter()
+            .find(|((_, n, r), rel)| n == namespace && r == release && !rel.revisions.is_empty())
+            .map(|(_, rel)| rel.revisions.iter().map(RevisionInfo::from).collect());
+        v2.or_else(|| {
+            self.legacy_apps
+                .values()
+                .find(|a| a.target_namespace == namespace && a.name == release)
+                .map(|a| a.helm_history(Instant::now(), &self.config_timings))
+        })
     }
 }
 

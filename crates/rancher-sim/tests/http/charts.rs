@@ -21,7 +21,7 @@ async fn index_hides_unfit_versions_unless_skip_filter() {
         .iter()
         .map(|e| e["version"].as_str().unwrap())
         .collect();
-    assert_eq!(versions, ["4.3.2", "4.3.1"]);
+    assert_eq!(versions, ["4.4.0", "4.3.2", "4.3.1"]);
     let (_, idx) = api
         .get(&format!(
             "{B}/catalog.cattle.io.clusterrepos/stable?link=index&skipFilter=true"
@@ -120,17 +120,25 @@ async fn helm_release_lifecycle_and_values_rules() {
     );
 
     // Empty values reuse the old ones; non-empty replace; resetValues takes exactly what is sent.
-    let upgrade = |values: Value, reset: bool| {
+    // Rancher reads resetValues per chart (`ChartUpgrade`): a top-level one is ignored.
+    let upgrade = |values: Value, reset: bool, top_level: bool| {
         let mut b = install_body("ns1", "4.3.2", values);
-        b["resetValues"] = json!(reset);
+        if top_level {
+            b["resetValues"] = json!(reset);
+        } else {
+            b["charts"][0]["resetValues"] = json!(reset);
+        }
         b
     };
-    for (values, reset, expected) in [
-        (json!({}), false, json!({"a": 1})),
-        (json!({"b": 2}), false, json!({"b": 2})),
-        (json!({}), true, json!({})),
+    for (values, reset, top_level, expected) in [
+        (json!({}), false, false, json!({"a": 1})),
+        (json!({"b": 2}), false, false, json!({"b": 2})),
+        (json!({}), true, true, json!({"b": 2})),
+        (json!({}), true, false, json!({})),
     ] {
-        let (_, out) = api.post(&repo("upgrade"), upgrade(values, reset)).await;
+        let (_, out) = api
+            .post(&repo("upgrade"), upgrade(values, reset, top_level))
+            .await;
         let op_path = format!(
             "{B}/catalog.cattle.io.operations/ns1/{}",
             out["operationName"].as_str().unwrap()
@@ -144,7 +152,7 @@ async fn helm_release_lifecycle_and_values_rules() {
         assert_eq!(a["spec"]["chart"]["metadata"]["version"], "4.3.2");
     }
     let (_, a) = api.get(&app).await;
-    assert_eq!(a["spec"]["version"], 4);
+    assert_eq!(a["spec"]["version"], 5);
 
     // Uninstall: 201 + operation, then the App is gone; a missing App is 404.
     let (s, _) = api
