@@ -10,7 +10,7 @@ use berth_db::{
     lists::{self, ListCursor, ListFilter},
     requests, PgPool,
 };
-use berth_domain::{Decision, RequestSpec, RequestStatus, Role};
+use berth_domain::{Decision, EnvironmentStatus, RequestSpec, RequestStatus, Role};
 use serde_json::json;
 use time::{macros::datetime, OffsetDateTime};
 use uuid::Uuid;
@@ -352,15 +352,15 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     assert_eq!(all.page.rows.len(), 4);
     // Most recently changed first.
     assert_eq!(all.page.rows[0].name, "Withdrawn unit");
-    assert_eq!(all.page.rows[0].status, RequestStatus::Withdrawn);
+    assert_eq!(all.page.rows[0].status, EnvironmentStatus::Withdrawn);
     let r = all
         .page
         .rows
         .iter()
         .find(|r| r.name == "Rejected unit")
         .unwrap();
-    assert_eq!(r.status, RequestStatus::Rejected);
-    assert_eq!(r.request_kind.as_deref(), Some("create"));
+    assert_eq!(r.status, EnvironmentStatus::Rejected);
+    assert_eq!(r.request_kind, Some(berth_domain::RequestKind::Create));
     assert_eq!(r.request_status, Some(RequestStatus::Rejected));
     assert_eq!(r.requested_by.as_deref(), Some("User maria"));
     assert_eq!(r.decided_by.as_deref(), Some("User ada"));
@@ -373,14 +373,14 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     assert_eq!(t.last_event_at, Some(datetime!(2026-11-30 12:00 UTC)));
     assert_eq!(t.decided_by, None);
 
-    let only = |status: Option<RequestStatus>, text: &str| ListFilter {
+    let only = |status: Option<EnvironmentStatus>, text: &str| ListFilter {
         status,
         text: (!text.is_empty()).then(|| text.to_owned()),
     };
     let rejected_only = lists::latest_states(
         &pool,
         w.company,
-        &only(Some(RequestStatus::Rejected), ""),
+        &only(Some(EnvironmentStatus::Rejected), ""),
         ListCursor::First,
         50,
     )
@@ -395,7 +395,7 @@ async fn latest_states_list_every_environment_with_its_latest_request_and_events
     let none = lists::latest_states(
         &pool,
         w.company,
-        &only(Some(RequestStatus::Ready), "unit"),
+        &only(Some(EnvironmentStatus::Ready), "unit"),
         ListCursor::First,
         50,
     )

@@ -152,7 +152,7 @@ async fn the_environment_list_walks_both_ways_through_ties(pool: PgPool) {
 async fn the_auditors_view_walks_both_ways_with_its_filters(pool: PgPool) {
     let (company, order) = thirty(&pool).await;
     let withdrawn = ListFilter {
-        status: Some(RequestStatus::Withdrawn),
+        status: Some(berth_domain::EnvironmentStatus::Withdrawn),
         text: None,
     };
     let (forward, backward) = walk(|c| {

@@ -35,7 +35,7 @@ async fn submit_list_search_and_timeline(pool: PgPool) {
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].slug, "trucking");
-    assert_eq!(found[0].status, RequestStatus::Submitted);
+    assert_eq!(found[0].status, berth_domain::EnvironmentStatus::Submitted);
     // LIKE wildcards in the search term are literal.
     let none = requests::list_environments(&pool, c, Some("%"))
         .await
@@ -138,7 +138,7 @@ async fn decisions_follow_the_state_machine_and_separation_of_duties(pool: PgPoo
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(env.status, RequestStatus::Approved);
+    assert_eq!(env.status, berth_domain::EnvironmentStatus::Approved);
 
     let kinds: Vec<_> = events::for_environment(&pool, s.environment_id)
         .await
@@ -176,7 +176,7 @@ async fn withdraw_only_by_requester(pool: PgPool) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(env.status, RequestStatus::Withdrawn);
+    assert_eq!(env.status, berth_domain::EnvironmentStatus::Withdrawn);
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
@@ -297,7 +297,7 @@ async fn status_changes_follow_the_domain_table_and_carry_the_environment(pool: 
     tx.commit().await.unwrap();
     assert_eq!(
         status(pool.clone()).await,
-        (RequestStatus::Provisioning, RequestStatus::Provisioning)
+        (RequestStatus::Provisioning, berth_domain::EnvironmentStatus::Provisioning)
     );
 
     let mut tx = pool.begin().await.unwrap();
@@ -309,6 +309,6 @@ async fn status_changes_follow_the_domain_table_and_carry_the_environment(pool: 
     tx.commit().await.unwrap();
     assert_eq!(
         status(pool.clone()).await,
-        (RequestStatus::Failed, RequestStatus::Failed)
+        (RequestStatus::Failed, berth_domain::EnvironmentStatus::Failed)
     );
 }
