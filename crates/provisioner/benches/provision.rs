@@ -370,6 +370,12 @@ async fn bench(
                 StepKind::EnsureNamespace => "namespace",
                 StepKind::ReadSecrets => "secrets",
                 StepKind::DeployChart => "chart",
+                // A create run has none of these; counted apart should one appear.
+                StepKind::Rollback
+                | StepKind::UninstallChart
+                | StepKind::RemoveNamespace
+                | StepKind::DeleteStack
+                | StepKind::ProveRemoved => "other",
             };
             let e = by_kind.entry(kind).or_default();
             e.0 += between(s.started_at.unwrap(), s.finished_at.unwrap());
