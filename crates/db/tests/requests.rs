@@ -297,7 +297,10 @@ async fn status_changes_follow_the_domain_table_and_carry_the_environment(pool: 
     tx.commit().await.unwrap();
     assert_eq!(
         status(pool.clone()).await,
-        (RequestStatus::Provisioning, berth_domain::EnvironmentStatus::Provisioning)
+        (
+            RequestStatus::Provisioning,
+            berth_domain::EnvironmentStatus::Provisioning
+        )
     );
 
     let mut tx = pool.begin().await.unwrap();
@@ -309,6 +312,9 @@ async fn status_changes_follow_the_domain_table_and_carry_the_environment(pool: 
     tx.commit().await.unwrap();
     assert_eq!(
         status(pool.clone()).await,
-        (RequestStatus::Failed, berth_domain::EnvironmentStatus::Failed)
+        (
+            RequestStatus::Failed,
+            berth_domain::EnvironmentStatus::Failed
+        )
     );
 }

@@ -398,9 +398,10 @@ impl Provisioner {
             wait: planned.wait,
             timeout: planned.timeout,
         };
+        let mode = self.apps_mode(ns["project_id"].as_str())?;
         let outcome = self
             .rancher
-            .deploy_chart(&target, &spec)
+            .deploy(&mode, &target, &spec)
             .await
             .map_err(|e| rancher_error(e, Some(&secrets)))?;
         let action = match outcome.action {

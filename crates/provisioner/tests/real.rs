@@ -309,5 +309,5 @@ async fn an_unknown_chart_version_fails_the_plan(pool: PgPool) {
     assert_eq!(plan.status, berth_domain::PlanStatus::Failed);
     let error = plan.error.unwrap();
     assert!(error.contains("chart dsm 9.9.9"), "{error}");
-    assert!(error.contains("available: 2.7.0"), "{error}");
+    assert!(error.contains("available: 2.8.0, 2.7.0"), "{error}");
 }

@@ -59,6 +59,17 @@ pub fn provisioner_with(
     client: RancherClient,
     templates: berth_blueprint::Templates,
 ) -> Provisioner {
+    provisioner_in_mode(aws, client, templates, false)
+}
+
+/// [`provisioner_with`] installing charts as legacy v3 apps from the `stable` cluster catalog
+/// when `legacy` (the simulator must serve them: `SimConfig::legacy_apps`).
+pub fn provisioner_in_mode(
+    aws: AwsStage,
+    client: RancherClient,
+    templates: berth_blueprint::Templates,
+    legacy: bool,
+) -> Provisioner {
     Provisioner::new(
         aws,
         Arc::new(templates),
@@ -72,7 +83,12 @@ pub fn provisioner_with(
             kms_key_id: None,
             existing_bucket: None,
             permissions_boundary: None,
-            legacy_catalog: None,
+            legacy_catalog: legacy.then(|| berth_rancher::LegacyCatalog {
+                name: "stable".into(),
+                scope: berth_rancher::CatalogScope::Cluster {
+                    qualified_with: None,
+                },
+            }),
             secret_recovery_days: 7,
         },
     )
