@@ -247,3 +247,79 @@ fn DecommissionForm(form: ChangeFormView) -> impl IntoView {
         </ActionForm>
     }
 }
+
+/// On the environment page: what runs now (blueprint version, each app's chart version and Helm
+/// revision) and the ways to ask for a change or a decommission. `changed` is bumped by the live
+/// stream, so the revisions follow a run as it goes.
+#[component]
+pub fn EnvironmentLife(environment_id: uuid::Uuid, changed: Signal<u32>) -> impl IntoView {
+    use crate::api::lifecycle::get_releases;
+    use crate::components::status::When;
+    let releases = Resource::new(
+        move || changed.get(),
+        move |_| async move { get_releases(environment_id).await },
+    );
+    let form = Resource::new(
+        move || changed.get(),
+        move |_| async move { get_change_form(environment_id).await },
+    );
+    view! {
+        <section class="panel" data-testid="environment-life">
+            <h2>"Running now"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    form.get()
+                        .and_then(Result::ok)
+                        .map(|f| {
+                            view! {
+                                <p>
+                                    "Blueprint " {f.blueprint.clone()} " "
+                                    <span data-testid="blueprint-version">{f.blueprint_version.clone()}</span>
+                                    ", size " {f.size.label()}
+                                </p>
+                                <p class="actions">
+                                    {f.can_change.is_ok().then(|| view! {
+                                        <a class="button" href=format!("/environments/{environment_id}/change")>"Request a change"</a>
+                                    })}
+                                    {f.can_decommission.is_ok().then(|| view! {
+                                        <a class="button danger" href=format!("/environments/{environment_id}/decommission")>"Decommission"</a>
+                                    })}
+                                </p>
+                            }
+                        })
+                }}
+                {move || {
+                    releases.get()
+                        .map(|r| match r {
+                            Err(e) => view! { <ErrorNote error=e /> }.into_any(),
+                            Ok(rows) if rows.is_empty() => view! {
+                                <p class="muted" data-testid="no-releases">"No app is deployed."</p>
+                            }.into_any(),
+                            Ok(rows) => view! {
+                                <div class="table-wrap">
+                                    <table data-testid="releases">
+                                        <thead><tr>
+                                            <th scope="col">"App"</th>
+                                            <th scope="col">"Chart version"</th>
+                                            <th scope="col">"Helm revision"</th>
+                                            <th scope="col">"Changed"</th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {rows.into_iter().map(|r| view! {
+                                                <tr data-app=r.app.clone()>
+                                                    <td>{r.app.clone()}</td>
+                                                    <td>{r.chart_version}</td>
+                                                    <td data-testid="revision">{r.revision}</td>
+                                                    <td><When stamp=r.updated_at /></td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any(),
+                        })
+                }}
+            </Suspense>
+        </section>
+    }
+}

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{history::History, id_param, provisioning::ProvisioningPanel};
+use super::{
+    change::EnvironmentLife, history::History, id_param, provisioning::ProvisioningPanel,
+};
 use crate::{
     api::{
         environments::{get_environment, EnvironmentView},
@@ -48,6 +50,12 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
             .and_then(|p| p.environment_status)
             .unwrap_or(rendered_status)
     };
+    // Bumped whenever the stream pushes: what runs now is read again.
+    let pushes = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        live.track();
+        pushes.update(|n| *n = n.wrapping_add(1));
+    });
     view! {
         <section class="panel">
             <div class="panel-head">
@@ -88,6 +96,7 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
                     .collect_view()}
             </ul>
         </section>
+        <EnvironmentLife environment_id=e.id changed=pushes.into() />
         <ProvisioningPanel environment_id=e.id pushed=live />
         <History environment_id=e.id />
     }

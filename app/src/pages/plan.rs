@@ -1,9 +1,12 @@
 //! A plan as people read it: the change set, the namespace and quota, the charts with their
-//! values (secrets redacted), and the cluster's capacity. Shown on the request page for the
+//! values (secrets redacted), and the cluster's capacity; for a change, first what differs from
+//! what runs now; for a decommission, what goes and what stays. Shown on the request page for the
 //! decision, and on its own page (`/plans/:id`) for auditors following a run back to the plan it
 //! executed.
 
-use berth_domain::plan::{CapacityFigures, ChartPlan, KubernetesPlan, LimitRange};
+use berth_domain::plan::{
+    CapacityFigures, ChangeDiff, ChartPlan, KubernetesPlan, LimitRange, RemovalPlan,
+};
 use berth_domain::{PlanDocument, PlanStatus};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -115,6 +118,10 @@ pub fn PlanPanel(
 
 #[component]
 fn PlanBody(doc: PlanDocument, capacity: CapacityFigures) -> impl IntoView {
+    if let Some(removal) = doc.removal.clone() {
+        return view! { <RemovalBody removal /> }.into_any();
+    }
+    let change = doc.change.clone();
     let aws = doc.aws.clone();
     let kind = match aws.kind.as_str() {
         "create" => "a new stack".to_owned(),
@@ -123,6 +130,7 @@ fn PlanBody(doc: PlanDocument, capacity: CapacityFigures) -> impl IntoView {
     };
     view! {
         <CapacityLine capacity />
+        {change.map(|change| view! { <ChangeBody change /> })}
         <h3>"AWS: CloudFormation stack " <code>{aws.stack_name.clone()}</code></h3>
         <p>"Change set: " {kind} ", " {aws.changes.len()} " resource changes (deleted after it was read; nothing runs before approval)."</p>
         <div class="table-wrap">
@@ -146,15 +154,88 @@ fn PlanBody(doc: PlanDocument, capacity: CapacityFigures) -> impl IntoView {
             </dl>
         </details>
         <KubernetesSection k=doc.kubernetes.clone() />
-        <h3>"Charts, in install order"</h3>
-        <ol class="charts" data-testid="plan-charts">
-            {doc.charts.iter().cloned().map(|c| view! { <ChartItem c /> }).collect_view()}
-        </ol>
+        <details open=doc.change.is_none()>
+            <summary><h3 class="inline">"Charts, in install order"</h3></summary>
+            <ol class="charts" data-testid="plan-charts">
+                {doc.charts.iter().cloned().map(|c| view! { <ChartItem c /> }).collect_view()}
+            </ol>
+        </details>
         <p class="muted">
             "Blueprint " {doc.inputs.blueprint.clone()} " " {doc.inputs.blueprint_version.clone()}
             "; registry " {doc.inputs.registry_server.clone()} "; domain " {doc.inputs.domain.clone()}
             "; cluster " {doc.inputs.cluster.clone()} "."
         </p>
+    }
+    .into_any()
+}
+
+/// What a change differs in, and only that: the fields, the quota, each app's chart version and
+/// the diff of its rendered values.
+#[component]
+fn ChangeBody(change: ChangeDiff) -> impl IntoView {
+    let quota = (change.quota_before != change.quota_after).then(|| {
+        format!("{} → {}", change.quota_before, change.quota_after)
+    });
+    view! {
+        <h3>"What this change changes"</h3>
+        <div class="table-wrap">
+            <table data-testid="plan-fields">
+                <thead><tr><th scope="col">"Field"</th><th scope="col">"Now"</th><th scope="col">"After"</th></tr></thead>
+                <tbody>
+                    {change.fields.iter().map(|f| view! {
+                        <tr><td>{f.field.clone()}</td><td>{f.before.clone()}</td><td>{f.after.clone()}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        {quota.map(|q| view! { <p data-testid="plan-quota">"ResourceQuota: " {q}</p> })}
+        <ul class="app-changes" data-testid="plan-apps">
+            {change.apps.iter().map(|a| {
+                let action = a.action.to_string();
+                let action_attr = action.clone();
+                let versions = match (&a.chart_before, &a.chart_after) {
+                    (Some(b), Some(after)) if b != after => format!("chart {b} → {after}"),
+                    (_, Some(after)) => format!("chart {after}"),
+                    _ => String::new(),
+                };
+                let revision = a.revision_before.map(|r| format!(", now at revision {r}")).unwrap_or_default();
+                let diff = (!a.values_diff.is_empty()).then(|| a.values_diff.join("\n"));
+                view! {
+                    <li data-testid="plan-app" data-app=a.app.clone() data-action=action_attr>
+                        <strong>{a.app.clone()}</strong> ": " {action} " (" {versions} {revision} ")"
+                        {diff.map(|d| view! {
+                            <details open>
+                                <summary>"Values diff (secrets redacted)"</summary>
+                                <pre class="values diff">{d}</pre>
+                            </details>
+                        })}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+}
+
+/// What a decommission removes, in order, and what it keeps.
+#[component]
+fn RemovalBody(removal: RemovalPlan) -> impl IntoView {
+    view! {
+        <h3>"What this decommission removes, in order"</h3>
+        <ol data-testid="plan-removal">
+            {removal.apps.iter().map(|a| view! { <li>"Uninstall " <strong>{a.clone()}</strong></li> }).collect_view()}
+            <li>"Delete namespace " <code>{removal.namespace.clone()}</code> " and Rancher project " <code>{removal.project.clone()}</code></li>
+            <li>"Delete stack " <code>{removal.stack_name.clone()}</code> ": "
+                {removal.resources.iter().map(|r| r.logical_id.clone()).collect::<Vec<_>>().join(", ")}
+            </li>
+            <li>"Schedule the unit's secrets for deletion (recoverable for " {removal.secret_recovery_days} " days)"</li>
+            <li>"Prove it: no stack by tag, no app, namespace or project in Rancher, secrets only as scheduled for deletion"</li>
+        </ol>
+        <h3>"What is kept"</h3>
+        <ul data-testid="plan-retained">
+            {removal.retained.iter().map(|r| view! {
+                <li><code>{r.name.clone()}</code> " (" {r.resource_type.clone()} "): " {r.why.clone()}</li>
+            }).collect_view()}
+        </ul>
     }
 }
 
