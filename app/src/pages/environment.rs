@@ -3,9 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{
-    change::EnvironmentLife, history::History, id_param, provisioning::ProvisioningPanel,
-};
+use super::{change::EnvironmentLife, history::History, id_param, provisioning::ProvisioningPanel};
 use crate::{
     api::{
         environments::{get_environment, EnvironmentView},

@@ -173,9 +173,8 @@ fn PlanBody(doc: PlanDocument, capacity: CapacityFigures) -> impl IntoView {
 /// the diff of its rendered values.
 #[component]
 fn ChangeBody(change: ChangeDiff) -> impl IntoView {
-    let quota = (change.quota_before != change.quota_after).then(|| {
-        format!("{} → {}", change.quota_before, change.quota_after)
-    });
+    let quota = (change.quota_before != change.quota_after)
+        .then(|| format!("{} → {}", change.quota_before, change.quota_after));
     view! {
         <h3>"What this change changes"</h3>
         <div class="table-wrap">

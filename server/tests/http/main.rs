@@ -6,6 +6,7 @@
 mod helpers;
 
 mod history;
+mod lifecycle;
 mod lists;
 mod plans;
 mod provisioning;
