@@ -36,7 +36,7 @@ fn worker(db_url: &str, sim: &RancherSim) -> Child {
         .env("BERTH_DOMAIN", "apps.seaview.example")
         .env("BERTH_REGISTRY_SERVER", "registry.seaview.example")
         .env("BERTH_REGISTRY_USERNAME", "puller")
-        .env("BERTH_REGISTRY_PASSWORD", "crash-test-registry-password")
+        .env("BERTH_REGISTRY_PASSWORD", common::REGISTRY_PASSWORD)
         .env("BERTH_TEMPLATES", templates_dir())
         .env("AWS_ENDPOINT_URL", endpoint())
         .env(
@@ -179,4 +179,204 @@ async fn sigkilled_workers_resume_and_two_processes_finish_without_duplicate_eff
             .unwrap();
     assert!(lost >= 1);
     assert_eq!(events(&pool, &env, "run.succeeded").await.len(), 1);
+}
+
+/// Each Helm action the simulator ran on the unit's releases: (release, "install" | "upgrade" |
+/// "rollback" | "uninstall").
+fn helm_actions(sim: &RancherSim, namespace: &str) -> Vec<(String, &'static str)> {
+    sim.helm_history()
+        .into_iter()
+        .filter(|h| h.namespace == namespace)
+        .map(|h| {
+            let what = match h.action {
+                Action::Install => "install",
+                Action::Upgrade if h.description.starts_with("Rollback to ") => "rollback",
+                Action::Upgrade => "upgrade",
+                Action::Rollback => "rollback",
+                Action::Uninstall => "uninstall",
+            };
+            (h.release, what)
+        })
+        .collect()
+}
+
+fn count(actions: &[(String, &str)], release: &str, what: &str) -> usize {
+    actions
+        .iter()
+        .filter(|(r, w)| r == release && *w == what)
+        .count()
+}
+
+/// Runs `run` to its end with worker processes killed (SIGKILL) at `kill_when`, then one more
+/// worker pair to finish it.
+async fn finish_with_a_kill<F, Fut>(
+    pool: &PgPool,
+    sim: &RancherSim,
+    run: RunId,
+    what: &str,
+    kill_when: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let db = database_url(pool);
+    let w = worker(&db, sim);
+    until(what, kill_when).await;
+    kill(w).await;
+    time_travel(pool).await;
+    let a = worker(&db, sim);
+    let b = worker(&db, sim);
+    until("the run to finish", || async {
+        !run_status(pool, run).await.unwrap().is_live()
+    })
+    .await;
+    kill(a).await;
+    kill(b).await;
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn upgrades_rollbacks_and_removals_resume_after_sigkill_without_repeating(pool: PgPool) {
+    if !emulator_available("upgrades_rollbacks_and_removals_resume_after_sigkill_without_repeating")
+    {
+        return;
+    }
+    let sim = RancherSim::start(SimConfig {
+        timings: Timings {
+            operation_run: Duration::from_millis(800),
+            helm_ready: Duration::from_millis(300),
+            ..Timings::fast()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let company = seed_company(&pool, "seaview", "SeaView").await;
+    let slug = unique_slug();
+    let name = format!("Crash {}", &slug[5..]);
+    let namespace = format!("seaview-{slug}");
+    let p = std::sync::Arc::new(common::provisioner(
+        common::aws_stage().await,
+        common::rancher(&sim),
+    ));
+    let env = submitted_env(&pool, &company, &slug, &name).await;
+    plan_and_approve(&pool, &company, &env, p.clone()).await;
+    berth_runs::Engine::with_config(pool.clone(), p.clone(), config())
+        .drain()
+        .await
+        .unwrap();
+    let manager = actor(&company, false);
+
+    // A change to a larger size whose DSM upgrade fails: killed while influxdb is upgrading,
+    // and again while the rollback runs.
+    sim.update_faults(|f| {
+        f.fail_upgrades.insert(
+            "dsm".into(),
+            "Error: UPGRADE FAILED: dsm pods crash-looping".into(),
+        );
+    });
+    let sub = berth_runs::lifecycle::submit_change(
+        &pool,
+        &templates(),
+        env.environment_id,
+        &manager,
+        &berth_domain::ChangeForm {
+            name: Some(name.clone()),
+            slug: Some(slug.clone()),
+            description: String::new(),
+            owner_contact: "dana@seaview.example".into(),
+            size: "large".into(),
+            blueprint_version: String::new(),
+            overrides: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let change = Env {
+        environment_id: env.environment_id,
+        request_id: sub.request_id,
+    };
+    let run = plan_and_approve(&pool, &company, &change, p.clone()).await;
+    let upgrades = || sim.count("POST clusterrepo action=upgrade");
+    let db = database_url(&pool);
+    let w = worker(&db, &sim);
+    until("influxdb to be upgrading", || async {
+        step_status(&pool, run, "chart:influxdb").await == StepStatus::Running && upgrades() >= 2
+    })
+    .await;
+    kill(w).await;
+    time_travel(&pool).await;
+    finish_with_a_kill(&pool, &sim, run, "the rollback to be running", || async {
+        steps_of_run(&pool, run)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "rollback" && s.status == StepStatus::Running)
+            && sim.count("helm rollback") >= 1
+    })
+    .await;
+    let steps = steps_of_run(&pool, run).await.unwrap();
+    assert_eq!(
+        run_status(&pool, run).await.unwrap(),
+        RunStatus::Failed,
+        "{steps:#?}"
+    );
+    let rollback = steps.iter().find(|s| s.name == "rollback").unwrap();
+    assert_eq!(rollback.status, StepStatus::Succeeded, "{rollback:#?}");
+    let actions = helm_actions(&sim, &namespace);
+    for app in ["foundation", "influxdb", "dsm"] {
+        assert_eq!(
+            count(&actions, app, "upgrade"),
+            1,
+            "{app} upgraded once: {actions:?}"
+        );
+        assert_eq!(
+            count(&actions, app, "rollback"),
+            1,
+            "{app} rolled back once: {actions:?}"
+        );
+    }
+    assert_eq!(
+        count(&actions, "certs", "upgrade"),
+        0,
+        "certs did not change: {actions:?}"
+    );
+    sim.update_faults(|f| f.fail_upgrades.clear());
+
+    // A decommission killed while dsm is being removed.
+    let sub =
+        berth_runs::lifecycle::submit_decommission(&pool, env.environment_id, &manager, &name)
+            .await
+            .unwrap();
+    let retire = Env {
+        environment_id: env.environment_id,
+        request_id: sub.request_id,
+    };
+    let run = plan_and_approve(&pool, &company, &retire, p.clone()).await;
+    finish_with_a_kill(&pool, &sim, run, "dsm to be uninstalling", || async {
+        step_status(&pool, run, "uninstall:dsm").await == StepStatus::Running
+            && sim.count("helm uninstall") >= 1
+    })
+    .await;
+    let steps = steps_of_run(&pool, run).await.unwrap();
+    assert_eq!(
+        run_status(&pool, run).await.unwrap(),
+        RunStatus::Succeeded,
+        "{steps:#?}"
+    );
+    let actions = helm_actions(&sim, &namespace);
+    for app in ["foundation", "certs", "influxdb", "dsm"] {
+        assert_eq!(
+            count(&actions, app, "uninstall"),
+            1,
+            "{app} removed once: {actions:?}"
+        );
+    }
+    let deletion = steps.iter().find(|s| s.name == "delete_stack").unwrap();
+    assert_eq!(
+        deletion.output.as_ref().unwrap()["stack"]["outcome"],
+        "deleted",
+        "one stack deletion, by this step's only attempt: {deletion:#?}"
+    );
+    assert_eq!(deletion.attempts, 1);
+    assert_eq!(events(&pool, &retire, "decommissioned").await.len(), 1);
 }

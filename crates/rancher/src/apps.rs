@@ -533,8 +533,28 @@ impl RancherClient {
         release: &str,
         timeout: Duration,
     ) -> Result<UninstallOutcome, RancherError> {
-        if self.get_app(target, release).await?.is_none() {
+        let Some(app) = self.get_app(target, release).await? else {
             return Ok(UninstallOutcome::NotInstalled);
+        };
+        let budget = timeout + self.cfg.operation_grace;
+        let deadline = Instant::now() + budget;
+        // An uninstall already under way (a worker killed after sending it) is followed, not
+        // sent again; so is any other action still running for the release.
+        let running = self.in_flight_operation(target, release).await?;
+        if app.status == HelmStatus::Uninstalling || running.is_some() {
+            if let Some(op) = running {
+                tracing::info!(operation = %op.name, "following an operation already running for the release");
+                self.wait_operation(target, &op.name, release, "uninstall", deadline, budget)
+                    .await?;
+            }
+            if app.status == HelmStatus::Uninstalling {
+                return self
+                    .until_uninstalled(target, release, deadline, budget)
+                    .await;
+            }
+            if self.get_app(target, release).await?.is_none() {
+                return Ok(UninstallOutcome::Removed);
+            }
         }
         let path = format!(
             "{}/catalog.cattle.io.apps/{}/{}?action=uninstall",
@@ -543,8 +563,6 @@ impl RancherClient {
             encode_component(release)
         );
         let body = json!({"timeout": berth_blueprint::format_go_duration(timeout)});
-        let budget = timeout + self.cfg.operation_grace;
-        let deadline = Instant::now() + budget;
         let answer = match self
             .http
             .send(Method::POST, &path, Some(&body), Idempotency::Unsafe)
@@ -564,6 +582,18 @@ impl RancherClient {
             self.wait_operation(target, &op, release, "uninstall", deadline, budget)
                 .await?;
         }
+        self.until_uninstalled(target, release, deadline, budget)
+            .await
+    }
+
+    /// Waits until the release's App is gone (or reads `uninstalled`).
+    async fn until_uninstalled(
+        &self,
+        target: &Target,
+        release: &str,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<UninstallOutcome, RancherError> {
         loop {
             match self.get_app(target, release).await? {
                 None => return Ok(UninstallOutcome::Removed),

@@ -330,7 +330,9 @@ pub async fn audit_csv(
                         r.blueprint,
                         r.size,
                         stamp(r.updated_at),
-                        r.request_kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+                        r.request_kind
+                            .map(|k| k.as_str().to_owned())
+                            .unwrap_or_default(),
                         r.request_status.map(|s| s.to_string()).unwrap_or_default(),
                         spreadsheet_safe(&r.requested_by.unwrap_or_default()),
                         spreadsheet_safe(&r.decided_by.unwrap_or_default()),
