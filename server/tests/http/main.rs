@@ -7,6 +7,7 @@ mod helpers;
 
 mod history;
 mod lists;
+mod live_list;
 mod plans;
 mod provisioning;
 mod requests;
