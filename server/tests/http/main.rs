@@ -13,3 +13,4 @@ mod provisioning;
 mod requests;
 mod security;
 mod sessions;
+mod sign_in;
