@@ -85,16 +85,19 @@ pub fn AuditPage() -> impl IntoView {
                                         )}
                                     </p>
                                     <div class="table-wrap">
-                                        <table class="list" data-testid="audit-environments">
+                                        // Fixed column widths (style/main.css): long names
+                                        // wrap inside their cells, and the table never grows
+                                        // wider than the page.
+                                        <table class="list audit" data-testid="audit-environments">
                                             <thead>
                                                 <tr>
-                                                    <th scope="col">"Business unit"</th>
-                                                    <th scope="col">"Status"</th>
-                                                    <th scope="col">"Blueprint"</th>
-                                                    <th scope="col">"Latest request"</th>
-                                                    <th scope="col">"Latest run"</th>
-                                                    <th scope="col">"Last event"</th>
-                                                    <th scope="col">"Events"</th>
+                                                    <th scope="col" class="col-unit">"Business unit"</th>
+                                                    <th scope="col" class="col-status">"Status"</th>
+                                                    <th scope="col" class="col-blueprint">"Blueprint"</th>
+                                                    <th scope="col" class="col-request">"Latest request"</th>
+                                                    <th scope="col" class="col-run">"Latest run"</th>
+                                                    <th scope="col" class="col-event">"Last event"</th>
+                                                    <th scope="col" class="col-events num">"Events"</th>
                                                 </tr>
                                             </thead>
                                             <tbody>

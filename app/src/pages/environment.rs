@@ -1,4 +1,6 @@
 //! One environment: its facts, its requests and its timeline of events (pages/history.rs).
+//! Every status on it follows the live progress stream: the header's from each snapshot, the
+//! request list reloaded whenever a snapshot says the environment or its run moved on.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -54,6 +56,9 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
         live.track();
         pushes.update(|n| *n = n.wrapping_add(1));
     });
+    let requests = RwSignal::new(e.requests);
+    #[cfg(feature = "hydrate")]
+    reload_requests_on_change(e.id, rendered_status, live, requests);
     view! {
         <section class="panel">
             <div class="panel-head">
@@ -81,21 +86,73 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
         </section>
         <section class="panel" aria-labelledby="requests-title">
             <h2 id="requests-title">"Requests"</h2>
-            <ul class="requests">
-                {e.requests
-                    .into_iter()
-                    .map(|r| view! {
-                        <li>
-                            <a href=format!("/requests/{}", r.id)>{format!("{} request", r.kind)}</a>
-                            " by " {r.requested_by} " "
-                            <StatusBadge status=r.status />
-                        </li>
-                    })
-                    .collect_view()}
+            <ul class="requests" data-testid="requests">
+                {move || {
+                    requests
+                        .get()
+                        .into_iter()
+                        .map(|r| view! {
+                            <li data-status=r.status.as_str()>
+                                <a href=format!("/requests/{}", r.id)>{format!("{} request", r.kind)}</a>
+                                " by " {r.requested_by} " "
+                                <StatusBadge status=r.status />
+                            </li>
+                        })
+                        .collect_view()
+                }}
             </ul>
         </section>
         <EnvironmentLife environment_id=e.id changed=pushes.into() />
         <ProvisioningPanel environment_id=e.id pushed=live />
         <History environment_id=e.id />
     }
+}
+
+/// Reloads `requests` whenever a live snapshot shows the environment's status, or its latest
+/// run's, changed since the list was loaded (a request's status moves with them: approved,
+/// provisioning, ready or failed). The first snapshot after connecting is compared with what
+/// the server rendered, so a change made meanwhile is not missed either. Answers that arrive
+/// out of order are dropped: only the latest reload is shown.
+#[cfg(feature = "hydrate")]
+fn reload_requests_on_change(
+    environment_id: uuid::Uuid,
+    rendered: berth_domain::EnvironmentStatus,
+    live: RwSignal<Option<Provisioning>>,
+    requests: RwSignal<Vec<crate::api::requests::RequestView>>,
+) {
+    type Key = (
+        Option<berth_domain::EnvironmentStatus>,
+        Option<(uuid::Uuid, berth_domain::RunStatus)>,
+    );
+    // What the list shows: the environment's status, and (once a snapshot told us) the run's.
+    let initial: Key = (Some(rendered), None);
+    let loaded_for = StoredValue::new(initial);
+    let latest = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let Some(key) = live.with(|p| {
+            p.as_ref().map(|p| {
+                (
+                    p.environment_status,
+                    p.run.as_ref().map(|r| (r.id, r.status)),
+                )
+            })
+        }) else {
+            return;
+        };
+        let (was_status, was_run) = loaded_for.get_value();
+        let changed = key.0 != was_status || (was_run.is_some() && key.1 != was_run);
+        loaded_for.set_value(key);
+        if !changed {
+            return;
+        }
+        let seq = latest.get_value() + 1;
+        latest.set_value(seq);
+        leptos::task::spawn_local(async move {
+            if let Ok(env) = get_environment(environment_id).await {
+                if latest.try_get_value() == Some(seq) {
+                    let _ = requests.try_set(env.requests);
+                }
+            }
+        });
+    });
 }

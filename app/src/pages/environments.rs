@@ -1,4 +1,6 @@
-//! The list of environments, with status and search.
+//! The list of environments, with status and search. In the browser it follows the
+//! company-wide live stream (`/environments/all/progress`): the page shown is reloaded whenever
+//! an environment changed, and when the tab is shown again after being hidden.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -20,6 +22,8 @@ pub fn EnvironmentsPage() -> impl IntoView {
         move || (q.get(), after.get(), before.get()),
         |(q, after, before)| list_environments(q, after, before),
     );
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| follow_changes(move || rows.refetch()));
     // `?q=…&after=…`, for the page links (the search is kept).
     let page_href = move |link: ListLink| link.href(&[("q", q.get_untracked().as_str())]);
 
@@ -111,4 +115,52 @@ pub fn EnvironmentsPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// Calls `reload` when the company-wide stream says an environment changed (or reconnected,
+/// having perhaps missed changes) and when the tab becomes visible again; all of it is undone
+/// when the page goes away.
+#[cfg(feature = "hydrate")]
+fn follow_changes(reload: impl Fn() + Clone + 'static) {
+    use std::{cell::Cell, rc::Rc};
+    use wasm_bindgen::{closure::Closure, JsCast};
+
+    let source = web_sys::EventSource::new("/environments/all/progress").ok();
+    if let Some(source) = &source {
+        let on_changed = Closure::<dyn FnMut()>::new(reload.clone());
+        let _ =
+            source.add_event_listener_with_callback("changed", on_changed.as_ref().unchecked_ref());
+        on_changed.forget();
+        // The first `hello` is the first connection: the page is as fresh as the stream.
+        let connected_before = Rc::new(Cell::new(false));
+        let on_hello = Closure::<dyn FnMut()>::new({
+            let reload = reload.clone();
+            move || {
+                if connected_before.replace(true) {
+                    reload();
+                }
+            }
+        });
+        let _ = source.add_event_listener_with_callback("hello", on_hello.as_ref().unchecked_ref());
+        on_hello.forget();
+    }
+    let on_visible = Closure::<dyn FnMut()>::new(move || {
+        if !document().hidden() {
+            reload();
+        }
+    });
+    let _ = document()
+        .add_event_listener_with_callback("visibilitychange", on_visible.as_ref().unchecked_ref());
+    let held = StoredValue::new_local((source, on_visible));
+    on_cleanup(move || {
+        held.with_value(|(source, on_visible)| {
+            if let Some(source) = source {
+                source.close();
+            }
+            let _ = document().remove_event_listener_with_callback(
+                "visibilitychange",
+                on_visible.as_ref().unchecked_ref(),
+            );
+        })
+    });
 }

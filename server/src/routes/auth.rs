@@ -81,9 +81,37 @@ async fn sign_in(
     Ok(())
 }
 
+/// The page to come back to after signing in, when `raw` is a path on this site: `/`, then
+/// printable ASCII only (no spaces, controls or non-ASCII, which must come percent-encoded), no
+/// backslash anywhere, never `//` or `/\` at the start (another host to a browser), so never a
+/// scheme or a host either; and not the sign-in routes themselves. Anything else is refused: an
+/// open redirect would let any link wear Berth's name.
+pub fn local_return_to(raw: &str) -> Option<&str> {
+    let ok = raw.len() <= 2048
+        && raw.starts_with('/')
+        && !raw.starts_with("//")
+        && raw.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !raw.starts_with("/auth/")
+        && raw != "/auth";
+    ok.then_some(raw)
+}
+
+/// [`local_return_to`], or `/` when `raw` is missing or refused.
+fn return_to_or_home(raw: Option<&str>) -> &str {
+    match raw.filter(|r| !r.is_empty()) {
+        Some(r) => local_return_to(r).unwrap_or_else(|| {
+            tracing::warn!(return_to = %r.escape_debug(), "sign-in: refused a return address");
+            "/"
+        }),
+        None => "/",
+    }
+}
+
 #[derive(Deserialize)]
 pub struct DevLogin {
     user_id: Uuid,
+    /// Where to go once signed in (checked by [`local_return_to`]).
+    return_to: Option<String>,
 }
 
 /// POST /auth/dev-login: signs in as a demo user (only routed when enabled).
@@ -109,7 +137,7 @@ pub async fn dev_login(
     )
     .await
     {
-        Ok(()) => Redirect::to("/").into_response(),
+        Ok(()) => Redirect::to(return_to_or_home(form.return_to.as_deref())).into_response(),
         Err(r) => r,
     }
 }
@@ -119,21 +147,24 @@ pub struct LoginQuery {
     return_to: Option<String>,
 }
 
-/// GET /auth/login: starts single sign-on (or shows the sign-in page when only the development
-/// sign-in exists).
+/// GET /auth/login?return_to=/path: starts single sign-on (or shows the sign-in page when only
+/// the development sign-in exists). `return_to` (checked by [`local_return_to`]; `/` when
+/// refused) is kept server-side with the login in progress, in the session, and followed after
+/// the callback: nothing the browser sends later can change it.
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    let return_to = return_to_or_home(q.return_to.as_deref());
     let Some(oidc) = state.oidc.as_ref() else {
-        return Redirect::to("/login").into_response();
+        return Redirect::to(&login_page(return_to)).into_response();
     };
     let client = match oidc.get().await {
         Ok(c) => c,
         Err(e) => return auth_error_page(&e),
     };
-    let (url, pending) = client.begin_login(q.return_to.as_deref().unwrap_or("/"));
+    let (url, pending) = client.begin_login(return_to);
     if let Err(e) = session.insert(PENDING_LOGIN_KEY, &pending).await {
         return internal(e);
     }
@@ -205,7 +236,8 @@ pub async fn callback(
     };
     let id_token = Some(&signed_in.id_token);
     match sign_in(&state, &session, &user, id_token, source_addr, reason).await {
-        Ok(()) => Redirect::to(&return_to).into_response(),
+        // Checked when the login began; checked again, as it is about to be followed.
+        Ok(()) => Redirect::to(return_to_or_home(Some(return_to.as_str()))).into_response(),
         Err(r) => r,
     }
 }
@@ -241,6 +273,24 @@ pub async fn logout(
     }
 }
 
+/// The sign-in page, passing `return_to` on to the choices it offers.
+fn login_page(return_to: &str) -> String {
+    if return_to == "/" {
+        "/login".to_owned()
+    } else {
+        use std::fmt::Write;
+        let mut href = "/login?return_to=".to_owned();
+        for b in return_to.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                href.push(b as char);
+            } else {
+                let _ = write!(href, "%{b:02X}");
+            }
+        }
+        href
+    }
+}
+
 /// A plain page explaining why sign-in failed; no session is created.
 fn auth_error_page(e: &AuthError) -> Response {
     let status = if e.is_transient() {
@@ -266,4 +316,56 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{local_return_to, login_page, return_to_or_home};
+
+    #[test]
+    fn only_paths_on_this_site_are_followed() {
+        for ok in [
+            "/",
+            "/audit",
+            "/environments/42?kind=runs&page=2",
+            "/%2F%2Fevil.example",
+        ] {
+            assert_eq!(local_return_to(ok), Some(ok), "{ok}");
+        }
+        for hostile in [
+            "",
+            "audit",
+            "//evil.example",
+            "//evil.example/path",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/a\\b",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "http:/evil.example",
+            " /audit",
+            "/\t/evil.example",
+            "/a\nLocation: https://evil.example",
+            "/a\rb",
+            "/caf\u{e9}",
+            "/a b",
+            "/auth/login?return_to=//evil.example",
+            "/auth/logout",
+            "/auth",
+        ] {
+            assert_eq!(local_return_to(hostile), None, "{hostile:?}");
+            assert_eq!(return_to_or_home(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(local_return_to(&format!("/{}", "a".repeat(3000))), None);
+        assert_eq!(return_to_or_home(None), "/");
+    }
+
+    #[test]
+    fn the_sign_in_page_passes_the_return_address_on() {
+        assert_eq!(login_page("/"), "/login");
+        assert_eq!(
+            login_page("/audit?status=ready&q=x"),
+            "/login?return_to=/audit%3Fstatus%3Dready%26q%3Dx"
+        );
+    }
 }

@@ -1,6 +1,11 @@
 //! `GET /environments/{id}/progress`: server-sent events carrying the environment's
 //! provisioning snapshot, first on connect (so a reconnecting browser catches up) and again
 //! whenever it changes. Readable by every role, as the environment page is.
+//!
+//! `GET /environments/all/progress` (no environment id is ever `all`): the company-wide stream
+//! the environment list follows. It carries no data, only when to reload: `hello` on connect
+//! (a reconnecting browser reloads, having perhaps missed changes) and `changed` whenever any
+//! environment changed, bursts coalesced.
 
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
@@ -22,12 +27,14 @@ use crate::state::AppState;
 
 /// Changes closer together than this are sent as one snapshot.
 const COALESCE: Duration = Duration::from_millis(150);
+/// The same for the company-wide stream: each `changed` makes every open list reload a page.
+const LIST_COALESCE: Duration = Duration::from_millis(500);
 
 pub async fn stream(
     State(state): State<AppState>,
     session: Session,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> Response {
     let services = state.services.clone();
     let user = match guard::user_in_session(&services, &session).await {
@@ -44,6 +51,12 @@ pub async fn stream(
     {
         Ok(a) => a,
         Err(e) => return error(e),
+    };
+    if id == "all" {
+        return company_stream(&state);
+    }
+    let Ok(id) = id.parse::<Uuid>() else {
+        return error(app::error::AppError::NotFound);
     };
     match berth_db::requests::get_environment(&services.pool, id).await {
         Ok(Some(_)) => {}
@@ -88,6 +101,28 @@ pub async fn stream(
         }
     });
     // Ends at shutdown, so graceful shutdown does not wait for browsers to leave.
+    let events = futures_util::StreamExt::take_until(events, state.progress.closed());
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// The company-wide stream: `hello`, then `changed` after every (coalesced) change.
+fn company_stream(state: &AppState) -> Response {
+    let event = |name: &str| Ok::<_, Infallible>(Event::default().event(name).data(name));
+    let hello = stream::once(async move { event("hello") });
+    let changes = stream::unfold(state.progress.subscribe(), move |mut rx| async move {
+        match rx.recv().await {
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return None,
+        }
+        tokio::time::sleep(LIST_COALESCE).await;
+        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
+            rx.try_recv()
+        {}
+        Some((event("changed"), rx))
+    });
+    let events = futures_util::StreamExt::chain(hello, changes);
     let events = futures_util::StreamExt::take_until(events, state.progress.closed());
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
