@@ -40,7 +40,10 @@ fn latency(kind: StepKind) -> Duration {
         StepKind::EnsureStack => 2000.0,
         StepKind::EnsureNamespace => 1000.0,
         StepKind::ReadSecrets => 200.0,
-        StepKind::DeployChart => 1500.0,
+        StepKind::DeployChart | StepKind::Rollback | StepKind::UninstallChart => 1500.0,
+        StepKind::RemoveNamespace => 1000.0,
+        StepKind::DeleteStack => 2000.0,
+        StepKind::ProveRemoved => 500.0,
     };
     let scale: f64 = std::env::var("BENCH_LATENCY_SCALE")
         .ok()
