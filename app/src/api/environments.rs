@@ -168,6 +168,42 @@ pub(crate) fn summarize(kind: &str, details: &serde_json::Value) -> Option<Strin
         "plan.failed" => text("error"),
         "plan.requested" => text("reason").map(|r| format!("reason: {r}")),
         "run.needs_reapproval" => text("changed"),
+        "run.rolling_back" => text("failed").map(|f| format!("change failed at {f}")),
+        "run.rolled_back" => {
+            let apps: Vec<String> = details
+                .get("rolled_back")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|a| {
+                    Some(format!(
+                        "{} to revision {}",
+                        a.get("app")?.as_str()?,
+                        a.get("rolled_back_to")?.as_u64()?
+                    ))
+                })
+                .collect();
+            text("failed").map(|f| {
+                if apps.is_empty() {
+                    format!("change failed at {f}; nothing needed rolling back")
+                } else {
+                    format!("change failed at {f}; rolled back {}", apps.join(", "))
+                }
+            })
+        }
+        "decommissioned" => details
+            .get("checks")
+            .and_then(|c| c.as_array())
+            .map(|checks| {
+                let passed = checks
+                    .iter()
+                    .filter(|c| c.get("passed").and_then(|p| p.as_bool()) == Some(true))
+                    .count();
+                format!(
+                    "{passed} of {} checks passed: nothing of the unit remains",
+                    checks.len()
+                )
+            }),
         _ => None,
     }
 }

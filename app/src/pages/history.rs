@@ -53,6 +53,9 @@ const TYPE_GROUPS: &[(&str, &[(&str, &str)])] = &[
             ("run.failed", "Run failed"),
             ("run.cancelled", "Run cancelled"),
             ("run.retried", "Run retried"),
+            ("run.rolling_back", "Change failed: rolling back"),
+            ("run.rolled_back", "Change rolled back"),
+            ("decommissioned", "Decommissioned (proven)"),
         ],
     ),
     (

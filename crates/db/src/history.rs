@@ -19,7 +19,7 @@ use crate::{events::Event, DbError};
 /// Named groups of event kinds offered by the type filter.
 pub const GROUPS: &[(&str, &[&str])] = &[
     ("requests", &["request."]),
-    ("runs", &["run."]),
+    ("runs", &["run.", "decommissioned"]),
     ("steps", &["step."]),
     ("plans", &["plan.", "run.needs_reapproval"]),
     // Everything that went wrong, including transient failures that were retried.

@@ -239,7 +239,10 @@ fn type_selection_is_validated() {
         HistoryFilter::kinds_for_type("").unwrap(),
         Vec::<String>::new()
     );
-    assert_eq!(HistoryFilter::kinds_for_type("runs").unwrap(), vec!["run."]);
+    assert_eq!(
+        HistoryFilter::kinds_for_type("runs").unwrap(),
+        vec!["run.", "decommissioned"]
+    );
     assert_eq!(
         HistoryFilter::kinds_for_type("request.approved").unwrap(),
         vec!["request.approved"]
