@@ -1,7 +1,11 @@
 //! An environment's life after it is set up: the change form (from its current spec), the
 //! decommission request, and what runs now (each app's chart version and Helm revision).
+// The change form's fields arrive as the server function's arguments (one per form field), and
+// the `#[server]` macro repeats them in the browser's stub, where a function-level allow does not
+// reach.
+#![allow(clippy::too_many_arguments)]
 
-use berth_domain::{Size, SpecErrors};
+use berth_domain::Size;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -145,7 +149,6 @@ pub async fn get_change_form(environment_id: Uuid) -> Result<ChangeFormView, App
 /// Asks for a change. `overrides` maps `<app>.<key>` to the value typed (empty: the blueprint's
 /// default). Field errors come back as 422 with each field named; nothing is stored.
 #[server(endpoint = "request_change", output = super::codec::JsonOut)]
-#[allow(clippy::too_many_arguments)]
 pub async fn request_change(
     environment_id: Uuid,
     name: Option<String>,
@@ -173,7 +176,7 @@ pub async fn request_change(
         let fields = bp.map(|b| b.changeable()).unwrap_or_default();
         let size_for_defaults = size.trim().to_owned();
         let mut parsed = berth_domain::AppOverrides::default();
-        let mut errors = SpecErrors::default();
+        let mut errors = berth_domain::SpecErrors::default();
         for (name, raw) in &overrides {
             let raw = raw.trim();
             let Some((app, key)) = name.split_once('.') else {
