@@ -49,32 +49,62 @@ fn load_form() -> Resource<Result<ChangeFormView, AppError>> {
     )
 }
 
+/// Which of the two requests a page asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    Change,
+    Decommission,
+}
+
+/// The page around either form: the environment's current spec loaded, then the form, or why
+/// the viewer may not ask for it now.
 #[component]
-pub fn ChangePage() -> impl IntoView {
+fn AskPage(ask: Ask) -> impl IntoView {
     let form = load_form();
+    let (title, verb) = match ask {
+        Ask::Change => ("Request a change", "Change "),
+        Ask::Decommission => ("Decommission an environment", "Decommission "),
+    };
     view! {
-        <Title text="Request a change" />
+        <Title text=title />
         <section class="panel narrow">
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     form.get()
                         .map(|f| match f {
                             Err(e) => view! { <ErrorNote error=e /> }.into_any(),
-                            Ok(f) => match f.can_change.clone() {
-                                Err(why) => {
-                                    view! {
-                                        <h1>"Change " {f.name.clone()}</h1>
+                            Ok(f) => {
+                                let allowed = match ask {
+                                    Ask::Change => f.can_change.clone(),
+                                    Ask::Decommission => f.can_decommission.clone(),
+                                };
+                                match (allowed, ask) {
+                                    (Err(why), _) => view! {
+                                        <h1>{verb} {f.name.clone()}</h1>
                                         <ErrorNote error=AppError::Forbidden(why) />
                                     }
-                                        .into_any()
+                                        .into_any(),
+                                    (Ok(()), Ask::Change) => view! { <ChangeForm form=f /> }.into_any(),
+                                    (Ok(()), Ask::Decommission) => {
+                                        view! { <DecommissionForm form=f /> }.into_any()
+                                    }
                                 }
-                                Ok(()) => view! { <ChangeForm form=f /> }.into_any(),
-                            },
+                            }
                         })
                 }}
             </Suspense>
         </section>
     }
+}
+
+#[component]
+pub fn ChangePage() -> impl IntoView {
+    view! { <AskPage ask=Ask::Change /> }
+}
+
+#[component]
+pub fn DecommissionPage() -> impl IntoView {
+    view! { <AskPage ask=Ask::Decommission /> }
 }
 
 #[component]
@@ -180,34 +210,6 @@ fn ChangeForm(form: ChangeFormView) -> impl IntoView {
                 </button>
             </div>
         </ActionForm>
-    }
-}
-
-#[component]
-pub fn DecommissionPage() -> impl IntoView {
-    let form = load_form();
-    view! {
-        <Title text="Decommission an environment" />
-        <section class="panel narrow">
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    form.get()
-                        .map(|f| match f {
-                            Err(e) => view! { <ErrorNote error=e /> }.into_any(),
-                            Ok(f) => match f.can_decommission.clone() {
-                                Err(why) => {
-                                    view! {
-                                        <h1>"Decommission " {f.name.clone()}</h1>
-                                        <ErrorNote error=AppError::Forbidden(why) />
-                                    }
-                                        .into_any()
-                                }
-                                Ok(()) => view! { <DecommissionForm form=f /> }.into_any(),
-                            },
-                        })
-                }}
-            </Suspense>
-        </section>
     }
 }
 

@@ -13,7 +13,7 @@ use berth_rancher::{AppsMode, HelmStatus, Target, UninstallOutcome};
 use berth_runs::{PlanContext, PlanError, StepContext, StepError, StepOutput, UnitInfo};
 use serde_json::json;
 
-use crate::provisioner::Provisioner;
+use crate::provisioner::{aws_error as aws_step_error, Provisioner};
 
 /// A unified diff of two renderings, line by line (empty when equal).
 pub(crate) fn values_diff(before: &str, after: &str) -> Vec<String> {
@@ -150,21 +150,8 @@ impl Provisioner {
     }
 }
 
-/// How a step error from Rancher reads, redacted, transient or not.
 fn rancher_step_error(e: berth_rancher::RancherError) -> StepError {
-    if e.is_transient() {
-        StepError::Transient(e.to_string())
-    } else {
-        StepError::Permanent(e.to_string())
-    }
-}
-
-fn aws_step_error(e: berth_aws::AwsError) -> StepError {
-    if e.is_retryable() {
-        StepError::Transient(e.to_string())
-    } else {
-        StepError::Permanent(e.to_string())
-    }
+    crate::provisioner::rancher_error(e, None)
 }
 
 /// Helm's timeout for a rollback or an uninstall.

@@ -95,7 +95,7 @@ impl std::fmt::Debug for Provisioner {
     }
 }
 
-fn aws_error(e: AwsError) -> StepError {
+pub(crate) fn aws_error(e: AwsError) -> StepError {
     if matches!(e, AwsError::UpdateRolledBack { .. }) {
         // CloudFormation put the stack back: nothing of the unit changed.
         StepError::RolledBack(e.to_string())
@@ -106,7 +106,7 @@ fn aws_error(e: AwsError) -> StepError {
     }
 }
 
-fn rancher_error(e: RancherError, secrets: Option<&Secrets>) -> StepError {
+pub(crate) fn rancher_error(e: RancherError, secrets: Option<&Secrets>) -> StepError {
     let text = match secrets {
         Some(s) => s.redact_text(&e.to_string()),
         None => e.to_string(),
