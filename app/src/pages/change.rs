@@ -25,12 +25,25 @@ fn field_error<T: Clone + Send + Sync + 'static>(
     })
 }
 
-/// Anything but a field error, shown above the form.
+/// Anything but an error of a field the form shows, shown above the form.
 fn form_error<T: Clone + Send + Sync + 'static>(
     result: Signal<Option<Result<T, AppError>>>,
 ) -> impl Fn() -> Option<AppError> {
     move || match result.get() {
-        Some(Err(AppError::Fields(e))) => e.get("form").map(|m| AppError::Invalid(m.to_owned())),
+        // Errors about the form as a whole, or about no field the form shows (`overrides`,
+        // `overrides.<app>`: only a hand-made call sends an unknown app), above it.
+        Some(Err(AppError::Fields(e))) => {
+            let loose: Vec<&str> = e
+                .0
+                .iter()
+                .filter(|f| {
+                    f.field == "form"
+                        || (f.field.starts_with("overrides") && f.field.matches('.').count() < 2)
+                })
+                .map(|f| f.message.as_str())
+                .collect();
+            (!loose.is_empty()).then(|| AppError::Invalid(loose.join(" ")))
+        }
         Some(Err(e)) => Some(e),
         _ => None,
     }
