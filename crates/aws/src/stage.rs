@@ -90,6 +90,7 @@ impl UnitParameters {
         Ok(vec![
             plain("CompanySlug", unit.company_slug()),
             plain("UnitSlug", unit.unit_slug()),
+            plain("Incarnation", unit.incarnation().unwrap_or("")),
             plain("TagKey", &tag.key),
             plain("TagValue", &tag.value),
             plain("RegistryServer", &self.registry_server),

@@ -15,6 +15,11 @@ pub struct UnitIdentity {
     company_name: String,
     unit_slug: String,
     unit_name: String,
+    /// Set when the unit's slug was used before by an environment since decommissioned: that
+    /// environment's secrets keep their names through their recovery window, so this one's
+    /// secrets live one level deeper, under `<unit>/<incarnation>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incarnation: Option<String>,
 }
 
 const MAX_COMPANY_SLUG: usize = 32;
@@ -69,7 +74,40 @@ impl UnitIdentity {
             company_name: company_name.to_owned(),
             unit_slug: unit_slug.to_owned(),
             unit_name: unit_name.to_owned(),
+            incarnation: None,
         })
+    }
+
+    /// This unit as a later incarnation of its slug (see [`UnitIdentity::secret_path`]):
+    /// `incarnation` is 8 lower-case hex digits, unique per environment.
+    pub fn with_incarnation(mut self, incarnation: &str) -> Result<Self, AwsError> {
+        if incarnation.len() != 8
+            || !incarnation
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(AwsError::InvalidInput(format!(
+                "incarnation {incarnation:?} must be 8 lower-case hex digits"
+            )));
+        }
+        self.incarnation = Some(incarnation.to_owned());
+        Ok(self)
+    }
+
+    pub fn incarnation(&self) -> Option<&str> {
+        self.incarnation.as_deref()
+    }
+
+    /// Where the unit's secrets are named: `berth/<company>/<unit>`, or
+    /// `berth/<company>/<unit>/<incarnation>` for a slug used again after a decommission (the
+    /// earlier secrets may still be in their recovery window under the shorter path, and
+    /// Secrets Manager refuses a new secret with a scheduled one's name). The template builds
+    /// the same path from its `Incarnation` parameter.
+    pub fn secret_path(&self) -> String {
+        match &self.incarnation {
+            None => format!("berth/{}/{}", self.company_slug, self.unit_slug),
+            Some(i) => format!("berth/{}/{}/{i}", self.company_slug, self.unit_slug),
+        }
     }
 
     pub fn company_slug(&self) -> &str {
@@ -212,6 +250,25 @@ mod tests {
 
     fn trucking() -> UnitIdentity {
         UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap()
+    }
+
+    #[test]
+    fn a_later_incarnation_names_its_secrets_apart() {
+        assert_eq!(trucking().secret_path(), "berth/seaview/trucking");
+        let again = trucking().with_incarnation("0a1b2c3d").unwrap();
+        assert_eq!(again.secret_path(), "berth/seaview/trucking/0a1b2c3d");
+        // The stack name stays: a deleted stack's name may be used again.
+        assert_eq!(again.stack_name(), trucking().stack_name());
+        for bad in [
+            "",
+            "0A1B2C3D",
+            "0a1b2c3",
+            "0a1b2c3d4",
+            "0a1b2c3g",
+            "../../x",
+        ] {
+            assert!(trucking().with_incarnation(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

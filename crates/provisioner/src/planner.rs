@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_aws::{PreviewKind, UnitIdentity};
+use berth_aws::PreviewKind;
 use berth_blueprint::{Blueprint, ClusterFacts, RenderContext, RenderMode, Secrets, UnitInputs};
 use berth_domain::plan::{
     AwsPlan, CapacityFigures, ChartPlan, KubernetesPlan, PlanInputs, ResourceChange, StageDigests,
@@ -148,7 +148,7 @@ impl Provisioner {
         blueprint: &Blueprint,
         cluster_id: &str,
     ) -> Result<Desired, String> {
-        let identity = identity_of(unit)?;
+        let identity = Provisioner::identity_of(unit)?;
         let size = size_of(unit)?;
         let namespace =
             Self::namespace_of(&unit.company_slug, &unit.unit_slug).map_err(|e| e.to_string())?;
@@ -258,7 +258,7 @@ impl Provisioner {
         let invalid = PlanError::Invalid;
         let unit = &ctx.unit;
         let blueprint = self.blueprint_of_request(ctx).map_err(invalid)?;
-        let identity = identity_of(unit).map_err(invalid)?;
+        let identity = Provisioner::identity_of(unit).map_err(invalid)?;
         let size = size_of(unit).map_err(invalid)?;
         let namespace = Self::namespace_of(&unit.company_slug, &unit.unit_slug)
             .map_err(|e| invalid(e.to_string()))?;
@@ -430,16 +430,6 @@ pub(crate) fn resource_change(c: &berth_aws::PlannedChange) -> ResourceChange {
         resource_type: c.resource_type.clone(),
         physical_id: c.physical_id.clone(),
     }
-}
-
-fn identity_of(unit: &UnitInfo) -> Result<UnitIdentity, String> {
-    UnitIdentity::parse(
-        &unit.company_slug,
-        &unit.company_name,
-        &unit.unit_slug,
-        &unit.unit_name,
-    )
-    .map_err(|e| e.to_string())
 }
 
 impl Planner for Provisioner {

@@ -181,9 +181,18 @@ impl Provisioner {
     }
 
     pub(crate) fn identity(step: &StepContext) -> Result<UnitIdentity, StepError> {
-        let u = &step.unit;
-        UnitIdentity::parse(&u.company_slug, &u.company_name, &u.unit_slug, &u.unit_name)
-            .map_err(|e| StepError::Permanent(e.to_string()))
+        Self::identity_of(&step.unit).map_err(StepError::Permanent)
+    }
+
+    /// The unit as AWS names it, a later incarnation of its slug included.
+    pub(crate) fn identity_of(u: &UnitInfo) -> Result<UnitIdentity, String> {
+        let unit =
+            UnitIdentity::parse(&u.company_slug, &u.company_name, &u.unit_slug, &u.unit_name);
+        match &u.incarnation {
+            Some(i) => unit.and_then(|unit| unit.with_incarnation(i)),
+            None => unit,
+        }
+        .map_err(|e| e.to_string())
     }
 
     /// The Kubernetes namespace and Rancher project of a unit: `<company>-<unit>`.

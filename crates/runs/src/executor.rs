@@ -17,6 +17,9 @@ pub struct UnitInfo {
     pub company_name: String,
     pub unit_slug: String,
     pub unit_name: String,
+    /// Set when the slug was used before by an environment since decommissioned: 8 hex digits
+    /// that keep this unit's AWS secret names apart from the earlier unit's (docs/aws.md).
+    pub incarnation: Option<String>,
     /// `small`, `medium` or `large`: the size the run's request asks for (a change's new one).
     pub size: String,
     /// The per-app overrides the run's request asks for.

@@ -312,7 +312,8 @@ pub(crate) async fn load_plan_context(
 ) -> Result<PlanContext, EngineError> {
     let r = sqlx::query!(
         r#"SELECT r.spec, r.kind AS "kind: RequestKind", e.blueprint, e.slug AS unit_slug,
-                  e.name AS unit_name, c.slug AS company_slug, c.name AS company_name
+                  e.name AS unit_name, environment_incarnation(e.id) AS incarnation,
+                  c.slug AS company_slug, c.name AS company_name
            FROM requests r JOIN environments e ON e.id = r.environment_id
                            JOIN companies c ON c.id = e.company_id
            WHERE r.id = $1"#,
@@ -370,6 +371,7 @@ pub(crate) async fn load_plan_context(
             company_name: r.company_name,
             unit_slug: r.unit_slug,
             unit_name: r.unit_name,
+            incarnation: r.incarnation,
             size: spec.size.as_str().to_owned(),
             overrides: spec.overrides.clone(),
         },

@@ -218,6 +218,7 @@ pub(crate) async fn load_context(
         r#"SELECT r.blueprint, r.blueprint_version, r.environment_id, r.created_at,
                   r.releases_before, q.kind AS "request_kind: RequestKind", q.spec,
                   e.slug AS unit_slug, e.name AS unit_name,
+                  environment_incarnation(e.id) AS incarnation,
                   c.slug AS company_slug, c.name AS company_name
            FROM runs r JOIN environments e ON e.id = r.environment_id
                        JOIN companies c ON c.id = e.company_id
@@ -292,6 +293,7 @@ pub(crate) async fn load_context(
             company_name: r.company_name,
             unit_slug: r.unit_slug,
             unit_name: r.unit_name,
+            incarnation: r.incarnation,
             size: spec.size.as_str().to_owned(),
             overrides: spec.overrides,
         },
