@@ -49,29 +49,25 @@ pub struct EnvironmentList {
     pub previous: Option<ListLink>,
 }
 
-/// The company's environments, newest change first; `query` searches names and slugs.
-/// [`LIST_PAGE_SIZE`] rows after (or before) the cursor of a previous/next link; both empty:
-/// the first page.
+/// The company's environments, newest change first; `query` searches names and slugs, `status`
+/// (empty: any) keeps one status. [`LIST_PAGE_SIZE`] rows after (or before) the cursor of a
+/// previous/next link; both empty: the first page.
 #[server(endpoint = "list_environments", output = super::codec::JsonOut)]
 pub async fn list_environments(
     query: String,
+    #[server(default)] status: String,
     #[server(default)] after: String,
     #[server(default)] before: String,
 ) -> Result<EnvironmentList, AppError> {
-    use super::{guard, paging};
+    use super::{guard, history::list_filter, paging};
     guard::respond(async move {
         let s = guard::services()?;
         guard::require(berth_domain::Action::ReadEnvironments).await?;
-        let query = query.chars().take(100).collect::<String>();
+        let filter = list_filter(&status, &query)?;
         let cursor = paging::list_cursor(&after, &before)?;
-        let page = berth_db::lists::environments(
-            &s.pool,
-            s.company.id,
-            Some(&query),
-            cursor,
-            LIST_PAGE_SIZE,
-        )
-        .await?;
+        let page =
+            berth_db::lists::environments(&s.pool, s.company.id, &filter, cursor, LIST_PAGE_SIZE)
+                .await?;
         Ok(EnvironmentList {
             rows: page
                 .rows

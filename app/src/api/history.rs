@@ -300,7 +300,7 @@ pub async fn audit_environments(
     guard::respond(async move {
         let s = guard::services()?;
         guard::require(berth_domain::Action::ExportHistory).await?;
-        let filter = state_filter(&status, &q)?;
+        let filter = list_filter(&status, &q)?;
         let cursor = paging::list_cursor(&after, &before)?;
         let result =
             berth_db::lists::latest_states(&s.pool, s.company.id, &filter, cursor, AUDIT_PAGE_SIZE)
@@ -316,9 +316,10 @@ pub async fn audit_environments(
     .await
 }
 
-/// The auditors' view filter from its query parameters.
+/// A list's filter from its query parameters (the environment list's and the auditors' view):
+/// a status (empty: any) and a search text.
 #[cfg(feature = "ssr")]
-pub fn state_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter, AppError> {
+pub fn list_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter, AppError> {
     let status = status.trim();
     let status = if status.is_empty() {
         None

@@ -46,6 +46,19 @@ pub struct ChangeFormView {
     /// Whether a change (or a decommission) may be asked for now, or why not.
     pub can_change: Result<(), String>,
     pub can_decommission: Result<(), String>,
+    /// What the environment ran before its last applied change, when it was changed.
+    pub previous: Option<PreviousSpecView>,
+    /// Whether a return to `previous` may be asked for now, or why not.
+    pub can_return: Result<(), String>,
+}
+
+/// The spec before the last applied change, as far as a return brings it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSpecView {
+    pub size: Size,
+    pub blueprint_version: String,
+    /// `<app>.<key> = <value>` for each application setting it overrode.
+    pub overrides: Vec<String>,
 }
 
 /// What one app of an environment runs now.
@@ -78,6 +91,25 @@ pub async fn get_change_form(environment_id: Uuid) -> Result<ChangeFormView, App
             .await?
             .ok_or(AppError::NotFound)?;
         let current = env.current_spec()?;
+        let previous = berth_runs::lifecycle::previous_spec(&s.pool, environment_id)
+            .await?
+            .map(|p| PreviousSpecView {
+                size: p.size,
+                blueprint_version: p
+                    .blueprint_version
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default(),
+                overrides: p
+                    .overrides
+                    .0
+                    .iter()
+                    .flat_map(|(app, values)| {
+                        values
+                            .iter()
+                            .map(move |(key, v)| format!("{app}.{key} = {}", json_text(v)))
+                    })
+                    .collect(),
+            });
         let blueprint_name = env.blueprint.as_str();
         let version = env.blueprint_version.clone().unwrap_or_default();
         let blueprint = s
@@ -141,6 +173,11 @@ pub async fn get_change_form(environment_id: Uuid) -> Result<ChangeFormView, App
             changeable,
             can_change: allowed(Action::RequestChange),
             can_decommission: allowed(Action::RequestDecommission),
+            can_return: match previous {
+                Some(_) => allowed(Action::RequestReturn),
+                None => Err("The environment has not been changed since it was set up.".into()),
+            },
+            previous,
         })
     })
     .await
@@ -240,6 +277,23 @@ pub async fn request_decommission(environment_id: Uuid, confirm: String) -> Resu
         let actor = guard::require(berth_domain::Action::RequestDecommission).await?;
         let sub =
             berth_runs::lifecycle::submit_decommission(&s.pool, environment_id, &actor, &confirm)
+                .await?;
+        leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
+        Ok(sub.request_id)
+    })
+    .await
+}
+
+/// Asks for the environment to return to its spec before the last applied change (a change
+/// request back to it, planned and approved like any other).
+#[server(endpoint = "request_return", output = super::codec::JsonOut)]
+pub async fn request_return(environment_id: Uuid) -> Result<Uuid, AppError> {
+    use super::guard;
+    guard::respond(async move {
+        let s = guard::services()?;
+        let actor = guard::require(berth_domain::Action::RequestReturn).await?;
+        let sub =
+            berth_runs::lifecycle::submit_return(&s.pool, &s.templates, environment_id, &actor)
                 .await?;
         leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
         Ok(sub.request_id)

@@ -9,7 +9,10 @@ use leptos_meta::Title;
 use super::id_param;
 use super::new_request::Field;
 use crate::{
-    api::lifecycle::{get_change_form, ChangeFormView, RequestChange, RequestDecommission},
+    api::lifecycle::{
+        get_change_form, ChangeFormView, PreviousSpecView, RequestChange, RequestDecommission,
+        RequestReturn,
+    },
     components::status::ErrorNote,
     error::AppError,
 };
@@ -263,6 +266,34 @@ fn DecommissionForm(form: ChangeFormView) -> impl IntoView {
     }
 }
 
+/// Asks for a return to the spec before the last change, saying what it brings back.
+#[component]
+fn ReturnForm(environment_id: uuid::Uuid, previous: PreviousSpecView) -> impl IntoView {
+    let submit = ServerAction::<RequestReturn>::new();
+    let value = submit.value();
+    let result = Signal::derive(move || value.get());
+    let settings = if previous.overrides.is_empty() {
+        "the blueprint's defaults".to_owned()
+    } else {
+        previous.overrides.join(", ")
+    };
+    view! {
+        <ActionForm action=submit attr:class="return" attr:data-testid="return">
+            {move || form_error(result)().map(|e| view! { <ErrorNote error=e /> })}
+            <input type="hidden" name="environment_id" value=environment_id.to_string() />
+            <p class="muted">
+                "Before the last change: size " {previous.size.label()} ", blueprint version "
+                {previous.blueprint_version.clone()} ", application settings " {settings}
+                ". A return asks for exactly that (description and owner stay); an admin "
+                "reviews its plan like any change."
+            </p>
+            <button type="submit" disabled=move || submit.pending().get()>
+                "Return to the previous spec"
+            </button>
+        </ActionForm>
+    }
+}
+
 /// On the environment page: what runs now (blueprint version, each app's chart version and Helm
 /// revision) and the ways to ask for a change or a decommission. `changed` is bumped by the live
 /// stream, so the revisions follow a run as it goes.
@@ -300,6 +331,9 @@ pub fn EnvironmentLife(environment_id: uuid::Uuid, changed: Signal<u32>) -> impl
                                         <a class="button danger" href=format!("/environments/{environment_id}/decommission")>"Decommission"</a>
                                     })}
                                 </p>
+                                {f.previous.clone().filter(|_| f.can_return.is_ok()).map(|p| {
+                                    view! { <ReturnForm environment_id=environment_id previous=p /> }
+                                })}
                             }
                         })
                 }}

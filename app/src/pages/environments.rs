@@ -1,4 +1,4 @@
-//! The list of environments, with status and search. In the browser it follows the
+//! The list of environments, with a status filter and search. In the browser it follows the
 //! company-wide live stream (`/environments/all/progress`): the page shown is reloaded whenever
 //! an environment changed, and when the tab is shown again after being hidden.
 
@@ -15,24 +15,49 @@ use crate::{
 pub fn EnvironmentsPage() -> impl IntoView {
     let query = use_query_map();
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
+    let status = Memo::new(move |_| query.read().get("status").unwrap_or_default());
     // The position of a previous/next link (both empty: the first page).
     let after = Memo::new(move |_| query.read().get("after").unwrap_or_default());
     let before = Memo::new(move |_| query.read().get("before").unwrap_or_default());
     let rows = Resource::new(
-        move || (q.get(), after.get(), before.get()),
-        |(q, after, before)| list_environments(q, after, before),
+        move || (q.get(), status.get(), after.get(), before.get()),
+        |(q, status, after, before)| list_environments(q, status, after, before),
     );
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| follow_changes(move || rows.refetch()));
-    // `?q=…&after=…`, for the page links (the search is kept).
-    let page_href = move |link: ListLink| link.href(&[("q", q.get_untracked().as_str())]);
+    // `?q=…&status=…&after=…`, for the page links (the search and the filter are kept).
+    let page_href = move |link: ListLink| {
+        let (q, status) = (q.get_untracked(), status.get_untracked());
+        link.href(&[("q", q.as_str()), ("status", status.as_str())])
+    };
 
     view! {
         <Title text="Environments" />
         <section class="panel">
             <div class="panel-head">
                 <h1>"Environments"</h1>
-                <Form method="GET" action="">
+                <Form method="GET" action="" attr:class="filters">
+                    <label>
+                        "Status "
+                        <select name="status">
+                            <option value="" selected=move || status.get().is_empty()>
+                                "Any status"
+                            </option>
+                            {berth_domain::EnvironmentStatus::ALL
+                                .into_iter()
+                                .map(|s| {
+                                    view! {
+                                        <option
+                                            value=s.as_str()
+                                            selected=move || status.get() == s.as_str()
+                                        >
+                                            {s.as_str()}
+                                        </option>
+                                    }
+                                })
+                                .collect_view()}
+                        </select>
+                    </label>
                     <label for="q" class="visually-hidden">"Search environments"</label>
                     <input
                         type="search"
@@ -52,7 +77,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                             Ok(list) if list.rows.is_empty() && list.previous.is_none() => {
                                 view! {
                                     <p class="empty">
-                                        {if q.get().is_empty() {
+                                        {if q.get().is_empty() && status.get().is_empty() {
                                             "No environments yet."
                                         } else {
                                             "No environment matches your search."

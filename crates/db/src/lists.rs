@@ -63,6 +63,14 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
+    /// Every status, names and short names matching `text`.
+    pub fn text(text: &str) -> Self {
+        Self {
+            status: None,
+            text: Some(text.to_owned()),
+        }
+    }
+
     /// The status as its column stores it, for the `$n::text IS NULL OR …` filter.
     fn status_param(&self) -> Option<&'static str> {
         self.status.map(EnvironmentStatus::as_str)
@@ -195,21 +203,17 @@ fn fetched<T>(mut rows: Vec<T>, limit: i64, backwards: bool) -> Fetched<T> {
     Fetched { rows, more }
 }
 
-/// The company's environments, most recently changed first; `query` searches names and short
-/// names. `limit` rows (at most [`MAX_PAGE`]) from `cursor`.
+/// The company's environments, most recently changed first, those `filter` selects (a status,
+/// a search of names and short names). `limit` rows (at most [`MAX_PAGE`]) from `cursor`.
 pub async fn environments(
     pool: &PgPool,
     company_id: Uuid,
-    query: Option<&str>,
+    filter: &ListFilter,
     cursor: ListCursor,
     limit: i64,
 ) -> Result<ListPage<EnvironmentSummary>, DbError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let filter = ListFilter {
-        status: None,
-        text: query.map(str::to_owned),
-    };
-    let pattern = filter.pattern_param();
+    let (status, pattern) = (filter.status_param(), filter.pattern_param());
     let (rows, backwards) = match cursor {
         ListCursor::First | ListCursor::After(_) => {
             let after = match cursor {
@@ -222,7 +226,7 @@ pub async fn environments(
                           e.blueprint AS "blueprint: BlueprintName", e.size AS "size: Size",
                           e.updated_at, u.display_name AS created_by_name
                    FROM environments e JOIN users u ON u.id = e.created_by
-                   WHERE e.company_id = $1
+                   WHERE e.company_id = $1 AND ($6::text IS NULL OR e.status = $6)
                      AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
                      AND e.updated_at <= $3 AND (e.updated_at < $3 OR e.id > $4)
                    ORDER BY e.updated_at DESC, e.id
@@ -231,7 +235,8 @@ pub async fn environments(
                 pattern,
                 after.updated_at,
                 after.id,
-                limit + 1
+                limit + 1,
+                status
             )
             .fetch_all(pool)
             .await?;
@@ -244,7 +249,7 @@ pub async fn environments(
                           e.blueprint AS "blueprint: BlueprintName", e.size AS "size: Size",
                           e.updated_at, u.display_name AS created_by_name
                    FROM environments e JOIN users u ON u.id = e.created_by
-                   WHERE e.company_id = $1
+                   WHERE e.company_id = $1 AND ($6::text IS NULL OR e.status = $6)
                      AND ($2::text IS NULL OR e.name ILIKE $2 OR e.slug ILIKE $2)
                      AND e.updated_at >= $3 AND (e.updated_at > $3 OR e.id < $4)
                    ORDER BY e.updated_at, e.id DESC
@@ -253,7 +258,8 @@ pub async fn environments(
                 pattern,
                 before.updated_at,
                 before.id,
-                limit + 1
+                limit + 1,
+                status
             )
             .fetch_all(pool)
             .await?;
@@ -267,7 +273,7 @@ pub async fn environments(
             updated_at: e.updated_at,
             id: e.id,
         },
-        |direction, key| exists_beyond(pool, company_id, &filter, direction, key),
+        |direction, key| exists_beyond(pool, company_id, filter, direction, key),
     )
     .await
 }

@@ -118,10 +118,14 @@ pub async fn list_environments(
     company_id: Uuid,
     query: Option<&str>,
 ) -> Result<Vec<EnvironmentSummary>, DbError> {
+    let filter = crate::lists::ListFilter {
+        status: None,
+        text: query.map(str::to_owned),
+    };
     let page = crate::lists::environments(
         pool,
         company_id,
-        query,
+        &filter,
         crate::lists::ListCursor::First,
         crate::lists::MAX_PAGE,
     )
@@ -523,14 +527,22 @@ fn refuse_unless_settled(env: &Environment, what: &str) -> Result<(), DbError> {
 /// Stores a change request for an environment the caller locked ([`lock_environment`]), in the
 /// caller's transaction. `spec` is the new specification, parsed from the form against the
 /// current one (`berth_domain::ChangeForm::parse`) and its overrides checked by the blueprint.
-/// The caller checks that no run of the environment is live.
+/// The caller checks that no run of the environment is live. `asked_as` is
+/// [`Action::RequestChange`], or [`Action::RequestReturn`] for a change back to the spec before
+/// the last one.
 pub async fn submit_change_in(
     conn: &mut PgConnection,
     env: &Environment,
     actor: &Actor,
     spec: &RequestSpec,
+    asked_as: Action,
 ) -> Result<Submission, DbError> {
-    authorize(Some(actor), Action::RequestChange).map_err(berth_domain::TransitionError::from)?;
+    if !matches!(asked_as, Action::RequestChange | Action::RequestReturn) {
+        return Err(DbError::Corrupt(format!(
+            "a change request cannot be asked for as {asked_as:?}"
+        )));
+    }
+    authorize(Some(actor), asked_as).map_err(berth_domain::TransitionError::from)?;
     refuse_unless_settled(env, "change")?;
     let request_id = Uuid::new_v4();
     let spec_json =

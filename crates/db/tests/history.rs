@@ -470,12 +470,24 @@ async fn the_environment_list_comes_in_pages(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(all.len(), 3);
-    let p1 = lists::environments(&pool, w.company, None, ListCursor::First, 2)
-        .await
-        .unwrap();
-    let p2 = lists::environments(&pool, w.company, None, p1.next.unwrap(), 2)
-        .await
-        .unwrap();
+    let p1 = lists::environments(
+        &pool,
+        w.company,
+        &ListFilter::default(),
+        ListCursor::First,
+        2,
+    )
+    .await
+    .unwrap();
+    let p2 = lists::environments(
+        &pool,
+        w.company,
+        &ListFilter::default(),
+        p1.next.unwrap(),
+        2,
+    )
+    .await
+    .unwrap();
     let paged: Vec<_> = p1.rows.iter().chain(&p2.rows).map(|e| e.id).collect();
     assert_eq!(paged, all.iter().map(|e| e.id).collect::<Vec<_>>());
     assert_eq!((p1.rows.len(), p2.rows.len()), (2, 1));

@@ -83,7 +83,7 @@ async fn the_environment_list_walks_both_ways_through_ties(pool: PgPool) {
     let (forward, backward) = walk(|c| {
         let pool = pool.clone();
         async move {
-            lists::environments(&pool, company, None, c, 7)
+            lists::environments(&pool, company, &ListFilter::default(), c, 7)
                 .await
                 .unwrap()
         }
@@ -109,26 +109,65 @@ async fn the_environment_list_walks_both_ways_through_ties(pool: PgPool) {
     assert_eq!(ids(&backward), forward[..forward.len() - 1]);
 
     // The search is applied on every page; LIKE wildcards in it are literal.
-    let first = lists::environments(&pool, company, Some("unit 1"), ListCursor::First, 5)
-        .await
-        .unwrap();
+    let first = lists::environments(
+        &pool,
+        company,
+        &ListFilter::text("unit 1"),
+        ListCursor::First,
+        5,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.rows.len(), 5);
-    let rest = lists::environments(&pool, company, Some("unit 1"), first.next.unwrap(), 5)
-        .await
-        .unwrap();
+    let rest = lists::environments(
+        &pool,
+        company,
+        &ListFilter::text("unit 1"),
+        first.next.unwrap(),
+        5,
+    )
+    .await
+    .unwrap();
     // Unit 1, Unit 10 … Unit 19: eleven.
     assert_eq!(rest.rows.len(), 5);
     assert!(rest.rows.iter().all(|e| e.name.starts_with("Unit 1")));
-    let none = lists::environments(&pool, company, Some("%"), ListCursor::First, 5)
+    let none = lists::environments(&pool, company, &ListFilter::text("%"), ListCursor::First, 5)
         .await
         .unwrap();
     assert!(none.rows.is_empty() && none.next.is_none() && none.previous.is_none());
 
+    // A status filter is applied on every page, both ways.
+    let ready = ListFilter {
+        status: Some(berth_domain::EnvironmentStatus::Ready),
+        text: None,
+    };
+    let (forward, backward) = walk(|c| {
+        let (pool, filter) = (pool.clone(), ready.clone());
+        async move {
+            lists::environments(&pool, company, &filter, c, 4)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let statuses: Vec<_> = forward.iter().flatten().map(|e| e.status).collect();
+    assert_eq!(statuses.len(), 15, "the even units");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == berth_domain::EnvironmentStatus::Ready));
+    assert_eq!(backward.len(), forward.len() - 1);
+
     // Past the end: an empty page that only leads back to the start.
     let last = *order.last().unwrap();
-    let last_page = lists::environments(&pool, company, None, ListCursor::First, MAX_PAGE)
-        .await
-        .unwrap();
+    let last_page = lists::environments(
+        &pool,
+        company,
+        &ListFilter::default(),
+        ListCursor::First,
+        MAX_PAGE,
+    )
+    .await
+    .unwrap();
     let key = last_page
         .rows
         .iter()
@@ -138,9 +177,15 @@ async fn the_environment_list_walks_both_ways_through_ties(pool: PgPool) {
             id: e.id,
         })
         .unwrap();
-    let beyond = lists::environments(&pool, company, None, ListCursor::After(key), 7)
-        .await
-        .unwrap();
+    let beyond = lists::environments(
+        &pool,
+        company,
+        &ListFilter::default(),
+        ListCursor::After(key),
+        7,
+    )
+    .await
+    .unwrap();
     assert!(beyond.rows.is_empty());
     assert_eq!(
         (beyond.next, beyond.previous),

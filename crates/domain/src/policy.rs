@@ -71,6 +71,9 @@ pub enum Action {
     RequestChange,
     /// Ask for an environment to be removed (managers and admins; another admin approves).
     RequestDecommission,
+    /// Ask for an environment to return to its spec before its last change: a change request
+    /// back to it, planned and approved like any other (managers and admins).
+    RequestReturn,
     /// Approve or reject a request made by `requested_by`.
     DecideRequest { requested_by: Uuid },
     /// Withdraw a request made by `requested_by`.
@@ -107,7 +110,7 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
     match action {
         Action::ReadEnvironments => Ok(()),
         Action::CreateRequest | Action::RequestChange => need(actor, Role::Manager),
-        Action::RequestDecommission => {
+        Action::RequestDecommission | Action::RequestReturn => {
             if actor.has(Role::Admin) {
                 Ok(())
             } else {
@@ -234,6 +237,12 @@ mod tests {
             Ok(())
         );
         assert_eq!(authorize(Some(&admin), Action::RequestDecommission), Ok(()));
+        assert_eq!(authorize(Some(&admin), Action::RequestReturn), Ok(()));
+        assert_eq!(authorize(Some(&manager), Action::RequestReturn), Ok(()));
+        assert_eq!(
+            authorize(Some(&auditor), Action::RequestReturn),
+            Err(Denied::NeedsRole(Role::Manager))
+        );
         assert_eq!(
             authorize(Some(&auditor), Action::RequestDecommission),
             Err(Denied::NeedsRole(Role::Manager))

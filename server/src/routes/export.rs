@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use app::api::{
     guard::{self, Services},
-    history::{state_filter, HistoryQuery},
+    history::{list_filter, HistoryQuery},
 };
 use axum::{
     body::{Body, Bytes},
@@ -272,7 +272,7 @@ pub async fn audit_csv(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let filter = match state_filter(&query.status, &query.q) {
+    let filter = match list_filter(&query.status, &query.q) {
         Ok(f) => f,
         Err(e) => return refuse(e),
     };

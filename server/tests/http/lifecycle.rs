@@ -166,3 +166,113 @@ async fn no_change_while_a_run_is_live(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(requests_of(&app, &env).await, 2);
 }
+
+/// Drains the engine with the scripted executor: every approved run finishes.
+async fn run_all(app: &TestApp) {
+    berth_runs::Engine::with_config(
+        app.pool.clone(),
+        berth_runs::testing::TestExecutor::new(),
+        berth_runs::testing::config(),
+    )
+    .drain()
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn an_admin_asks_to_return_to_the_spec_before_the_last_change(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let env = ready(&app, "Trucking").await;
+    let (maria, ada, alan) = (
+        app.signed_in("maria").await,
+        app.signed_in("ada").await,
+        app.signed_in("alan").await,
+    );
+    let ask = |who: reqwest::Client| {
+        let (app, env) = (&app, env.clone());
+        async move {
+            let res = app
+                .call(&who, "request_return", &[("environment_id", env.as_str())])
+                .await;
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    // Never changed: nothing to return to, and nothing stored.
+    let (status, body) = ask(ada.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("no earlier spec"), "{body}");
+    assert_eq!(requests_of(&app, &env).await, 1);
+
+    // Changed from small to large with a DSM override, and run.
+    let res = app
+        .call(
+            &maria,
+            "request_change",
+            &[
+                ("environment_id", env.as_str()),
+                ("name", "Trucking"),
+                ("slug", "trucking"),
+                ("description", ""),
+                ("owner_contact", "owner@seaview.example"),
+                ("size", "large"),
+                ("overrides[dsm.replicas]", "3"),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let change: uuid::Uuid = sqlx::query_scalar(
+        "SELECT id FROM requests WHERE environment_id = $1::uuid AND kind = 'change'",
+    )
+    .bind(&env)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(app
+        .decide(&ada, change, "approve", "")
+        .await
+        .status()
+        .is_success());
+    run_all(&app).await;
+
+    // An auditor may not ask; an admin may, and gets the spec before the change back.
+    let audrey = app.signed_in("audrey").await;
+    assert_eq!(ask(audrey).await.0, StatusCode::FORBIDDEN);
+    let (status, body) = ask(ada.clone()).await;
+    assert!(
+        status.is_success() || status.is_redirection(),
+        "{status}: {body}"
+    );
+    let (back, spec): (uuid::Uuid, serde_json::Value) = sqlx::query_as(
+        "SELECT id, spec FROM requests WHERE environment_id = $1::uuid AND kind = 'change'
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(&env)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_ne!(back, change);
+    assert_eq!(spec["size"], "small", "{spec}");
+    assert!(
+        spec.get("overrides").is_none(),
+        "no override before: {spec}"
+    );
+    assert_eq!(spec["name"], "Trucking");
+
+    // Approved like any other change: not by the admin who asked, by another one.
+    assert_eq!(
+        app.decide(&ada, back, "approve", "").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(app
+        .decide(&alan, back, "approve", "")
+        .await
+        .status()
+        .is_success());
+    run_all(&app).await;
+    let size: String = sqlx::query_scalar("SELECT size FROM environments WHERE id = $1::uuid")
+        .bind(&env)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(size, "small");
+}
