@@ -18,6 +18,9 @@ pub struct Provisioning {
     pub stack: Option<StackInfo>,
     /// The viewer may retry or cancel the run (an admin).
     pub can_operate: bool,
+    /// The environment's latest event: it makes every recorded change a new snapshot, so the
+    /// live stream also tells pages about plans computed and requests decided.
+    pub last_event: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,10 +124,12 @@ pub async fn snapshot(
         .await?
         .ok_or(AppError::NotFound)?;
     let environment_status = Some(environment.status);
+    let last_event = berth_db::history::latest_event_id(&s.pool, environment_id).await?;
     let Some(run) = berth_runs::latest_run(&s.pool, environment_id).await? else {
         return Ok(Provisioning {
             environment_status,
             can_operate,
+            last_event,
             ..Provisioning::default()
         });
     };
@@ -182,6 +187,7 @@ pub async fn snapshot(
         steps,
         stack,
         can_operate,
+        last_event,
     })
 }
 

@@ -98,15 +98,9 @@ fn watch(environment_id: uuid::Uuid, changed: RwSignal<u32>) {
     else {
         return;
     };
-    // The first message is the snapshot on connect: nothing new yet.
-    let first = StoredValue::new(true);
-    let on_progress = Closure::<dyn FnMut()>::new(move || {
-        if first.get_value() {
-            first.set_value(false);
-        } else {
-            changed.update(|n| *n += 1);
-        }
-    });
+    // Every message, the first (the snapshot on connect) included: a plan computed or a run
+    // moved between the server's render and this connection shows only this way.
+    let on_progress = Closure::<dyn FnMut()>::new(move || changed.update(|n| *n += 1));
     let _ =
         source.add_event_listener_with_callback("progress", on_progress.as_ref().unchecked_ref());
     on_progress.forget();

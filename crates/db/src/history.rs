@@ -120,6 +120,18 @@ pub async fn environment_exists(pool: &PgPool, environment_id: Uuid) -> Result<b
     .await?)
 }
 
+/// The id of the environment's latest event (`None` before its first): it moves with every
+/// recorded change, so a live view can tell that something happened even where nothing it
+/// summarises did (a plan computed, a request decided).
+pub async fn latest_event_id(pool: &PgPool, environment_id: Uuid) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT max(id) FROM events WHERE environment_id = $1",
+        environment_id
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// One page of an environment's events matching `filter`, oldest first.
 ///
 /// A transaction that commits late with a smaller id than an event already shown can be missed
