@@ -315,7 +315,9 @@ start_rancher_sim() {
     cargo build -q -p berth-rancher-sim --bin rancher-sim
     bin="$ROOT/target/debug/rancher-sim"
   fi
-  "$bin" --addr "$RANCHER_SIM_ADDR" --seed insight >"$LOCAL/rancher-sim.log" 2>&1 &
+  # --legacy: it also serves the legacy catalog apps API, for a worker started with
+  # BERTH_RANCHER_LEGACY_CATALOG=stable (the end-to-end run starts one of each).
+  "$bin" --addr "$RANCHER_SIM_ADDR" --seed insight --legacy >"$LOCAL/rancher-sim.log" 2>&1 &
   local pid=$!
   at_exit "kill $pid"
   wait_for_port "${RANCHER_SIM_ADDR%:*}" "${RANCHER_SIM_ADDR##*:}" 30 || die "the Rancher simulator did not start (see .local/rancher-sim.log)"

@@ -221,9 +221,17 @@ pub async fn request_change(
                 continue;
             };
             let field = fields.iter().find(|f| f.app == app && f.key == key);
-            // The blueprint's default is no override: the environment keeps following it.
+            // The blueprint's default is no override: the environment keeps following it. That
+            // is the new size's default, or the current size's left as the form showed it when
+            // nothing overrides it now (a size change then brings the new size's default).
             let default = field.and_then(|f| f.default.for_size(&size_for_defaults));
-            if raw.is_empty() || default.is_some_and(|d| json_text(d) == raw) {
+            let shown_default = field
+                .filter(|_| env.overrides.get(app).and_then(|v| v.get(key)).is_none())
+                .and_then(|f| f.default.for_size(env.size.as_str()));
+            if raw.is_empty()
+                || default.is_some_and(|d| json_text(d) == raw)
+                || shown_default.is_some_and(|d| json_text(d) == raw)
+            {
                 continue;
             }
             let value = match field.map(|f| f.kind) {

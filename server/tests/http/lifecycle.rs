@@ -216,17 +216,24 @@ async fn an_admin_asks_to_return_to_the_spec_before_the_last_change(pool: PgPool
                 ("owner_contact", "owner@seaview.example"),
                 ("size", "large"),
                 ("overrides[dsm.replicas]", "3"),
+                // As the form showed it: small's default, so it follows large's default.
+                ("overrides[influxdb.storage_size]", "20Gi"),
             ],
         )
         .await;
     assert!(res.status().is_success() || res.status().is_redirection());
-    let change: uuid::Uuid = sqlx::query_scalar(
-        "SELECT id FROM requests WHERE environment_id = $1::uuid AND kind = 'change'",
+    let (change, changed): (uuid::Uuid, serde_json::Value) = sqlx::query_as(
+        "SELECT id, spec FROM requests WHERE environment_id = $1::uuid AND kind = 'change'",
     )
     .bind(&env)
     .fetch_one(&app.pool)
     .await
     .unwrap();
+    assert_eq!(
+        changed["overrides"],
+        serde_json::json!({"dsm": {"replicas": 3}}),
+        "{changed}"
+    );
     assert!(app
         .decide(&ada, change, "approve", "")
         .await
