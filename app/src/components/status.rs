@@ -28,6 +28,32 @@ pub fn StatusBadge(#[prop(into)] status: StatusName) -> impl IntoView {
 }
 
 /// A `<time>` element showing a stamp.
+/// The status choice of a list's filter form (`status`, empty: any), as the environment list and
+/// the auditors' view offer it; `status` is the value in the address.
+#[component]
+pub fn StatusFilter(status: Memo<String>) -> impl IntoView {
+    view! {
+        <label>
+            "Status "
+            <select name="status">
+                <option value="" selected=move || status.get().is_empty()>
+                    "Any status"
+                </option>
+                {EnvironmentStatus::ALL
+                    .into_iter()
+                    .map(|s| {
+                        view! {
+                            <option value=s.as_str() selected=move || status.get() == s.as_str()>
+                                {s.as_str()}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
+
 #[component]
 pub fn When(stamp: Stamp) -> impl IntoView {
     view! { <time datetime=stamp.iso>{stamp.display}</time> }

@@ -10,7 +10,7 @@ use crate::{
         history::{audit_environments, AuditRow},
         paging::ListLink,
     },
-    components::status::{ErrorNote, StatusBadge, When},
+    components::status::{ErrorNote, StatusBadge, StatusFilter, When},
     pages::history::event_label,
 };
 
@@ -38,27 +38,7 @@ pub fn AuditPage() -> impl IntoView {
             <div class="panel-head">
                 <h1>"Audit: every environment"</h1>
                 <Form method="GET" action="" attr:class="filters">
-                    <label>
-                        "Status "
-                        <select name="status">
-                            <option value="" selected=move || status.get().is_empty()>
-                                "Any status"
-                            </option>
-                            {berth_domain::EnvironmentStatus::ALL
-                                .into_iter()
-                                .map(|s| {
-                                    view! {
-                                        <option
-                                            value=s.as_str()
-                                            selected=move || status.get() == s.as_str()
-                                        >
-                                            {s.as_str()}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()}
-                        </select>
-                    </label>
+                    <StatusFilter status />
                     <label for="audit-q" class="visually-hidden">"Search environments"</label>
                     <input
                         type="search"

@@ -8,7 +8,7 @@ use leptos_router::{components::Form, hooks::use_query_map};
 
 use crate::{
     api::{environments::list_environments, paging::ListLink},
-    components::status::{ErrorNote, StatusBadge, When},
+    components::status::{ErrorNote, StatusBadge, StatusFilter, When},
 };
 
 #[component]
@@ -37,27 +37,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
             <div class="panel-head">
                 <h1>"Environments"</h1>
                 <Form method="GET" action="" attr:class="filters">
-                    <label>
-                        "Status "
-                        <select name="status">
-                            <option value="" selected=move || status.get().is_empty()>
-                                "Any status"
-                            </option>
-                            {berth_domain::EnvironmentStatus::ALL
-                                .into_iter()
-                                .map(|s| {
-                                    view! {
-                                        <option
-                                            value=s.as_str()
-                                            selected=move || status.get() == s.as_str()
-                                        >
-                                            {s.as_str()}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()}
-                        </select>
-                    </label>
+                    <StatusFilter status />
                     <label for="q" class="visually-hidden">"Search environments"</label>
                     <input
                         type="search"

@@ -13,14 +13,7 @@ async fn ready(app: &TestApp, name: &str) -> String {
     let request = app.submit(&maria, name).await;
     let res = app.decide(&ada, request, "approve", "").await;
     assert!(res.status().is_success(), "{}", res.status());
-    berth_runs::Engine::with_config(
-        app.pool.clone(),
-        berth_runs::testing::TestExecutor::new(),
-        berth_runs::testing::config(),
-    )
-    .drain()
-    .await
-    .unwrap();
+    run_all(app).await;
     app.environment_of(request).await.to_string()
 }
 
