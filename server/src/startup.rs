@@ -13,7 +13,10 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
+use tower_http::{
+    services::{ServeDir, ServeFile},
+    trace::TraceLayer,
+};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
@@ -188,12 +191,31 @@ impl Application {
         if settings.dev_login {
             router = router.route("/auth/dev-login", post(routes::auth::dev_login));
         }
+        // Static files are served by `ServeDir`, not by leptos_axum's `file_and_error_handler`:
+        // that handler answers a file inside `Owner::new()`, a child of whatever reactive owner
+        // the worker thread last had current, and then moves that owner's response headers onto
+        // the file's response — so a page rendering at the same moment lost its
+        // Content-Security-Policy (and would lose a status or redirect the same way). The
+        // security test `pages_keep_their_policy_while_files_are_served` shows it.
+        let site_root = std::path::Path::new(leptos_options.site_root.as_ref());
+        let not_found = leptos_axum::render_app_async_with_context(context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        });
         let router = router
+            .nest_service(
+                &format!("/{}", leptos_options.site_pkg_dir),
+                ServeDir::new(site_root.join(leptos_options.site_pkg_dir.as_ref())),
+            )
+            .route_service(
+                "/favicon.ico",
+                ServeFile::new(site_root.join("favicon.ico")),
+            )
             .leptos_routes_with_context(&state, routes, context, {
                 let options = leptos_options.clone();
                 move || shell(options.clone())
             })
-            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .fallback(move |req: axum::extract::Request| not_found(req))
             .with_state(state)
             .layer(sessions)
             .layer(middleware::from_fn_with_state(

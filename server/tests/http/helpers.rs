@@ -57,7 +57,8 @@ pub async fn spawn_with(
     tweak(&mut settings);
     let options = LeptosOptions::builder()
         .output_name("berth")
-        .site_root("target/site")
+        // A small stand-in for the built site (a stylesheet and the icon), so files are served.
+        .site_root(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http/site"))
         .site_addr(addr)
         .build();
     let app = Application::build_with_pool(settings, options, pool.clone())

@@ -30,6 +30,52 @@ async fn health_endpoints_and_security_headers(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let missing_csp = missing.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(missing_csp.contains("'nonce-"), "{missing_csp}");
+}
+
+/// Pages rendered while files are being served keep their own policy and status, and files get
+/// the strict one: a page's headers must never move to another response.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn pages_keep_their_policy_while_files_are_served(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let calls = (0..300).map(|i| {
+        let (c, base) = (maria.clone(), app.base.clone());
+        let path = match i % 4 {
+            0 => "/",
+            1 => "/no/such/page",
+            2 => "/favicon.ico",
+            _ => "/pkg/berth.css",
+        };
+        tokio::spawn(async move {
+            let res = c.get(format!("{base}{path}")).send().await.unwrap();
+            let csp = res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (path, res.status(), csp)
+        })
+    });
+    for call in futures_util::future::join_all(calls).await {
+        let (path, status, csp) = call.unwrap();
+        match path {
+            "/" => assert!(
+                status == StatusCode::OK && csp.contains("'nonce-"),
+                "{path}: {status} {csp}"
+            ),
+            "/no/such/page" => assert!(
+                status == StatusCode::NOT_FOUND && csp.contains("'nonce-"),
+                "{path}: {status} {csp}"
+            ),
+            _ => assert!(
+                status == StatusCode::OK && csp.starts_with("default-src 'none'"),
+                "{path}: {status} {csp}"
+            ),
+        }
+    }
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
