@@ -52,15 +52,22 @@ pub fn RequestPage() -> impl IntoView {
             }
         },
     );
+    // The stream is opened once the environment is known and stays open while the page does:
+    // the effect reads only this (sticky) id, not the request itself, so the refetches the
+    // stream causes do not re-run it (a re-run would close the stream, and with it every later
+    // update, such as a plan computed after the first snapshot).
     #[cfg(feature = "hydrate")]
     {
-        let followed = StoredValue::new(false);
+        let environment_id = Memo::new(move |known: Option<&Option<uuid::Uuid>>| {
+            request
+                .get()
+                .and_then(Result::ok)
+                .map(|r| r.environment_id)
+                .or_else(|| known.copied().flatten())
+        });
         Effect::new(move |_| {
-            if let Some(Ok(r)) = request.get() {
-                if !followed.get_value() {
-                    followed.set_value(true);
-                    watch(r.environment_id, changed);
-                }
+            if let Some(id) = environment_id.get() {
+                watch(id, changed);
             }
         });
     }
