@@ -72,31 +72,43 @@ build_site true true
 start_idp
 RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 e2e_db="$(fresh_database berth_e2e)"
-step "end-to-end: starting Berth on 127.0.0.1:3000"
-# The server the tests built (dev profile); the site is the release WASM.
-DATABASE_URL="$e2e_db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR=127.0.0.1:3000 \
-  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
-  target/debug/server >"$LOCAL/e2e-server.log" 2>&1 &
-server=$!
-at_exit "kill $server"
-wait_http http://127.0.0.1:3000/readyz 120 "$server" "$LOCAL/e2e-server.log" || die "Berth did not become ready"
+legacy_db="$(fresh_database berth_e2e_legacy)"
+# Starts the server the tests built (dev profile) with the release WASM: start_berth ADDR DB LOG
+# [VAR=VALUE...] (the extra settings of this instance).
+start_berth() {
+  local addr="$1" db="$2" log_file="$3"
+  shift 3
+  env DATABASE_URL="$db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR="$addr" \
+    BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
+    "$@" target/debug/server >"$log_file" 2>&1 &
+  local pid=$!
+  at_exit "kill $pid"
+  wait_http "http://$addr/readyz" 120 "$pid" "$log_file" || die "Berth on $addr did not become ready (see $log_file)"
+}
+step "end-to-end: starting Berth on 127.0.0.1:3000 (Apps & Marketplace) and 127.0.0.1:3001 (legacy catalog apps)"
+start_berth 127.0.0.1:3000 "$e2e_db" "$LOCAL/e2e-server.log"
+start_berth 127.0.0.1:3001 "$legacy_db" "$LOCAL/e2e-server-legacy.log" BERTH_RANCHER_LEGACY_CATALOG=stable
 step "end-to-end: Playwright"
 (cd end2end && npx playwright test)
 
 step "end-to-end: no secret in the server's log or in stored events and steps"
 # The registry password is a secret Berth itself handles; a full run happened above.
-if grep -qF "$BERTH_REGISTRY_PASSWORD" "$LOCAL/e2e-server.log"; then
-  die "the registry password appears in the server log ($LOCAL/e2e-server.log)"
-fi
-leaks="$(psql -tAq "$e2e_db" -v secret="%$BERTH_REGISTRY_PASSWORD%" <<'SQL'
+for log_file in "$LOCAL/e2e-server.log" "$LOCAL/e2e-server-legacy.log"; do
+  if grep -qF "$BERTH_REGISTRY_PASSWORD" "$log_file"; then
+    die "the registry password appears in the server log ($log_file)"
+  fi
+done
+for db in "$e2e_db" "$legacy_db"; do
+  leaks="$(psql -tAq "$db" -v secret="%$BERTH_REGISTRY_PASSWORD%" <<'SQL'
 SELECT (SELECT count(*) FROM events WHERE details::text LIKE :'secret')
      + (SELECT count(*) FROM steps WHERE coalesce(output::text, '') || log || coalesce(error, '') LIKE :'secret')
      + (SELECT count(*) FROM runs WHERE coalesce(error, '') LIKE :'secret');
 SQL
 )"
-[ "$leaks" = "0" ] || die "the registry password appears in $leaks stored events/steps/runs"
-[ "$(psql -tAq "$e2e_db" -c "SELECT count(*) FROM runs WHERE status = 'succeeded'")" -ge 1 ] \
-  || die "the secret check needs a completed run, and there is none"
+  [ "$leaks" = "0" ] || die "the registry password appears in $leaks stored events/steps/runs"
+  [ "$(psql -tAq "$db" -c "SELECT count(*) FROM runs WHERE status = 'succeeded'")" -ge 1 ] \
+    || die "the secret check needs a completed run, and there is none"
+done
 
 step "disk used by the build: $(du -sh target 2>/dev/null | cut -f1) (free: $(df -h --output=avail . | tail -1 | tr -d ' '))"
 step "all tests passed in $(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s"
