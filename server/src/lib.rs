@@ -1,6 +1,7 @@
 //! Berth's server: configuration, sessions, sign-in routes, security middleware, and the
 //! Leptos app with its server functions. `main.rs` only wires these together.
 
+pub mod api;
 pub mod config;
 pub mod middleware;
 pub mod progress;

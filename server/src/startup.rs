@@ -6,7 +6,7 @@ use anyhow::Context;
 use app::{api::guard::Services, shell, App};
 use axum::{
     middleware,
-    routing::{get, post},
+    routing::{any, get, post},
     Router,
 };
 use leptos::prelude::*;
@@ -177,6 +177,8 @@ impl Application {
             .route("/auth/login", get(routes::auth::login))
             .route("/auth/callback", get(routes::auth::callback))
             .route("/auth/logout", post(routes::auth::logout))
+            .nest("/api/v1", crate::api::router())
+            .route("/api/v1/{*rest}", any(crate::api::not_found))
             .route("/api/{*fn_name}", post(server_fns))
             .route("/environments/{id}/progress", get(routes::progress::stream))
             .route(

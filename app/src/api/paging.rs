@@ -55,7 +55,7 @@ impl ListLink {
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) use convert::{list_cursor, list_link};
+pub use convert::{list_cursor, list_link};
 
 #[cfg(feature = "ssr")]
 mod convert {

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod run;
+pub mod token;
 pub mod unit;
 
 pub use lifecycle::{

@@ -82,6 +82,7 @@ impl FromStr for RequestKind {
 #[strum(serialize_all = "lowercase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EnvironmentStatus {
     Submitted,
     Approved,

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod api;
 mod history;
 mod lifecycle;
 mod lists;

@@ -1,0 +1,126 @@
+//! Errors of `/api/v1` as `application/problem+json` (RFC 9457), with each refused field named.
+
+use app::error::AppError;
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error answer. `type` is `about:blank` (the status says what happened), `title` the
+/// status's phrase, `detail` a sentence safe to show, `errors` the refused fields.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One refused input field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 401 for a missing, malformed, unknown, expired or revoked token (which of these is not
+    /// said, so a token cannot be probed).
+    pub fn unauthenticated() -> Self {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Send a valid API token: Authorization: Bearer berth_pat_… (see docs/api.md).",
+        )
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+}
+
+impl From<AppError> for Problem {
+    fn from(e: AppError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut p = Problem::new(status, e.to_string());
+        if let AppError::Fields(errors) = e {
+            p.errors = errors
+                .0
+                .into_iter()
+                .map(|f| FieldProblem {
+                    field: f.field,
+                    message: f.message,
+                })
+                .collect();
+        }
+        p
+    }
+}
+
+impl From<berth_db::DbError> for Problem {
+    fn from(e: berth_db::DbError) -> Self {
+        if matches!(
+            e,
+            berth_db::DbError::Sqlx(_) | berth_db::DbError::Corrupt(_)
+        ) {
+            tracing::error!(error = %e, "api: storage error");
+        }
+        AppError::from(e).into()
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let unauthenticated = status == StatusCode::UNAUTHORIZED;
+        let mut res = (status, Json(self)).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if unauthenticated {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"berth\""),
+            );
+        }
+        res
+    }
+}
+
+/// `Query<T>` whose refusal (a parameter that does not parse) is a 400 problem naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| ApiQuery(q))
+            .map_err(|e| Problem::bad_request(e.body_text()))
+    }
+}
