@@ -127,42 +127,30 @@ async fn tokens_are_checked_on_every_call(pool: PgPool) {
     assert_eq!(one["size"], "small");
 
     // Bad input: 400 for what does not parse, 422 for what parses but means nothing, 404.
-    problem(
-        get(&c, &app, "/environments?limit=many", Some(&secret)).await,
-        StatusCode::BAD_REQUEST,
-        "limit",
-    );
-    problem(
-        get(&c, &app, "/environments?limit=500", Some(&secret)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "limit",
-    );
-    problem(
-        get(&c, &app, "/environments?status=sunk", Some(&secret)).await,
-        StatusCode::BAD_REQUEST,
-        "sunk",
-    );
-    problem(
-        get(&c, &app, "/environments?after=x", Some(&secret)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "after",
-    );
-    problem(
-        get(&c, &app, "/environments/new", Some(&secret)).await,
-        StatusCode::BAD_REQUEST,
-        "UUID",
-    );
-    let nobody = uuid::Uuid::new_v4();
-    problem(
-        get(&c, &app, &format!("/environments/{nobody}"), Some(&secret)).await,
-        StatusCode::NOT_FOUND,
-        "Not found",
-    );
-    problem(
-        get(&c, &app, "/no-such-thing", Some(&secret)).await,
-        StatusCode::NOT_FOUND,
-        "No such API endpoint",
-    );
+    let nobody = format!("/environments/{}", uuid::Uuid::new_v4());
+    for (path, status, says) in [
+        ("/environments?limit=many", StatusCode::BAD_REQUEST, "limit"),
+        (
+            "/environments?limit=500",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit",
+        ),
+        ("/environments?status=sunk", StatusCode::BAD_REQUEST, "sunk"),
+        (
+            "/environments?after=x",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "after",
+        ),
+        ("/environments/new", StatusCode::BAD_REQUEST, "UUID"),
+        (nobody.as_str(), StatusCode::NOT_FOUND, "Not found"),
+        (
+            "/no-such-thing",
+            StatusCode::NOT_FOUND,
+            "No such API endpoint",
+        ),
+    ] {
+        problem(get(&c, &app, path, Some(&secret)).await, status, says);
+    }
 
     // A token without the read scope cannot list.
     let (_, request_only) = token(&app, "maria", &["request"]).await;
