@@ -330,11 +330,21 @@ pub fn list_filter(status: &str, q: &str) -> Result<berth_db::lists::ListFilter,
                 .map_err(AppError::Invalid)?,
         )
     };
+    Ok(list_filter_of(status, q))
+}
+
+/// As [`list_filter`], for callers whose status is already parsed (the API): the search text
+/// trimmed and cut to 100 characters.
+#[cfg(feature = "ssr")]
+pub fn list_filter_of(
+    status: Option<berth_domain::EnvironmentStatus>,
+    q: &str,
+) -> berth_db::lists::ListFilter {
     let text = q.trim().chars().take(100).collect::<String>();
-    Ok(berth_db::lists::ListFilter {
+    berth_db::lists::ListFilter {
         status,
         text: (!text.is_empty()).then_some(text),
-    })
+    }
 }
 
 #[cfg(feature = "ssr")]

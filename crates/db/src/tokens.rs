@@ -30,18 +30,12 @@ pub struct Token {
     pub last_used_addr: Option<String>,
 }
 
-/// A token just made, with the secret the caller sees this once.
+/// A token just made, with the secret the caller sees this once (`SecretString` keeps it out
+/// of `Debug`).
+#[derive(Debug)]
 pub struct Issued {
     pub token: Token,
     pub secret: secrecy::SecretString,
-}
-
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Who a valid token speaks for, and the token.
@@ -174,37 +168,61 @@ pub async fn revoke(pool: &PgPool, id: Uuid, user_id: Uuid, by: Uuid) -> Result<
 
 /// The user and token a presented secret stands for, when the token is live (not revoked, not
 /// expired) and its user not disabled; records the use (time and address), at most once a
-/// minute per token and address so busy scripts do not write on every call.
+/// minute per token and address so busy scripts do not write on every call. One round trip:
+/// this runs on every API call.
 pub async fn authenticate(
     pool: &PgPool,
     secret: &PresentedSecret,
     addr: Option<&str>,
 ) -> Result<Option<Bearer>, DbError> {
-    let row = sqlx::query_as!(
-        TokenRow,
-        r#"SELECT t.id, t.user_id, t.name, t.shown_prefix, t.scopes, t.created_at, t.expires_at,
-                  t.revoked_at, t.last_used_at, t.last_used_addr
-           FROM api_tokens t JOIN users u ON u.id = t.user_id
-           WHERE t.secret_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
-             AND u.disabled_at IS NULL"#,
-        digest(secret.expose())
+    let row = sqlx::query!(
+        r#"WITH found AS (
+               SELECT t.id, t.user_id, t.name, t.shown_prefix, t.scopes, t.created_at,
+                      t.expires_at, t.revoked_at, t.last_used_at, t.last_used_addr,
+                      u.issuer, u.subject, u.display_name, u.email, u.roles
+               FROM api_tokens t JOIN users u ON u.id = t.user_id
+               WHERE t.secret_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
+                 AND u.disabled_at IS NULL
+           ), touched AS (
+               UPDATE api_tokens a SET last_used_at = now(), last_used_addr = $2
+               FROM found
+               WHERE a.id = found.id
+                 AND (found.last_used_at IS NULL
+                      OR found.last_used_at < now() - interval '1 minute'
+                      OR found.last_used_addr IS DISTINCT FROM $2)
+           )
+           SELECT id AS "id!", user_id AS "user_id!", name AS "name!",
+                  shown_prefix AS "shown_prefix!", scopes AS "scopes!",
+                  created_at AS "created_at!", expires_at AS "expires_at!", revoked_at,
+                  last_used_at, last_used_addr, issuer AS "issuer!", subject AS "subject!",
+                  display_name AS "display_name!", email, roles AS "roles!"
+           FROM found"#,
+        digest(secret.expose()),
+        addr
     )
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let token = Token::try_from(row)?;
-    sqlx::query!(
-        "UPDATE api_tokens SET last_used_at = now(), last_used_addr = $2
-         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
-                            OR last_used_addr IS DISTINCT FROM $2)",
-        token.id,
-        addr
-    )
-    .execute(pool)
-    .await?;
-    let user = crate::users::get(pool, token.user_id)
-        .await?
-        .ok_or(DbError::NotFound)?;
+    let Some(r) = row else { return Ok(None) };
+    let user = User {
+        id: r.user_id,
+        issuer: r.issuer,
+        subject: r.subject,
+        display_name: r.display_name,
+        email: r.email,
+        roles: crate::parse_roles(r.roles)?,
+    };
+    let token = Token::try_from(TokenRow {
+        id: r.id,
+        user_id: r.user_id,
+        name: r.name,
+        shown_prefix: r.shown_prefix,
+        scopes: r.scopes,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+        last_used_at: r.last_used_at,
+        last_used_addr: r.last_used_addr,
+    })?;
     Ok(Some(Bearer { user, token }))
 }
 
@@ -216,7 +234,6 @@ pub async fn create_service_account(
     made_by: Uuid,
 ) -> Result<User, DbError> {
     let id = Uuid::new_v4();
-    let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
     sqlx::query!(
         "INSERT INTO users (id, issuer, subject, display_name, roles, kind, created_by)
          VALUES ($1, $2, $3, $4, $5, 'service_account', $6)",
@@ -224,7 +241,7 @@ pub async fn create_service_account(
         SERVICE_ACCOUNT_ISSUER,
         id.to_string(),
         name,
-        &roles,
+        &crate::users::roles_text(roles),
         made_by
     )
     .execute(pool)

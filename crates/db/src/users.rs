@@ -36,7 +36,7 @@ pub struct Identity<'a> {
     pub roles: &'a [Role],
 }
 
-fn roles_text(roles: &[Role]) -> Vec<String> {
+pub(crate) fn roles_text(roles: &[Role]) -> Vec<String> {
     let mut v: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
     v.sort();
     v.dedup();

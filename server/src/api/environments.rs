@@ -1,6 +1,6 @@
 //! `GET /api/v1/environments` and `GET /api/v1/environments/{id}`.
 
-use app::api::{history::list_filter, paging};
+use app::api::{history::list_filter_of, paging};
 use axum::{extract::Path, Json};
 use berth_domain::{Action, EnvironmentStatus, Size};
 use serde::{Deserialize, Serialize};
@@ -79,8 +79,7 @@ pub async fn list(
             "'limit' is from 1 to 100.".into(),
         )));
     }
-    let status = q.status.map(|s| s.to_string()).unwrap_or_default();
-    let filter = list_filter(&status, q.q.as_deref().unwrap_or_default())?;
+    let filter = list_filter_of(q.status, q.q.as_deref().unwrap_or_default());
     let cursor = paging::list_cursor(
         q.after.as_deref().unwrap_or_default(),
         q.before.as_deref().unwrap_or_default(),

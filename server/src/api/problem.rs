@@ -72,14 +72,9 @@ impl From<AppError> for Problem {
     }
 }
 
+/// Storage failures are logged by `AppError`'s conversion; the caller gets its safe text.
 impl From<berth_db::DbError> for Problem {
     fn from(e: berth_db::DbError) -> Self {
-        if matches!(
-            e,
-            berth_db::DbError::Sqlx(_) | berth_db::DbError::Corrupt(_)
-        ) {
-            tracing::error!(error = %e, "api: storage error");
-        }
         AppError::from(e).into()
     }
 }
