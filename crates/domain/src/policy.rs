@@ -85,6 +85,8 @@ pub enum Action {
     RefreshPlan,
     /// Export an environment's full history (CSV/JSON) and use the auditors' view.
     ExportHistory,
+    /// Manage what belongs to the whole company: service accounts, webhooks, settings (admins).
+    Administer,
 }
 
 /// Why an action was refused; the text is safe to show to the caller.
@@ -132,7 +134,9 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
                 Err(Denied::NotRequester)
             }
         }
-        Action::OperateRuns | Action::RefreshPlan => need(actor, Role::Admin),
+        Action::OperateRuns | Action::RefreshPlan | Action::Administer => {
+            need(actor, Role::Admin)
+        }
         Action::ExportHistory => {
             if actor.has(Role::Auditor) {
                 Ok(())

@@ -37,7 +37,7 @@ pub enum Scope {
     Request,
     /// Approve or reject other people's requests.
     Decide,
-    /// Retry and cancel runs, refresh plans.
+    /// Retry and cancel runs, refresh plans; with the admin role, administer.
     Operate,
 }
 
@@ -58,7 +58,7 @@ impl Scope {
             | Action::RequestReturn
             | Action::WithdrawRequest { .. } => Scope::Request,
             Action::DecideRequest { .. } => Scope::Decide,
-            Action::OperateRuns | Action::RefreshPlan => Scope::Operate,
+            Action::OperateRuns | Action::RefreshPlan | Action::Administer => Scope::Operate,
         }
     }
 
