@@ -290,8 +290,9 @@ ensure_postgres() {
 }
 
 # Replaces one database (for the end-to-end run) with an empty one; prints its URL.
+# BERTH_DB_SUFFIX keeps the databases of two checkouts on one server apart.
 fresh_database() {
-  local name="$1" base="${DATABASE_URL%/*}"
+  local name="$1${BERTH_DB_SUFFIX:-}" base="${DATABASE_URL%/*}"
   PGOPTIONS="-c client_min_messages=warning" psql -q "$base/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
   echo "$base/$name"
 }
