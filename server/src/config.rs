@@ -36,6 +36,10 @@ pub struct Settings {
     /// The in-process provisioning worker; `None` with `BERTH_WORKER=false` (approvals still
     /// enqueue runs, which `server worker` processes elsewhere then drain).
     pub worker: Option<berth_provisioner::WorkerSettings>,
+    /// Calls a minute each API token may make on average (`BERTH_API_RATE_PER_MINUTE`), and at
+    /// once (`BERTH_API_BURST`).
+    pub api_rate_per_minute: std::num::NonZeroU32,
+    pub api_burst: std::num::NonZeroU32,
 }
 
 impl fmt::Debug for Settings {
@@ -53,6 +57,8 @@ impl fmt::Debug for Settings {
             .field("oidc", &self.oidc.as_ref().map(|o| &o.issuer_url))
             .field("templates_dir", &self.templates_dir)
             .field("worker", &self.worker)
+            .field("api_rate_per_minute", &self.api_rate_per_minute)
+            .field("api_burst", &self.api_burst)
             .finish()
     }
 }
@@ -107,6 +113,12 @@ impl Settings {
         let session_absolute =
             Duration::from_secs(3600 * env.positive("BERTH_SESSION_ABSOLUTE_HOURS", 12));
         let db_max_connections = env.positive("BERTH_DB_MAX_CONNECTIONS", 10) as u32;
+        let non_zero = |n: u64| {
+            std::num::NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX))
+                .unwrap_or(std::num::NonZeroU32::MIN)
+        };
+        let api_rate_per_minute = non_zero(env.positive("BERTH_API_RATE_PER_MINUTE", 600));
+        let api_burst = non_zero(env.positive("BERTH_API_BURST", 60));
 
         if dev_login && !site_addr.ip().is_loopback() {
             env.problem(format!(
@@ -158,6 +170,8 @@ impl Settings {
             oidc,
             templates_dir,
             worker,
+            api_rate_per_minute,
+            api_burst,
         })
     }
 }

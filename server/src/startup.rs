@@ -153,8 +153,13 @@ impl Application {
             services: services.clone(),
             oidc,
             progress: progress.clone(),
+            api_limiter: crate::api::limit::ApiLimiter::new(
+                settings.api_rate_per_minute,
+                settings.api_burst,
+            ),
         };
 
+        crate::api::spawn_housekeeping(state.services.pool.clone(), state.api_limiter.clone());
         let routes = generate_route_list(App);
         let context = {
             let services = services.clone();

@@ -15,4 +15,6 @@ pub struct AppState {
     pub oidc: Option<Arc<LazyOidcClient>>,
     /// Change notifications for the live-progress streams.
     pub progress: crate::progress::ProgressHub,
+    /// The per-token rate limit of `/api/v1`.
+    pub api_limiter: crate::api::limit::ApiLimiter,
 }

@@ -211,6 +211,7 @@ pub async fn history_page(id: Uuid, query: HistoryQuery) -> Result<TimelinePage,
 
 #[cfg(feature = "ssr")]
 fn event_view(e: berth_db::events::Event) -> EventView {
+    let actor = e.actor_label();
     let summary =
         super::environments::summarize(&e.kind, &e.details).or_else(|| engine_summary(&e.details));
     EventView {
@@ -218,7 +219,7 @@ fn event_view(e: berth_db::events::Event) -> EventView {
         summary,
         details: serde_json::to_string_pretty(&e.details).unwrap_or_default(),
         kind: e.kind,
-        actor: e.actor_name,
+        actor,
         at: e.created_at.into(),
         request_id: e.request_id,
         plan_id: e

@@ -200,80 +200,110 @@ pub async fn request_change(
     guard::respond(async move {
         let s = guard::services()?;
         let actor = guard::require(berth_domain::Action::RequestChange).await?;
-        let env = berth_db::requests::get_environment(&s.pool, environment_id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let bp = s
-            .templates
-            .blueprint_at(
-                env.blueprint.as_str(),
-                env.blueprint_version.as_deref().unwrap_or_default(),
-            )
-            .or_else(|| s.templates.blueprint(env.blueprint.as_str()));
-        let fields = bp.map(|b| b.changeable()).unwrap_or_default();
-        let size_for_defaults = size.trim().to_owned();
-        let mut parsed = berth_domain::AppOverrides::default();
-        let mut errors = berth_domain::SpecErrors::default();
-        for (name, raw) in &overrides {
-            let raw = raw.trim();
-            let Some((app, key)) = name.split_once('.') else {
-                errors.push(&format!("overrides.{name}"), "Unknown value.");
-                continue;
-            };
-            let field = fields.iter().find(|f| f.app == app && f.key == key);
-            // The blueprint's default is no override: the environment keeps following it. That
-            // is the new size's default, or the current size's left as the form showed it when
-            // nothing overrides it now (a size change then brings the new size's default).
-            let default = field.and_then(|f| f.default.for_size(&size_for_defaults));
-            let shown_default = field
-                .filter(|_| env.overrides.get(app).and_then(|v| v.get(key)).is_none())
-                .and_then(|f| f.default.for_size(env.size.as_str()));
-            if raw.is_empty()
-                || default.is_some_and(|d| json_text(d) == raw)
-                || shown_default.is_some_and(|d| json_text(d) == raw)
-            {
-                continue;
-            }
-            let value = match field.map(|f| f.kind) {
-                Some(berth_blueprint::FieldKind::Integer) => match raw.parse::<i64>() {
-                    Ok(n) => serde_json::json!(n),
-                    Err(_) => {
-                        errors.push(&format!("overrides.{app}.{key}"), "Enter a whole number.");
-                        continue;
-                    }
-                },
-                _ => serde_json::json!(raw),
-            };
-            parsed
-                .0
-                .entry(app.to_owned())
-                .or_default()
-                .insert(key.to_owned(), value);
-        }
-        if !errors.is_empty() {
-            return Err(AppError::Fields(errors));
-        }
-        let form = berth_domain::ChangeForm {
+        let form = ChangeRequestForm {
             name,
             slug,
             description,
             owner_contact,
             size,
             blueprint_version,
-            overrides: parsed,
+            overrides,
         };
-        let sub = berth_runs::lifecycle::submit_change(
-            &s.pool,
-            &s.templates,
-            environment_id,
-            &actor,
-            &form,
-        )
-        .await?;
-        leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
-        Ok(sub.request_id)
+        let request_id = change(&s, &actor, environment_id, &form).await?;
+        leptos_axum::redirect(&format!("/requests/{request_id}"));
+        Ok(request_id)
     })
     .await
+}
+
+/// The change form's fields as typed; `overrides` maps `<app>.<key>` to the value typed (empty:
+/// the blueprint's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRequestForm {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub description: String,
+    pub owner_contact: String,
+    pub size: String,
+    pub blueprint_version: String,
+    pub overrides: std::collections::BTreeMap<String, String>,
+}
+
+/// Stores a change request (and queues its plan) for an actor the caller has authorized; every
+/// refused field comes back at once as [`AppError::Fields`]. The page and the API call this.
+#[cfg(feature = "ssr")]
+pub async fn change(
+    s: &super::guard::Services,
+    actor: &berth_domain::Actor,
+    environment_id: Uuid,
+    form: &ChangeRequestForm,
+) -> Result<Uuid, AppError> {
+    let env = berth_db::requests::get_environment(&s.pool, environment_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let bp = s
+        .templates
+        .blueprint_at(
+            env.blueprint.as_str(),
+            env.blueprint_version.as_deref().unwrap_or_default(),
+        )
+        .or_else(|| s.templates.blueprint(env.blueprint.as_str()));
+    let fields = bp.map(|b| b.changeable()).unwrap_or_default();
+    let size_for_defaults = form.size.trim().to_owned();
+    let mut parsed = berth_domain::AppOverrides::default();
+    let mut errors = berth_domain::SpecErrors::default();
+    for (name, raw) in &form.overrides {
+        let raw = raw.trim();
+        let Some((app, key)) = name.split_once('.') else {
+            errors.push(&format!("overrides.{name}"), "Unknown value.");
+            continue;
+        };
+        let field = fields.iter().find(|f| f.app == app && f.key == key);
+        // The blueprint's default is no override: the environment keeps following it. That
+        // is the new size's default, or the current size's left as the form showed it when
+        // nothing overrides it now (a size change then brings the new size's default).
+        let default = field.and_then(|f| f.default.for_size(&size_for_defaults));
+        let shown_default = field
+            .filter(|_| env.overrides.get(app).and_then(|v| v.get(key)).is_none())
+            .and_then(|f| f.default.for_size(env.size.as_str()));
+        if raw.is_empty()
+            || default.is_some_and(|d| json_text(d) == raw)
+            || shown_default.is_some_and(|d| json_text(d) == raw)
+        {
+            continue;
+        }
+        let value = match field.map(|f| f.kind) {
+            Some(berth_blueprint::FieldKind::Integer) => match raw.parse::<i64>() {
+                Ok(n) => serde_json::json!(n),
+                Err(_) => {
+                    errors.push(&format!("overrides.{app}.{key}"), "Enter a whole number.");
+                    continue;
+                }
+            },
+            _ => serde_json::json!(raw),
+        };
+        parsed
+            .0
+            .entry(app.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value);
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Fields(errors));
+    }
+    let change = berth_domain::ChangeForm {
+        name: form.name.clone(),
+        slug: form.slug.clone(),
+        description: form.description.clone(),
+        owner_contact: form.owner_contact.clone(),
+        size: form.size.clone(),
+        blueprint_version: form.blueprint_version.clone(),
+        overrides: parsed,
+    };
+    let sub =
+        berth_runs::lifecycle::submit_change(&s.pool, &s.templates, environment_id, actor, &change)
+            .await?;
+    Ok(sub.request_id)
 }
 
 /// Asks for the environment to be decommissioned; `confirm` must be its name, typed.

@@ -102,8 +102,8 @@ pub async fn operate_run(run_id: Uuid, action: String, reason: String) -> Result
         let actor = guard::require(berth_domain::Action::OperateRuns).await?;
         let run = berth_runs::RunId(run_id);
         match action.as_str() {
-            "retry" => berth_runs::retry_run(&s.pool, run, actor.user_id, &reason).await?,
-            "cancel" => berth_runs::cancel_run(&s.pool, run, actor.user_id, &reason).await?,
+            "retry" => berth_runs::retry_run(&s.pool, run, &actor, &reason).await?,
+            "cancel" => berth_runs::cancel_run(&s.pool, run, &actor, &reason).await?,
             other => return Err(AppError::Invalid(format!("unknown action '{other}'"))),
         }
         Ok(())

@@ -107,33 +107,64 @@ pub async fn submit_request(
     guard::respond(async move {
         let s = guard::services()?;
         let actor = guard::require(berth_domain::Action::CreateRequest).await?;
-        let spec = match berth_domain::RequestSpec::parse(
-            &name,
-            &slug,
-            &description,
-            &owner_contact,
-            &blueprint,
-            &size,
-        ) {
-            Ok(spec) => spec,
-            Err(errors) => return Ok(SubmitOutcome::Invalid(errors)),
+        let form = NewUnitForm {
+            name,
+            slug,
+            description,
+            owner_contact,
+            blueprint,
+            size,
         };
-        match berth_runs::plans::submit_request(&s.pool, s.company.id, &actor, &spec).await {
-            Ok(sub) => {
-                leptos_axum::redirect(&format!("/requests/{}", sub.request_id));
-                Ok(SubmitOutcome::Created {
-                    request_id: sub.request_id,
-                })
+        match submit(&s, &actor, &form).await {
+            Ok(request_id) => {
+                leptos_axum::redirect(&format!("/requests/{request_id}"));
+                Ok(SubmitOutcome::Created { request_id })
             }
-            Err(berth_runs::EngineError::Db(berth_db::DbError::Taken { field, message })) => {
-                let mut errors = SpecErrors::default();
-                errors.push(field, message);
-                Ok(SubmitOutcome::Invalid(errors))
-            }
-            Err(e) => Err(e.into()),
+            Err(AppError::Fields(errors)) => Ok(SubmitOutcome::Invalid(errors)),
+            Err(e) => Err(e),
         }
     })
     .await
+}
+
+/// The request form's fields, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUnitForm {
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub owner_contact: String,
+    pub blueprint: String,
+    pub size: String,
+}
+
+/// Stores a request for a new business unit (and queues its plan) for an actor the caller has
+/// authorized; refused fields, and a name or short name already taken, come back as
+/// [`AppError::Fields`]. The page's server function and the API both call this.
+#[cfg(feature = "ssr")]
+pub async fn submit(
+    s: &super::guard::Services,
+    actor: &berth_domain::Actor,
+    form: &NewUnitForm,
+) -> Result<Uuid, AppError> {
+    let spec = berth_domain::RequestSpec::parse(
+        &form.name,
+        &form.slug,
+        &form.description,
+        &form.owner_contact,
+        &form.blueprint,
+        &form.size,
+    )
+    .map_err(AppError::Fields)?;
+    match berth_runs::plans::submit_request(&s.pool, s.company.id, actor, &spec).await {
+        Ok(sub) => Ok(sub.request_id),
+        Err(berth_runs::EngineError::Db(berth_db::DbError::Taken { field, message })) => {
+            let mut errors = SpecErrors::default();
+            errors.push(field, message);
+            Err(AppError::Fields(errors))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One request, with what the viewer may do with it.
@@ -169,40 +200,75 @@ pub async fn decide_request(
     guard::respond(async move {
         let s = guard::services()?;
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
-        let decision = berth_domain::Decision::parse(&decision, &note)
-            .map_err(|e| AppError::Invalid(e.to_string()))?;
-        // A malformed approval is reported after the policy had its say (403 before 422).
-        let (terms, bad_terms) = match decision {
-            berth_domain::Decision::Approve { .. } => match berth_domain::ApprovalTerms::parse(
-                &plan_hash,
-                override_capacity.is_some_and(|v| !v.is_empty()),
-                &override_reason,
-            ) {
-                Ok(t) => (Some(t), None),
-                Err(m) => (None, Some(m)),
-            },
-            berth_domain::Decision::Reject { .. } => (None, None),
-        };
-        let ctx = berth_runs::ApprovalContext {
-            setup_digests: s.plan_setup.as_deref(),
-        };
-        let outcome = berth_runs::decide_request(
-            &s.pool,
-            &s.templates,
-            id,
+        decide(
+            &s,
             &actor,
-            decision,
-            terms.as_ref(),
-            ctx,
+            id,
+            &DecisionForm {
+                decision,
+                note,
+                plan_hash,
+                override_capacity: override_capacity.is_some_and(|v| !v.is_empty()),
+                override_reason,
+            },
         )
         .await
-        .map_err(|e| match (e, bad_terms) {
-            (berth_runs::EngineError::Invalid(_), Some(m)) => AppError::Invalid(m),
-            (e, _) => e.into(),
-        })?;
-        Ok(outcome.status)
     })
     .await
+}
+
+/// An admin's decision as typed: `approve` (optional note, the plan's hash, and an override of
+/// the cluster's capacity with a reason) or `reject` (reason required).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionForm {
+    pub decision: String,
+    pub note: String,
+    pub plan_hash: String,
+    pub override_capacity: bool,
+    pub override_reason: String,
+}
+
+/// Decides a request for `actor` (the policy, separation of duties included, is checked in the
+/// core); the page's server function and the API both call this.
+#[cfg(feature = "ssr")]
+pub async fn decide(
+    s: &super::guard::Services,
+    actor: &berth_domain::Actor,
+    id: Uuid,
+    form: &DecisionForm,
+) -> Result<RequestStatus, AppError> {
+    let decision = berth_domain::Decision::parse(&form.decision, &form.note)
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    // A malformed approval is reported after the policy had its say (403 before 422).
+    let (terms, bad_terms) = match decision {
+        berth_domain::Decision::Approve { .. } => match berth_domain::ApprovalTerms::parse(
+            &form.plan_hash,
+            form.override_capacity,
+            &form.override_reason,
+        ) {
+            Ok(t) => (Some(t), None),
+            Err(m) => (None, Some(m)),
+        },
+        berth_domain::Decision::Reject { .. } => (None, None),
+    };
+    let ctx = berth_runs::ApprovalContext {
+        setup_digests: s.plan_setup.as_deref(),
+    };
+    let outcome = berth_runs::decide_request(
+        &s.pool,
+        &s.templates,
+        id,
+        actor,
+        decision,
+        terms.as_ref(),
+        ctx,
+    )
+    .await
+    .map_err(|e| match (e, bad_terms) {
+        (berth_runs::EngineError::Invalid(_), Some(m)) => AppError::Invalid(m),
+        (e, _) => e.into(),
+    })?;
+    Ok(outcome.status)
 }
 
 /// Withdraws one's own request while it awaits a decision.

@@ -22,9 +22,23 @@ pub struct Event {
     pub request_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
     pub actor_name: Option<String>,
+    /// The API token the actor used, when the event came from an API call.
+    pub token_name: Option<String>,
     pub kind: String,
     pub details: Value,
     pub created_at: OffsetDateTime,
+}
+
+impl Event {
+    /// Who acted, as the timeline and exports name them: "Dana Admin", or "ci-bot (token
+    /// deploy)" when the call came with an API token.
+    pub fn actor_label(&self) -> Option<String> {
+        let name = self.actor_name.as_deref()?;
+        Some(match &self.token_name {
+            Some(token) => format!("{name} (token {token})"),
+            None => name.to_owned(),
+        })
+    }
 }
 
 /// Appends one event inside the caller's transaction.
@@ -55,8 +69,10 @@ pub async fn for_environment(pool: &PgPool, environment_id: Uuid) -> Result<Vec<
     let rows = sqlx::query_as!(
         Event,
         r#"SELECT e.id, e.environment_id, e.request_id, e.actor_id,
-                  u.display_name AS "actor_name?", e.kind, e.details, e.created_at
+                  u.display_name AS "actor_name?", t.name AS "token_name?", e.kind, e.details,
+                  e.created_at
            FROM events e LEFT JOIN users u ON u.id = e.actor_id
+                LEFT JOIN api_tokens t ON t.id = e.token_id
            WHERE e.environment_id = $1 ORDER BY e.id"#,
         environment_id
     )

@@ -235,8 +235,10 @@ async fn select_asc(
     Ok(sqlx::query_as!(
         Event,
         r#"SELECT e.id, e.environment_id, e.request_id, e.actor_id,
-                  u.display_name AS "actor_name?", e.kind, e.details, e.created_at
+                  u.display_name AS "actor_name?", t.name AS "token_name?", e.kind, e.details,
+                  e.created_at
            FROM events e LEFT JOIN users u ON u.id = e.actor_id
+                LEFT JOIN api_tokens t ON t.id = e.token_id
            WHERE e.environment_id = $1 AND e.id > $2
              AND (cardinality($3::text[]) + cardinality($4::text[]) = 0
                   OR e.kind = ANY($3) OR e.kind LIKE ANY($4))
@@ -268,8 +270,10 @@ async fn select_desc(
     Ok(sqlx::query_as!(
         Event,
         r#"SELECT e.id, e.environment_id, e.request_id, e.actor_id,
-                  u.display_name AS "actor_name?", e.kind, e.details, e.created_at
+                  u.display_name AS "actor_name?", t.name AS "token_name?", e.kind, e.details,
+                  e.created_at
            FROM events e LEFT JOIN users u ON u.id = e.actor_id
+                LEFT JOIN api_tokens t ON t.id = e.token_id
            WHERE e.environment_id = $1 AND e.id < $2
              AND (cardinality($3::text[]) + cardinality($4::text[]) = 0
                   OR e.kind = ANY($3) OR e.kind LIKE ANY($4))
@@ -427,6 +431,7 @@ pub fn event_json(e: &Event) -> Value {
         "kind": e.kind,
         "actor_id": e.actor_id,
         "actor": e.actor_name,
+        "token": e.token_name,
         "request_id": e.request_id,
         "details": e.details,
     })

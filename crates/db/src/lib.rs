@@ -5,6 +5,7 @@ pub mod audit;
 pub mod companies;
 pub mod events;
 pub mod history;
+pub mod idempotency;
 pub mod lists;
 pub mod requests;
 pub mod tokens;
@@ -50,6 +51,24 @@ pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?)
+}
+
+/// Begins a transaction acting for `actor`: when the actor came with an API token, every event
+/// the transaction writes names that token (the `events.token_id` column's default reads it).
+pub async fn begin_as(
+    pool: &PgPool,
+    actor: &berth_domain::Actor,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, DbError> {
+    let mut tx = pool.begin().await?;
+    if let Some(token) = actor.token_id {
+        sqlx::query!(
+            "SELECT set_config('berth.token_id', $1, true) AS set",
+            token.to_string()
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+    }
+    Ok(tx)
 }
 
 /// Applies pending migrations (idempotent).

@@ -236,7 +236,7 @@ pub async fn submit(
     actor: &Actor,
     spec: &RequestSpec,
 ) -> Result<Submission, DbError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::begin_as(pool, actor).await?;
     let submission = submit_in(&mut tx, company_id, actor, spec).await?;
     tx.commit().await?;
     Ok(submission)
@@ -371,7 +371,7 @@ pub async fn decide(
     actor: &Actor,
     decision: Decision,
 ) -> Result<RequestStatus, DbError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::begin_as(pool, actor).await?;
     let decided = decide_in(&mut tx, request_id, actor, decision, None).await?;
     tx.commit().await?;
     Ok(decided.status)
@@ -436,7 +436,7 @@ pub async fn decide_in(
 
 /// Withdraws a request still awaiting a decision; only its requester may.
 pub async fn withdraw(pool: &PgPool, request_id: Uuid, actor: &Actor) -> Result<(), DbError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::begin_as(pool, actor).await?;
     let (submitted, locked) = lock_submitted(&mut tx, request_id).await?;
     let environment_id = locked.environment_id;
     let withdrawn = submitted.withdraw(actor)?;

@@ -22,6 +22,7 @@ impl User {
             user_id: self.id,
             name: self.display_name.clone(),
             roles: self.roles.clone(),
+            token_id: None,
         }
     }
 }

@@ -34,6 +34,7 @@ use crate::unit::{Description, OwnerContact, RequestSpec, SpecErrors, UnitName};
 #[strum(serialize_all = "lowercase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RequestKind {
     /// A new business unit.
     Create,

@@ -126,6 +126,7 @@ impl Size {
 #[strum(serialize_all = "lowercase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PlanStatus {
     /// Queued or being computed by a worker.
     Computing,

@@ -53,6 +53,10 @@ pub struct Actor {
     pub user_id: Uuid,
     pub name: String,
     pub roles: Vec<Role>,
+    /// The API token acting for the person or service account, when the call came with one;
+    /// recorded on the events it causes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<Uuid>,
 }
 
 impl Actor {
@@ -134,9 +138,7 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
                 Err(Denied::NotRequester)
             }
         }
-        Action::OperateRuns | Action::RefreshPlan | Action::Administer => {
-            need(actor, Role::Admin)
-        }
+        Action::OperateRuns | Action::RefreshPlan | Action::Administer => need(actor, Role::Admin),
         Action::ExportHistory => {
             if actor.has(Role::Auditor) {
                 Ok(())
@@ -166,6 +168,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             name: "me".into(),
             roles: roles.to_vec(),
+            token_id: None,
         };
         // (who, actor, may operate runs, may export history)
         type Case = (
@@ -228,6 +231,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             name: "me".into(),
             roles: roles.to_vec(),
+            token_id: None,
         };
         let manager = who(&[Role::Manager]);
         let admin = who(&[Role::Admin]);
@@ -267,6 +271,7 @@ mod tests {
             user_id: me,
             name: "me".into(),
             roles: roles.to_vec(),
+            token_id: None,
         };
         let actions = [
             ("read", Action::ReadEnvironments),

@@ -122,6 +122,7 @@ impl FromStr for Size {
 #[strum(serialize_all = "lowercase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RequestStatus {
     Submitted,
     Approved,
@@ -317,6 +318,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             name: "x".into(),
             roles: roles.to_vec(),
+            token_id: None,
         }
     }
 

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 #[strum(serialize_all = "lowercase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RunStatus {
     Pending,
     Running,
@@ -65,6 +66,7 @@ impl RunStatus {
 #[strum(serialize_all = "lowercase")]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StepStatus {
     /// Ready to be claimed (possibly after a backoff: `run_after`).
     Pending,

@@ -53,7 +53,7 @@ pub async fn decide_request(
     terms: Option<&ApprovalTerms>,
     ctx: ApprovalContext<'_>,
 ) -> Result<DecisionOutcome, EngineError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let binding = match (&decision, terms) {
         (Decision::Approve { .. }, Some(terms)) => {
             match bind_plan(&mut tx, request_id, actor, terms, ctx).await? {

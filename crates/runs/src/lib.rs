@@ -37,7 +37,7 @@ pub use executor::{
 pub use plans::{PlanContext, PlanError, PlanWorker, PlanWorkerConfig, Planner};
 pub use step_retries::StepRetries;
 pub use store::{
-    cancel_run, enqueue_run, enqueue_run_with, latest_run, releases_of, retry_run, run_status,
+    cancel_run, enqueue_run, enqueue_run_with, latest_run, releases_of, retry_run, run, run_status,
     steps_of_run, AttemptOutcome, ReleaseRecord, RunView, StepView,
 };
 

@@ -47,7 +47,7 @@ pub async fn submit_change(
     form: &ChangeForm,
 ) -> Result<Submission, EngineError> {
     berth_domain::policy::authorize(Some(actor), Action::RequestChange)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let env = berth_db::requests::lock_environment(&mut tx, environment_id).await?;
     refuse_while_a_run_is_live(&mut tx, environment_id).await?;
     let sub = change_in(&mut tx, templates, &env, actor, form, Action::RequestChange).await?;
@@ -95,7 +95,7 @@ pub async fn submit_return(
     actor: &Actor,
 ) -> Result<Submission, EngineError> {
     berth_domain::policy::authorize(Some(actor), Action::RequestReturn)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let env = berth_db::requests::lock_environment(&mut tx, environment_id).await?;
     refuse_while_a_run_is_live(&mut tx, environment_id).await?;
     let previous = previous_spec(&mut *tx, environment_id)
@@ -203,7 +203,7 @@ pub async fn submit_decommission(
     confirmation: &str,
 ) -> Result<Submission, EngineError> {
     berth_domain::policy::authorize(Some(actor), Action::RequestDecommission)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let env = berth_db::requests::lock_environment(&mut tx, environment_id).await?;
     refuse_while_a_run_is_live(&mut tx, environment_id).await?;
     let sub =

@@ -449,12 +449,14 @@ pub fn actor(company: &Company, admin: bool) -> berth_domain::Actor {
             user_id: company.admin,
             name: "Alex Admin".into(),
             roles: vec![Role::Admin],
+            token_id: None,
         }
     } else {
         Actor {
             user_id: company.requester,
             name: "Dana Manager".into(),
             roles: vec![Role::Manager],
+            token_id: None,
         }
     }
 }

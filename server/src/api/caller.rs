@@ -14,7 +14,7 @@ use berth_domain::{
     Action, Actor,
 };
 
-use super::problem::Problem;
+use super::{limit::ApiLimiter, problem::Problem};
 
 /// A caller whose token is live.
 pub struct Caller {
@@ -27,6 +27,7 @@ pub struct Caller {
 impl<S> FromRequestParts<S> for Caller
 where
     Services: FromRef<S>,
+    ApiLimiter: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Problem;
@@ -48,8 +49,13 @@ where
         let bearer = berth_db::tokens::authenticate(&services.pool, &secret, addr.as_deref())
             .await?
             .ok_or_else(Problem::unauthenticated)?;
+        ApiLimiter::from_ref(state)
+            .check(bearer.token.id)
+            .map_err(Problem::too_many)?;
+        let mut actor = bearer.user.actor();
+        actor.token_id = Some(bearer.token.id);
         Ok(Caller {
-            actor: bearer.user.actor(),
+            actor,
             token: bearer.token,
             services,
             addr,
@@ -61,13 +67,7 @@ impl Caller {
     /// The caller, when both the token's scopes and the holder's roles allow `action`; policy
     /// refusals are recorded in the sign-in audit trail, as the pages' are.
     pub async fn allow(&self, action: Action) -> Result<Actor, Problem> {
-        let scope = Scope::needed_for(action);
-        if !self.token.scopes.contains(&scope) {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                format!("This token lacks the {scope} scope."),
-            ));
-        }
+        self.require_scope(Scope::needed_for(action))?;
         Ok(guard::check(
             &self.services,
             Some(self.actor.clone()),
@@ -75,5 +75,18 @@ impl Caller {
             self.addr.clone(),
         )
         .await?)
+    }
+
+    /// 403 unless the token carries `scope` (for calls whose role check the core makes against
+    /// the record, such as deciding a request: not the requester's own).
+    pub fn require_scope(&self, scope: Scope) -> Result<(), Problem> {
+        if self.token.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!("This token lacks the {scope} scope."),
+            ))
+        }
     }
 }

@@ -6,12 +6,18 @@
 
 pub mod caller;
 pub mod environments;
+pub mod history;
+pub mod idempotency;
+pub mod limit;
 pub mod problem;
+pub mod requests;
+pub mod runs;
 pub mod whoami;
 
 use axum::{
+    extract::{FromRequest, Request},
     http::{header, StatusCode},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use utoipa::{
@@ -26,17 +32,42 @@ use crate::state::AppState;
     info(
         title = "Berth API",
         version = "1",
-        description = "Self-service production environments: list and read environments. \
+        description = "Self-service production environments: request, approve and follow them. \
                        Authenticate with a personal access token or a service account's token: \
-                       `Authorization: Bearer berth_pat_…`."
+                       `Authorization: Bearer berth_pat_…`. Each token may make \
+                       `BERTH_API_RATE_PER_MINUTE` calls a minute (after a burst); past that, \
+                       429 with `Retry-After`."
     ),
     servers((url = "/api/v1")),
-    paths(whoami::whoami, environments::list, environments::get),
+    paths(
+        whoami::whoami,
+        environments::list,
+        environments::get,
+        requests::create,
+        requests::change,
+        requests::decommission,
+        requests::get,
+        requests::plan,
+        requests::refresh_plan,
+        requests::approve,
+        requests::reject,
+        requests::withdraw,
+        runs::latest,
+        runs::get,
+        runs::retry,
+        runs::cancel,
+        history::page,
+        history::export,
+        history::progress,
+    ),
     components(schemas(problem::Problem, problem::FieldProblem)),
     modifiers(&BearerAuth),
     tags(
         (name = "tokens", description = "Who a token speaks for"),
         (name = "environments", description = "Business units' environments"),
+        (name = "requests", description = "Asking for, planning and deciding changes"),
+        (name = "runs", description = "Provisioning runs"),
+        (name = "history", description = "Timelines, exports and live progress"),
     )
 )]
 pub struct ApiDoc;
@@ -80,6 +111,27 @@ pub fn router() -> Router<AppState> {
         .route("/whoami", get(whoami::whoami))
         .route("/environments", get(environments::list))
         .route("/environments/{id}", get(environments::get))
+        .route("/environments/{id}/changes", post(requests::change))
+        .route(
+            "/environments/{id}/decommission",
+            post(requests::decommission),
+        )
+        .route("/environments/{id}/run", get(runs::latest))
+        .route("/environments/{id}/history", get(history::page))
+        .route("/environments/{id}/history/export", get(history::export))
+        .route("/environments/{id}/progress", get(history::progress))
+        .route("/requests", post(requests::create))
+        .route("/requests/{id}", get(requests::get))
+        .route(
+            "/requests/{id}/plan",
+            get(requests::plan).post(requests::refresh_plan),
+        )
+        .route("/requests/{id}/approve", post(requests::approve))
+        .route("/requests/{id}/reject", post(requests::reject))
+        .route("/requests/{id}/withdraw", post(requests::withdraw))
+        .route("/runs/{id}", get(runs::get))
+        .route("/runs/{id}/retry", post(runs::retry))
+        .route("/runs/{id}/cancel", post(runs::cancel))
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
@@ -93,4 +145,45 @@ pub async fn not_found() -> problem::Problem {
         StatusCode::NOT_FOUND,
         "No such API endpoint (see /api/v1/openapi.json).",
     )
+}
+
+/// A path's id as a UUID, or 400 naming what it should identify.
+pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, problem::Problem> {
+    uuid::Uuid::parse_str(raw.trim())
+        .map_err(|_| problem::Problem::bad_request(format!("The {what} id is not a UUID.")))
+}
+
+/// `Json<T>` whose refusals are problems: 400 for malformed JSON, 415 without a JSON content
+/// type, 422 for JSON of the wrong shape (naming the field).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = problem::Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, problem::Problem> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(|e| problem::Problem::new(e.status(), e.body_text()))
+    }
+}
+
+/// Every ten minutes: forget idle tokens' rate-limit buckets and day-old idempotency keys.
+pub fn spawn_housekeeping(pool: berth_db::PgPool, limiter: limit::ApiLimiter) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            limiter.forget_idle();
+            match berth_db::idempotency::purge(&pool).await {
+                Ok(n) if n > 0 => tracing::debug!(keys = n, "forgot old idempotency keys"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+            }
+        }
+    });
 }

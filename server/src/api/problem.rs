@@ -20,6 +20,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// Seconds for `Retry-After` (a 429).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 /// One refused input field.
@@ -37,6 +40,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -51,6 +55,21 @@ impl Problem {
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found() -> Self {
+        AppError::NotFound.into()
+    }
+
+    /// 429: the token called faster than its rate; `Retry-After` says when it may again.
+    pub fn too_many(retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("This token sent too many requests; try again in {seconds} s."),
+        );
+        p.retry_after = Some(seconds);
+        p
     }
 }
 
@@ -79,12 +98,22 @@ impl From<berth_db::DbError> for Problem {
     }
 }
 
+impl From<berth_runs::EngineError> for Problem {
+    fn from(e: berth_runs::EngineError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let unauthenticated = status == StatusCode::UNAUTHORIZED;
+        let retry_after = self.retry_after;
         let mut res = (status, Json(self)).into_response();
         let h = res.headers_mut();
+        if let Some(seconds) = retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -37,7 +37,7 @@ const BATCH: i64 = 1000;
 const CSV_COLUMNS: [&str; 6] = ["id", "at", "kind", "actor", "request_id", "details"];
 
 #[derive(Clone, Copy)]
-enum Format {
+pub enum Format {
     Csv,
     Json,
 }
@@ -142,34 +142,41 @@ async fn history(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let filter = match query.filter() {
-        Ok(f) => f,
-        Err(e) => return refuse(e),
-    };
-    let env = match berth_db::requests::get_environment(&services.pool, id).await {
-        Ok(Some(env)) => env,
-        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
-        Err(e) => return refuse(e.into()),
-    };
-    let export = match history::export(&services.pool, id, filter, BATCH).await {
-        Ok(x) => x,
-        Err(e) => return refuse(e.into()),
-    };
+    history_for(services, &actor, peer, id, &query, format)
+        .await
+        .unwrap_or_else(refuse)
+}
+
+/// An environment's history as a download, for an `actor` allowed to export (the API's
+/// bearer and the pages' session both end here). Refusals come back for the caller to word.
+pub async fn history_for(
+    services: &Services,
+    actor: &Actor,
+    peer: SocketAddr,
+    id: Uuid,
+    query: &HistoryQuery,
+    format: Format,
+) -> Result<Response, app::error::AppError> {
+    let filter = query.filter()?;
+    let env = berth_db::requests::get_environment(&services.pool, id)
+        .await?
+        .ok_or(app::error::AppError::NotFound)?;
+    let export = history::export(&services.pool, id, filter, BATCH).await?;
     let what = format!(
         "history.{} of {} ({id}) {}",
         format.ext(),
         env.slug,
         query.filter_query()
     );
-    record_export(services, &actor, peer, &what).await;
+    record_export(services, actor, peer, &what).await;
     tracing::info!(user_id = %actor.user_id, environment_id = %id, format = format.ext(), "history export");
     let today = OffsetDateTime::now_utc().date();
     let filename = format!("berth-{}-history-{today}.{}", env.slug, format.ext());
-    attachment(
+    Ok(attachment(
         format,
         &filename,
         Body::from_stream(event_stream(export, format)),
-    )
+    ))
 }
 
 /// Writes batches as they are read: CSV with a header row, or one JSON array.
@@ -237,7 +244,7 @@ fn csv_record(e: &Event) -> [String; 6] {
         e.id.to_string(),
         e.created_at.format(&Rfc3339).unwrap_or_default(),
         e.kind.clone(),
-        spreadsheet_safe(e.actor_name.as_deref().unwrap_or("")),
+        spreadsheet_safe(&e.actor_label().unwrap_or_default()),
         e.request_id.map(|r| r.to_string()).unwrap_or_default(),
         e.details.to_string(),
     ]

@@ -63,7 +63,13 @@ pub async fn stream(
         Ok(_) => return error(app::error::AppError::NotFound),
         Err(e) => return error(e.into()),
     }
+    environment_stream(&state, actor, id)
+}
 
+/// The stream of one environment's provisioning snapshots for an `actor` already allowed to
+/// read it (the pages' session and the API's bearer both end here).
+pub fn environment_stream(state: &AppState, actor: berth_domain::Actor, id: Uuid) -> Response {
+    let services = state.services.clone();
     struct Cursor {
         rx: Receiver<Uuid>,
         first: bool,

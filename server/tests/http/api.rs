@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::helpers::{browser, spawn, TestApp};
 
 /// Makes a personal token for the demo user `login` with `scopes`; returns its secret.
-async fn token(app: &TestApp, login: &str, scopes: &[&str]) -> (uuid::Uuid, String) {
+pub(crate) async fn token(app: &TestApp, login: &str, scopes: &[&str]) -> (uuid::Uuid, String) {
     use secrecy::ExposeSecret;
     let user = app.user_id(login).await;
     let roles = berth_db::users::get(&app.pool, user)

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod api;
+mod api_policy;
 mod history;
 mod lifecycle;
 mod lists;

@@ -66,7 +66,7 @@ pub async fn submit_request(
     actor: &Actor,
     spec: &RequestSpec,
 ) -> Result<Submission, EngineError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let sub = berth_db::requests::submit_in(&mut tx, company_id, actor, spec).await?;
     enqueue_plan(
         &mut tx,
@@ -87,7 +87,7 @@ pub async fn request_plan(
     actor: &Actor,
 ) -> Result<Uuid, EngineError> {
     authorize(Some(actor), Action::RefreshPlan)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let r = sqlx::query!(
         r#"SELECT environment_id, status AS "status: RequestStatus" FROM requests
            WHERE id = $1 FOR UPDATE"#,

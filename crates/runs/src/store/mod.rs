@@ -18,7 +18,7 @@ pub(crate) use finish::{
 };
 pub use operators::{cancel_run, retry_run};
 pub use reads::{
-    latest_run, releases_of, run_status, steps_of_run, ReleaseRecord, RunView, StepView,
+    latest_run, releases_of, run, run_status, steps_of_run, ReleaseRecord, RunView, StepView,
 };
 
 use std::time::Duration;

@@ -2,10 +2,9 @@
 //! reason and record who did it.
 
 use berth_db::events::append;
-use berth_domain::{RequestStatus, StepStatus};
+use berth_domain::{Actor, RequestStatus, StepStatus};
 use serde_json::json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::{lock_run, refresh_blocked, set_request_status, truncate_chars, MAX_ERROR_CHARS};
 use crate::error::EngineError;
@@ -32,15 +31,15 @@ fn parse_reason(reason: &str) -> Result<String, EngineError> {
 /// skipped and cancelled steps get a fresh attempt budget and wait for their dependencies
 /// again. The run goes back to `pending`; the request and environment move to `provisioning`
 /// when a worker picks it up. Recorded as `run.retried` with who and why.
-#[tracing::instrument(skip_all, fields(run_id = %run, actor = %actor))]
+#[tracing::instrument(skip_all, fields(run_id = %run, actor = %actor.user_id))]
 pub async fn retry_run(
     pool: &PgPool,
     run: RunId,
-    actor: Uuid,
+    actor: &Actor,
     reason: &str,
 ) -> Result<(), EngineError> {
     let reason = parse_reason(reason)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let locked = lock_run(&mut tx, run.0).await?;
     if !locked.status.is_retryable() {
         return Err(EngineError::Conflict(format!(
@@ -96,7 +95,7 @@ pub async fn retry_run(
         &mut tx,
         locked.environment_id,
         Some(locked.request_id),
-        Some(actor),
+        Some(actor.user_id),
         kind::RUN_RETRIED,
         json!({ "run_id": run.0, "reason": reason, "steps": reset }),
     )
@@ -109,15 +108,15 @@ pub async fn retry_run(
 /// Cancels a pending or running run: its unfinished steps become `cancelled` (a worker running
 /// one loses its lease at the next heartbeat and stops), the run is `cancelled`, the request
 /// and environment `failed`. Recorded as `run.cancelled` with who and why.
-#[tracing::instrument(skip_all, fields(run_id = %run, actor = %actor))]
+#[tracing::instrument(skip_all, fields(run_id = %run, actor = %actor.user_id))]
 pub async fn cancel_run(
     pool: &PgPool,
     run: RunId,
-    actor: Uuid,
+    actor: &Actor,
     reason: &str,
 ) -> Result<(), EngineError> {
     let reason = parse_reason(reason)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = berth_db::begin_as(pool, actor).await?;
     let locked = lock_run(&mut tx, run.0).await?;
     if !locked.status.is_live() {
         return Err(EngineError::Conflict(format!(
@@ -153,7 +152,7 @@ pub async fn cancel_run(
         &mut tx,
         locked.environment_id,
         Some(locked.request_id),
-        Some(actor),
+        Some(actor.user_id),
         kind::RUN_CANCELLED,
         json!({ "run_id": run.0, "reason": reason, "steps": cancelled }),
     )
@@ -167,7 +166,7 @@ pub async fn cancel_run(
             locked.environment_id,
             run.0,
             to,
-            Some(actor),
+            Some(actor.user_id),
         )
         .await?;
     }

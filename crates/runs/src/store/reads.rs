@@ -47,6 +47,19 @@ pub struct StepView {
     pub output: Option<Value>,
 }
 
+/// One run by id.
+pub async fn run(pool: &PgPool, id: RunId) -> Result<Option<RunView>, EngineError> {
+    Ok(sqlx::query_as!(
+        RunView,
+        r#"SELECT id AS "id: RunId", environment_id, request_id, status AS "status: RunStatus",
+                  blueprint, blueprint_version, created_at, started_at, finished_at, error
+           FROM runs WHERE id = $1"#,
+        id.0
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// The status of a run.
 pub async fn run_status(pool: &PgPool, run: RunId) -> Result<RunStatus, EngineError> {
     sqlx::query_scalar!(

@@ -290,7 +290,7 @@ async fn a_failed_change_rolls_back_and_the_environment_stays_ready(pool: PgPool
     assert_eq!(events(&pool, &change, "run.rolling_back").await.len(), 1);
     assert_eq!(events(&pool, &change, "run.rolled_back").await.len(), 1);
     // Over: a retry would re-apply half a change.
-    let retry = retry_run(&pool, run, company.admin, "again").await;
+    let retry = retry_run(&pool, run, &actor(&company, true), "again").await;
     assert!(matches!(retry, Err(EngineError::Conflict(_))), "{retry:?}");
 }
 
@@ -322,7 +322,7 @@ async fn a_failed_rollback_fails_the_environment_and_a_retry_resumes_it(pool: Pg
             && error.contains("the rollback failed too: ROLLBACK FAILED: certs"),
         "both reasons: {error}"
     );
-    retry_run(&pool, run, company.admin, "rollback again")
+    retry_run(&pool, run, &actor(&company, true), "rollback again")
         .await
         .unwrap();
     engine.drain().await.unwrap();

@@ -27,15 +27,15 @@ async fn an_operator_retries_a_failed_run_from_the_failed_step(pool: PgPool) {
 
     // Bad operator input and wrong states are refused.
     assert!(matches!(
-        retry_run(&pool, run, company.admin, "  ").await,
+        retry_run(&pool, run, &actor(&company, true), "  ").await,
         Err(EngineError::Invalid(_))
     ));
     assert!(matches!(
-        cancel_run(&pool, run, company.admin, "stop").await,
+        cancel_run(&pool, run, &actor(&company, true), "stop").await,
         Err(EngineError::Conflict(_))
     ));
 
-    retry_run(&pool, run, company.admin, "chart repo fixed")
+    retry_run(&pool, run, &actor(&company, true), "chart repo fixed")
         .await
         .unwrap();
     let steps = steps_of_run(&pool, run).await.unwrap();
@@ -79,7 +79,7 @@ async fn an_operator_retries_a_failed_run_from_the_failed_step(pool: PgPool) {
         2
     );
     assert!(matches!(
-        retry_run(&pool, run, company.admin, "again").await,
+        retry_run(&pool, run, &actor(&company, true), "again").await,
         Err(EngineError::Conflict(_))
     ));
 }
@@ -98,7 +98,7 @@ async fn an_operator_cancels_a_run_in_flight_and_retries_it_later(pool: PgPool) 
         tokio::spawn(async move { engine.tick().await })
     };
     until_called(&exec, 2).await;
-    cancel_run(&pool, run, company.admin, "wrong size requested")
+    cancel_run(&pool, run, &actor(&company, true), "wrong size requested")
         .await
         .unwrap();
     // The worker notices at its next heartbeat and stops the step.
@@ -123,7 +123,7 @@ async fn an_operator_cancels_a_run_in_flight_and_retries_it_later(pool: PgPool) 
     assert_eq!(cancelled[0].1["reason"], "wrong size requested");
     assert_eq!(engine.drain().await.unwrap().claimed, 0, "nothing runs");
 
-    retry_run(&pool, run, company.admin, "size confirmed")
+    retry_run(&pool, run, &actor(&company, true), "size confirmed")
         .await
         .unwrap();
     let engine = Engine::with_config(pool.clone(), TestExecutor::sharing(&exec), config());
@@ -142,7 +142,7 @@ async fn a_pending_run_can_be_cancelled_before_any_work(pool: PgPool) {
     let company = seed_company(&pool, "seaview", "SeaView").await;
     let env = approved_env(&pool, &company, "trucking", "Trucking").await;
     let run = enqueue(&pool, &env, &company, &insight(), &quick_retry()).await;
-    cancel_run(&pool, run, company.admin, "duplicate request")
+    cancel_run(&pool, run, &actor(&company, true), "duplicate request")
         .await
         .unwrap();
     let exec = TestExecutor::new();
