@@ -157,7 +157,8 @@ async fn every_endpoint_answers_every_caller_as_the_policy_says(pool: PgPool) {
     // (method, path, body, public, [no role, manager, admin, auditor, service account]); the
     // three without a live token always get 401 (public paths: 200). Bodies that pass the
     // policy are refused by the core afterwards (422/409), so nothing changes but the last row.
-    let rows: Vec<(Method, String, Option<Value>, bool, [S; 5])> = vec![
+    type Row = (Method, String, Option<Value>, bool, [S; 5]);
+    let rows: Vec<Row> = vec![
         (Method::GET, "/openapi.json".into(), None, true, [OK; 5]),
         (Method::GET, "/whoami".into(), None, false, [OK; 5]),
         (
