@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: format, lint, offline query metadata, unit and database tests, the AWS,
-# Rancher and SSO suites against their local servers, infrastructure checks, and the end-to-end
+# Rancher and SSO suites against their local servers, the API checks (openapi-spec-validator,
+# schemathesis), infrastructure checks, and the end-to-end
 # browser tests. Installs what is missing first; stops what it started on exit.
 #   tools/test.sh          everything (what CI runs)
 #   tools/test.sh --e2e    only the end-to-end part, for iterating on it
@@ -12,6 +13,18 @@ export CI="${CI:-}"
 started=$SECONDS
 step() { log "[$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $*"; }
 
+# Starts the server the tests built (dev profile; with the release WASM once built):
+# start_berth ADDR DB LOG [VAR=VALUE...] (the extra settings of this instance).
+start_berth() {
+  local addr="$1" db="$2" log_file="$3"
+  shift 3
+  env DATABASE_URL="$db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR="$addr" \
+    BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
+    "$@" target/debug/server >"$log_file" 2>&1 &
+  local pid=$!
+  at_exit "kill $pid"
+  wait_http "http://$addr/readyz" 120 "$pid" "$log_file" || die "Berth on $addr did not become ready (see $log_file)"
+}
 only_e2e=false
 [ "${1:-}" = "--e2e" ] && only_e2e=true
 
@@ -55,6 +68,14 @@ fi
 step "unit, database, AWS, Rancher and SSO tests"
 with_clippy cargo test --workspace --exclude frontend --no-fail-fast
 
+step "API: the OpenAPI document through openapi-spec-validator, a running Berth through schemathesis"
+api_db="$(fresh_database berth_api_check)"
+start_berth 127.0.0.1:3002 "$api_db" "$LOCAL/api-check-server.log" \
+  BERTH_WORKER=false BERTH_API_RATE_PER_MINUTE=1000000 BERTH_API_BURST=100000
+BERTH_API_TOKEN="$(DATABASE_URL="$api_db" BERTH_DEV_LOGIN=true BERTH_WORKER=false \
+  target/debug/server token sam read,request,decide,operate 1 | tail -n 1)" \
+  tools/api-check/run.sh http://127.0.0.1:3002
+
 step "CloudFormation lint and emulator smoke test"
 # The smoke test runs moto in-process (mock_aws); keep it off the shared emulator.
 env -u AWS_ENDPOINT_URL tools/aws-emulator/lint.sh
@@ -73,18 +94,6 @@ start_idp
 RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 e2e_db="$(fresh_database berth_e2e)"
 legacy_db="$(fresh_database berth_e2e_legacy)"
-# Starts the server the tests built (dev profile) with the release WASM: start_berth ADDR DB LOG
-# [VAR=VALUE...] (the extra settings of this instance).
-start_berth() {
-  local addr="$1" db="$2" log_file="$3"
-  shift 3
-  env DATABASE_URL="$db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR="$addr" \
-    BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
-    "$@" target/debug/server >"$log_file" 2>&1 &
-  local pid=$!
-  at_exit "kill $pid"
-  wait_http "http://$addr/readyz" 120 "$pid" "$log_file" || die "Berth on $addr did not become ready (see $log_file)"
-}
 step "end-to-end: starting Berth on 127.0.0.1:3000 (Apps & Marketplace) and 127.0.0.1:3001 (legacy catalog apps)"
 start_berth 127.0.0.1:3000 "$e2e_db" "$LOCAL/e2e-server.log"
 start_berth 127.0.0.1:3001 "$legacy_db" "$LOCAL/e2e-server-legacy.log" BERTH_RANCHER_LEGACY_CATALOG=stable

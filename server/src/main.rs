@@ -1,6 +1,8 @@
 //! `server` — run Berth (default); `server migrate` applies migrations and exits; `server
 //! worker` runs only the provisioning worker (beside servers started with `BERTH_WORKER=false`,
-//! or to add workers: they share the queue safely).
+//! or to add workers: they share the queue safely); `server token LOGIN SCOPES [DAYS]` prints
+//! a new personal API token for the person signed in as LOGIN (scopes comma-separated, no wider
+//! than their roles) — for bootstrapping automation from a shell with database access.
 
 use anyhow::Context;
 use leptos::prelude::get_configuration;
@@ -45,9 +47,22 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("worker stopped");
             Ok(())
         }
+        "token" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            let [login, scopes, rest @ ..] = args.as_slice() else {
+                anyhow::bail!("usage: server token LOGIN SCOPES [DAYS]  (e.g. maria read,request 30)");
+            };
+            let days = rest.first().map(String::as_str).unwrap_or("30");
+            let pool = server::startup::connect(&settings, 1).await?;
+            berth_db::migrate(&pool).await?;
+            let secret = server::tokens::issue_for_login(&pool, login, scopes, days).await?;
+            println!("{secret}");
+            Ok(())
+        }
         other => {
             eprintln!(
-                "unknown command '{other}'; use `server`, `server migrate` or `server worker`"
+                "unknown command '{other}'; use `server`, `server migrate`, `server worker` or \
+                 `server token`"
             );
             std::process::exit(2);
         }

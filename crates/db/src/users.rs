@@ -97,6 +97,29 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
     .transpose()
 }
 
+/// Everyone with this subject, whatever their issuer (an operator names a person by login).
+pub async fn by_subject(pool: &PgPool, subject: &str) -> Result<Vec<User>, DbError> {
+    let rows = sqlx::query!(
+        "SELECT id, issuer, subject, display_name, email, roles FROM users
+         WHERE subject = $1 ORDER BY issuer",
+        subject
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(User {
+                id: r.id,
+                issuer: r.issuer,
+                subject: r.subject,
+                display_name: r.display_name,
+                email: r.email,
+                roles: parse_roles(r.roles)?,
+            })
+        })
+        .collect()
+}
+
 /// Everyone recorded under one issuer, by name (used by the development sign-in page).
 pub async fn list_by_issuer(pool: &PgPool, issuer: &str) -> Result<Vec<User>, DbError> {
     let rows = sqlx::query!(

@@ -57,12 +57,11 @@ pub struct ListQuery {
 /// Lists the company's environments.
 #[utoipa::path(
     get,
+    operation_id = "listEnvironments",
     path = "/environments",
     params(ListQuery),
     responses(
         (status = 200, body = EnvironmentPage),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
@@ -134,13 +133,11 @@ pub struct Environment {
 /// Reads one environment of the company.
 #[utoipa::path(
     get,
+    operation_id = "getEnvironment",
     path = "/environments/{id}",
     params(("id" = Uuid, Path, description = "The environment's id")),
     responses(
         (status = 200, body = Environment),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),

@@ -92,16 +92,13 @@ fn cursor_id(c: Option<Cursor>) -> Option<i64> {
 /// A page of an environment's timeline (50 events).
 #[utoipa::path(
     get,
+    operation_id = "getHistory",
     path = "/environments/{id}/history",
     params(("id" = Uuid, Path, description = "The environment's id"), PageQuery),
     responses(
         (status = 200, body = EventPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "history"
@@ -162,17 +159,14 @@ pub struct ExportQuery {
 /// An environment's whole history (filtered), streamed as CSV or JSON (auditors and admins).
 #[utoipa::path(
     get,
+    operation_id = "exportHistory",
     path = "/environments/{id}/history/export",
     params(("id" = Uuid, Path, description = "The environment's id"), ExportQuery),
     responses(
         (status = 200, description = "The events, oldest first",
          content((String = "text/csv"), (Vec<Object> = "application/json"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "history"
@@ -202,15 +196,12 @@ pub async fn export(
 /// stack) on connect and after every change.
 #[utoipa::path(
     get,
+    operation_id = "streamProgress",
     path = "/environments/{id}/progress",
     params(("id" = Uuid, Path, description = "The environment's id")),
     responses(
         (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "history"

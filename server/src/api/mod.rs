@@ -60,8 +60,8 @@ use crate::state::AppState;
         history::export,
         history::progress,
     ),
-    components(schemas(problem::Problem, problem::FieldProblem)),
-    modifiers(&BearerAuth),
+    components(schemas(problem::Problem, problem::FieldProblem, history::ExportFormat)),
+    modifiers(&BearerAuth, &CommonResponses, &Links),
     tags(
         (name = "tokens", description = "Who a token speaks for"),
         (name = "environments", description = "Business units' environments"),
@@ -90,6 +90,118 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Completes every operation's answers: the problems any authenticated call may get (400 for a
+/// parameter that does not parse, 401, 403, 429) and, with a body, 415 and 422; and every
+/// answer without a description gets its status's phrase ("Not Found"), as OpenAPI requires.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let phrase = |code: &str| {
+            code.parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("Answer")
+                .to_owned()
+        };
+        let problem = |code: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(phrase(code))
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let mut common = Vec::new();
+                if op.security.is_some() {
+                    common.extend(["400", "401", "403", "429"]);
+                }
+                if op.request_body.is_some() {
+                    common.extend(["415", "422"]);
+                }
+                let responses = &mut op.responses.responses;
+                for code in common {
+                    responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| problem(code));
+                }
+                for (code, response) in responses.iter_mut() {
+                    if let RefOr::T(r) = response {
+                        if r.description.is_empty() {
+                            r.description = phrase(code);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where an answer's ids lead (OpenAPI links): a client, or a tester such as schemathesis, can
+/// follow a created request to its plan and decision, and a run to its retry.
+struct Links;
+
+/// (from operation, its answer, to operation, the `id` the target takes from the answer).
+const LINKS: &[(&str, &str, &str, &str)] = &[
+    ("createRequest", "201", "getRequest", "$response.body#/id"),
+    ("createRequest", "201", "getPlan", "$response.body#/id"),
+    ("createRequest", "201", "refreshPlan", "$response.body#/id"),
+    ("createRequest", "201", "approveRequest", "$response.body#/id"),
+    ("createRequest", "201", "rejectRequest", "$response.body#/id"),
+    ("createRequest", "201", "withdrawRequest", "$response.body#/id"),
+    ("createRequest", "201", "getEnvironment", "$response.body#/environment_id"),
+    ("createRequest", "201", "getHistory", "$response.body#/environment_id"),
+    ("createRequest", "201", "exportHistory", "$response.body#/environment_id"),
+    ("createRequest", "201", "getLatestRun", "$response.body#/environment_id"),
+    ("createRequest", "201", "requestChange", "$response.body#/environment_id"),
+    ("createRequest", "201", "requestDecommission", "$response.body#/environment_id"),
+    ("approveRequest", "200", "getLatestRun", "$response.body#/environment_id"),
+    ("getLatestRun", "200", "getRun", "$response.body#/id"),
+    ("getLatestRun", "200", "retryRun", "$response.body#/id"),
+    ("getLatestRun", "200", "cancelRun", "$response.body#/id"),
+];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{link::LinkBuilder, RefOr};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post];
+            for op in operations.into_iter().flatten() {
+                let from = op.operation_id.clone().unwrap_or_default();
+                for (_, status, to, id) in LINKS.iter().filter(|l| l.0 == from) {
+                    if let Some(RefOr::T(answer)) = op.responses.responses.get_mut(*status) {
+                        answer.links.insert(
+                            to.to_string(),
+                            RefOr::T(
+                                LinkBuilder::new()
+                                    .operation_id(*to)
+                                    .parameter("id", *id)
+                                    .build(),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -78,17 +78,26 @@ async fn read(caller: &Caller, id: Uuid) -> Result<Request, Problem> {
 /// A new business unit.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "California charging stations", "slug": "ca-charging",
+    "description": "Chargers on the West Coast", "owner_contact": "ops@seaview.example",
+    "blueprint": "insight", "size": "small"
+}))]
 pub struct NewUnit {
-    /// The unit's name as people read it ("California charging stations").
+    /// The unit's name as people read it: letters, digits, spaces and `&'.,()-`.
+    #[schema(min_length = 2, max_length = 64)]
     pub name: String,
-    /// Its short name: lowercase letters, digits and dashes; names the namespace and stack.
+    /// Its short name: lowercase letters, digits and single dashes, starting with a letter;
+    /// names the namespace and the stack. Some names are reserved (`kube-…`, `default`, …).
+    #[schema(min_length = 2, max_length = 40, pattern = "^[a-z](-?[a-z0-9])+$")]
     pub slug: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// Who answers for the unit (an email address).
+    #[schema(format = Email)]
     pub owner_contact: String,
-    /// A blueprint the company publishes (`GET /openapi.json` does not list them; the request
-    /// page does).
+    /// A blueprint the company publishes (the request page lists them).
     pub blueprint: String,
     pub size: Size,
 }
@@ -104,18 +113,15 @@ fn created(request: Request) -> Replayable<Request> {
 /// Asks for a new business unit; an admin approves its plan before anything is built.
 #[utoipa::path(
     post,
+    operation_id = "createRequest",
     path = "/requests",
     request_body = NewUnit,
     params(("Idempotency-Key" = Option<String>, Header,
             description = "Send the same key again to get the first answer instead of a second request")),
     responses(
         (status = 201, body = Request, headers(("Location" = String))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["request"])),
     tag = "requests"
@@ -155,19 +161,16 @@ pub struct Change {
 /// Asks for a change to an environment (planned and approved like a new one).
 #[utoipa::path(
     post,
+    operation_id = "requestChange",
     path = "/environments/{id}/changes",
     params(("id" = Uuid, Path, description = "The environment's id"),
            ("Idempotency-Key" = Option<String>, Header, description = "See POST /requests")),
     request_body = Change,
     responses(
         (status = 201, body = Request, headers(("Location" = String))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["request"])),
     tag = "requests"
@@ -211,19 +214,16 @@ pub struct Decommission {
 /// approves).
 #[utoipa::path(
     post,
+    operation_id = "requestDecommission",
     path = "/environments/{id}/decommission",
     params(("id" = Uuid, Path, description = "The environment's id"),
            ("Idempotency-Key" = Option<String>, Header, description = "See POST /requests")),
     request_body = Decommission,
     responses(
         (status = 201, body = Request, headers(("Location" = String))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["request"])),
     tag = "requests"
@@ -253,15 +253,12 @@ pub async fn decommission(
 /// Reads one request.
 #[utoipa::path(
     get,
+    operation_id = "getRequest",
     path = "/requests/{id}",
     params(("id" = Uuid, Path, description = "The request's id")),
     responses(
         (status = 200, body = Request),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "requests"
@@ -297,15 +294,12 @@ pub struct Plan {
 /// The request's current plan (404 until one is queued).
 #[utoipa::path(
     get,
+    operation_id = "getPlan",
     path = "/requests/{id}/plan",
     params(("id" = Uuid, Path, description = "The request's id")),
     responses(
         (status = 200, body = Plan),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "requests"
@@ -334,16 +328,13 @@ pub async fn plan(caller: Caller, Path(id): Path<String>) -> Result<Json<Plan>, 
 /// Asks for the request's plan to be computed again (admins; the request must await a decision).
 #[utoipa::path(
     post,
+    operation_id = "refreshPlan",
     path = "/requests/{id}/plan",
     params(("id" = Uuid, Path, description = "The request's id")),
     responses(
         (status = 202, description = "A fresh plan is queued; read it with GET"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["operate"])),
     tag = "requests"
@@ -394,18 +385,15 @@ async fn decide(
 /// Approves a request: its run starts, bound to the plan whose hash is given.
 #[utoipa::path(
     post,
+    operation_id = "approveRequest",
     path = "/requests/{id}/approve",
     params(("id" = Uuid, Path, description = "The request's id")),
     request_body = Approval,
     responses(
         (status = 200, body = Request),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["decide"])),
     tag = "requests"
@@ -432,18 +420,15 @@ pub async fn approve(
 /// Rejects a request, with a reason.
 #[utoipa::path(
     post,
+    operation_id = "rejectRequest",
     path = "/requests/{id}/reject",
     params(("id" = Uuid, Path, description = "The request's id")),
     request_body = Rejection,
     responses(
         (status = 200, body = Request),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["decide"])),
     tag = "requests"
@@ -468,16 +453,13 @@ pub async fn reject(
 /// Withdraws one's own request while it awaits a decision.
 #[utoipa::path(
     post,
+    operation_id = "withdrawRequest",
     path = "/requests/{id}/withdraw",
     params(("id" = Uuid, Path, description = "The request's id")),
     responses(
         (status = 200, body = Request),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["request"])),
     tag = "requests"

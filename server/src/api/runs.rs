@@ -94,15 +94,12 @@ async fn load(caller: &Caller, run: berth_runs::RunView) -> Result<Run, Problem>
 /// The environment's latest run (404 when it has none yet).
 #[utoipa::path(
     get,
+    operation_id = "getLatestRun",
     path = "/environments/{id}/run",
     params(("id" = Uuid, Path, description = "The environment's id")),
     responses(
         (status = 200, body = Run),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "runs"
@@ -119,15 +116,12 @@ pub async fn latest(caller: Caller, Path(id): Path<String>) -> Result<Json<Run>,
 /// One run.
 #[utoipa::path(
     get,
+    operation_id = "getRun",
     path = "/runs/{id}",
     params(("id" = Uuid, Path, description = "The run's id")),
     responses(
         (status = 200, body = Run),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
     tag = "runs"
@@ -172,18 +166,15 @@ async fn operate(
 /// Retries a failed or cancelled run from where it stopped.
 #[utoipa::path(
     post,
+    operation_id = "retryRun",
     path = "/runs/{id}/retry",
     params(("id" = Uuid, Path, description = "The run's id")),
     request_body = Operation,
     responses(
         (status = 200, body = Run),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["operate"])),
     tag = "runs"
@@ -199,18 +190,15 @@ pub async fn retry(
 /// Cancels a run in progress.
 #[utoipa::path(
     post,
+    operation_id = "cancelRun",
     path = "/runs/{id}/cancel",
     params(("id" = Uuid, Path, description = "The run's id")),
     request_body = Operation,
     responses(
         (status = 200, body = Run),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["operate"])),
     tag = "runs"

@@ -32,10 +32,10 @@ pub struct TokenInfo {
 /// Says who the token speaks for. Any live token may ask.
 #[utoipa::path(
     get,
+    operation_id = "whoami",
     path = "/whoami",
     responses(
         (status = 200, body = WhoAmI),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])),
     tag = "tokens"
