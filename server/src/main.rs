@@ -50,7 +50,9 @@ async fn main() -> anyhow::Result<()> {
         "token" => {
             let args: Vec<String> = std::env::args().skip(2).collect();
             let [login, scopes, rest @ ..] = args.as_slice() else {
-                anyhow::bail!("usage: server token LOGIN SCOPES [DAYS]  (e.g. maria read,request 30)");
+                anyhow::bail!(
+                    "usage: server token LOGIN SCOPES [DAYS]  (e.g. maria read,request 30)"
+                );
             };
             let days = rest.first().map(String::as_str).unwrap_or("30");
             let pool = server::startup::connect(&settings, 1).await?;

@@ -184,6 +184,7 @@ impl Application {
             .route("/auth/logout", post(routes::auth::logout))
             .nest("/api/v1", crate::api::router())
             .route("/api/v1/{*rest}", any(crate::api::not_found))
+            .route("/docs/api", get(crate::api::reference::page))
             .route("/api/{*fn_name}", post(server_fns))
             .route("/environments/{id}/progress", get(routes::progress::stream))
             .route(

@@ -21,14 +21,20 @@ pub async fn issue_for_login(
         _ => bail!("'{login}' names several people (one per identity provider)"),
     };
     let scopes: Vec<String> = scopes.split(',').map(|s| s.trim().to_owned()).collect();
-    let new = NewToken::parse("server token", days, &scopes, &user.roles, DEFAULT_MAX_TOKEN_DAYS)
-        .map_err(|errors| {
-            anyhow::anyhow!(errors
-                .iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join(" "))
-        })?;
+    let new = NewToken::parse(
+        "server token",
+        days,
+        &scopes,
+        &user.roles,
+        DEFAULT_MAX_TOKEN_DAYS,
+    )
+    .map_err(|errors| {
+        anyhow::anyhow!(errors
+            .iter()
+            .map(|e| e.message.clone())
+            .collect::<Vec<_>>()
+            .join(" "))
+    })?;
     let issued = berth_db::tokens::issue(pool, user.id, user.id, TokenKind::Personal, &new)
         .await
         .context("cannot store the token")?;

@@ -10,6 +10,7 @@ pub mod history;
 pub mod idempotency;
 pub mod limit;
 pub mod problem;
+pub mod reference;
 pub mod requests;
 pub mod runs;
 pub mod whoami;
@@ -165,16 +166,66 @@ const LINKS: &[(&str, &str, &str, &str)] = &[
     ("createRequest", "201", "getRequest", "$response.body#/id"),
     ("createRequest", "201", "getPlan", "$response.body#/id"),
     ("createRequest", "201", "refreshPlan", "$response.body#/id"),
-    ("createRequest", "201", "approveRequest", "$response.body#/id"),
-    ("createRequest", "201", "rejectRequest", "$response.body#/id"),
-    ("createRequest", "201", "withdrawRequest", "$response.body#/id"),
-    ("createRequest", "201", "getEnvironment", "$response.body#/environment_id"),
-    ("createRequest", "201", "getHistory", "$response.body#/environment_id"),
-    ("createRequest", "201", "exportHistory", "$response.body#/environment_id"),
-    ("createRequest", "201", "getLatestRun", "$response.body#/environment_id"),
-    ("createRequest", "201", "requestChange", "$response.body#/environment_id"),
-    ("createRequest", "201", "requestDecommission", "$response.body#/environment_id"),
-    ("approveRequest", "200", "getLatestRun", "$response.body#/environment_id"),
+    (
+        "createRequest",
+        "201",
+        "approveRequest",
+        "$response.body#/id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "rejectRequest",
+        "$response.body#/id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "withdrawRequest",
+        "$response.body#/id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "getEnvironment",
+        "$response.body#/environment_id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "getHistory",
+        "$response.body#/environment_id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "exportHistory",
+        "$response.body#/environment_id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "getLatestRun",
+        "$response.body#/environment_id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "requestChange",
+        "$response.body#/environment_id",
+    ),
+    (
+        "createRequest",
+        "201",
+        "requestDecommission",
+        "$response.body#/environment_id",
+    ),
+    (
+        "approveRequest",
+        "200",
+        "getLatestRun",
+        "$response.body#/environment_id",
+    ),
     ("getLatestRun", "200", "getRun", "$response.body#/id"),
     ("getLatestRun", "200", "retryRun", "$response.body#/id"),
     ("getLatestRun", "200", "cancelRun", "$response.body#/id"),

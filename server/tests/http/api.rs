@@ -272,3 +272,30 @@ async fn the_openapi_document_is_the_committed_one(pool: PgPool) {
     let doc: Value = serde_json::from_str(&served).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
 }
+
+/// The readable reference is rendered from the same document, with its own strict policy.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn the_reference_page_lists_every_operation(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let res = browser()
+        .get(format!("{}/docs/api", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    let html = res.text().await.unwrap();
+    let doc: Value = serde_json::from_str(server::api::openapi_json()).unwrap();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(html.contains(&format!("id=\"op-{id}\"")), "{id} missing");
+        }
+    }
+    assert!(html.contains("<code>POST /api/v1/requests</code>"));
+    assert!(html.contains("id=\"schema-Request\""));
+    assert!(!html.contains("<script"));
+}
