@@ -2,7 +2,8 @@
 # The auditors' history at scale (figures, not a test; recorded in docs/benchmarks.md):
 # seeds 10,000 environments and 1,000,000 events into a fresh database, starts the release
 # server on loopback, signs in through the development sign-in, and measures the environment
-# list, the auditors' view, timeline pages and an export over HTTP with wrk (p50, p99, req/s).
+# list, the auditors' view, timeline pages and an export over HTTP with wrk (p50, p99, req/s);
+# then the same list over the API with a bearer token, and the token check alone (whoami).
 #
 #   tools/bench-history.sh              build the release server if needed, seed, measure
 #   BENCH_SECONDS=30 BENCH_CONNECTIONS="1 4 8" tools/bench-history.sh
@@ -27,7 +28,8 @@ db="$(fresh_database berth_bench_history)"
 site="$(mktemp -d)"
 at_exit "rm -rf '$site'"
 DATABASE_URL="$db" LEPTOS_OUTPUT_NAME=berth LEPTOS_SITE_ROOT="$site" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
-  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true BERTH_WORKER=false RUST_LOG=warn "$server_bin" >"$LOCAL/bench-history.log" 2>&1 &
+  BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true BERTH_WORKER=false BERTH_API_RATE_PER_MINUTE=100000000 \
+  BERTH_API_BURST=1000000 RUST_LOG=warn "$server_bin" >"$LOCAL/bench-history.log" 2>&1 &
 pid=$!
 at_exit "kill $pid"
 wait_http "$BASE/readyz" 60 "$pid" "$LOCAL/bench-history.log" || die "the server did not start"
@@ -152,9 +154,12 @@ CROSS JOIN LATERAL (SELECT count(*) AS n FROM events WHERE environment_id = e.id
 ORDER BY e.updated_at DESC, e.id;
 SQL
 
+# The pages are read signed in (the session cookie); the API with a bearer token.
+header="Cookie: $cookie"
+token="$(DATABASE_URL="$db" BERTH_DEV_LOGIN=true BERTH_WORKER=false "$server_bin" token maria read 1 | tail -n 1)"
 measure() { # label path connections
   local out p50 p99 rps shown
-  out="$(wrk -t1 -c"$3" -d"${SECONDS_PER_RUN}s" --latency -H "Cookie: $cookie" "$BASE$2")"
+  out="$(wrk -t1 -c"$3" -d"${SECONDS_PER_RUN}s" --latency -H "$header" "$BASE$2")"
   p50="$(awk '$1 == "50%" { print $2 }' <<<"$out")"
   p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
   rps="$(awk '/Requests\/sec/ { print $2 }' <<<"$out")"
@@ -168,7 +173,7 @@ measure() { # label path connections
 check() { # path text-that-must-be-there
   local body status
   body="$(mktemp)"
-  status="$(curl -s -o "$body" -w '%{http_code}' -H "Cookie: $cookie" "$BASE$1")"
+  status="$(curl -s -o "$body" -w '%{http_code}' -H "$header" "$BASE$1")"
   if [ "$status" != 200 ] || ! grep -q "$2" "$body"; then
     head -c 2000 "$body" >&2
     die "$1 answered $status without '$2'"
@@ -180,6 +185,9 @@ check "/audit" 'audit-environments'
 check "/" 'Unit 0'
 check "/?after=$page100" 'rel="prev"'
 check "/audit?after=$page100" 'rel="prev"'
+header="Authorization: Bearer $token"
+check "/api/v1/environments?after=$page100" '"previous"'
+check "/api/v1/whoami" '"Maria Manager"'
 
 log "wrk: ${SECONDS_PER_RUN}s per page and connection count, 1 thread, $(nproc) cores shared with PostgreSQL and the server"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -194,6 +202,12 @@ for c in $CONNECTIONS; do
   measure "timeline, first page" "/environments/$env" "$c"
   measure "timeline, newest steps" "/environments/$env?kind=steps&page=latest" "$c"
   measure "history export (JSON, 100 events)" "/environments/$env/history.json" "$c"
+  header="Authorization: Bearer $token"
+  measure "API: environments, first page (50)" "/api/v1/environments" "$c"
+  measure "API: environments, page 100" "/api/v1/environments?after=$page100" "$c"
+  measure "API: whoami (the token check alone)" "/api/v1/whoami" "$c"
+  measure "health (no token, no database)" "/healthz" "$c"
+  header="Cookie: $cookie"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "server RSS after the runs: $(awk '/VmRSS/ { print $2, $3 }' "/proc/$pid/status")"
