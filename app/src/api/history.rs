@@ -107,11 +107,13 @@ mod convert {
         }
         if let Ok(day) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
             let start = day.midnight().assume_utc();
-            return Ok(Some(if end_of_day {
-                start + Duration::days(1)
-            } else {
-                start
-            }));
+            if !end_of_day {
+                return Ok(Some(start));
+            }
+            // The day after the last one `time` knows does not exist: a clear refusal, no panic.
+            return start.checked_add(Duration::days(1)).map(Some).ok_or_else(|| {
+                AppError::Invalid(format!("'{field}' is past the last date Berth knows."))
+            });
         }
         OffsetDateTime::parse(raw, &Rfc3339).map(Some).map_err(|_| {
             AppError::Invalid(format!(

@@ -310,6 +310,17 @@ async fn every_endpoint_answers_every_caller_as_the_policy_says(pool: PgPool) {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // A date filter past the calendar's end is refused, not a panic.
+    let (status, problem) = send(
+        &c,
+        &app,
+        Method::GET,
+        &format!("/environments/{env}/history?to=9999-12-31"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
         app.status(approved).await,
         berth_domain::RequestStatus::Approved
