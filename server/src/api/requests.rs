@@ -275,7 +275,7 @@ pub struct Plan {
     pub id: Uuid,
     pub request_id: Uuid,
     pub environment_id: Uuid,
-    /// `pending` while it is computed, then `ready` or `failed`.
+    /// `computing`, then `ready` or `failed`.
     pub status: berth_domain::PlanStatus,
     /// What an approval must carry as `plan_hash`; present when ready.
     pub hash: Option<String>,
