@@ -309,6 +309,24 @@ pub fn refused_address(ip: IpAddr, allow_private: bool) -> Option<&'static str> 
     }
 }
 
+/// Why deliveries may not go to `host`, which resolves to `addresses`, or `None` when they may:
+/// it needs an address, and every one must be allowed ([`refused_address`]) — one answer
+/// among several is enough to be sent to it.
+pub fn refused_target(host: &str, addresses: &[IpAddr], allow_private: bool) -> Option<String> {
+    if addresses.is_empty() {
+        return Some(format!("{host} has no address"));
+    }
+    addresses.iter().find_map(|ip| {
+        refused_address(*ip, allow_private).map(|why| {
+            if ip.to_string() == host {
+                format!("{ip} is {why}")
+            } else {
+                format!("{host} resolves to {ip}, {why}")
+            }
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +456,17 @@ mod tests {
         }
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(refused_address(local, true), None);
+        let public: IpAddr = "1.1.1.1".parse().unwrap();
+        assert_eq!(refused_target("hooks.example.com", &[public], false), None);
+        assert_eq!(
+            refused_target("hooks.example.com", &[public, local], false).as_deref(),
+            Some("hooks.example.com resolves to 127.0.0.1, a loopback address")
+        );
+        assert_eq!(
+            refused_target("127.0.0.1", &[local], false).as_deref(),
+            Some("127.0.0.1 is a loopback address")
+        );
+        assert!(refused_target("nowhere.example", &[], true).is_some());
         let any: IpAddr = "0.0.0.0".parse().unwrap();
         assert!(
             refused_address(any, true).is_some(),

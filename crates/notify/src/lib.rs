@@ -66,12 +66,12 @@ impl Notifiers {
         Ok(Self { webhooks, mail })
     }
 
-    /// Runs both workers until `stop` completes.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + Clone) {
-        let hooks = self.webhooks.run_until(stop.clone());
+    /// Runs both workers until the futures `stop` makes (one per worker) complete.
+    pub async fn run_until<F: Future<Output = ()>>(self, stop: impl Fn() -> F) {
+        let hooks = self.webhooks.run_until(stop());
         match &self.mail {
             Some(mail) => {
-                tokio::join!(hooks, mail.run_until(stop));
+                tokio::join!(hooks, mail.run_until(stop()));
             }
             None => hooks.await,
         }

@@ -71,7 +71,7 @@ impl std::fmt::Debug for MailSettings {
 }
 
 impl MailSettings {
-    /// Eight attempts over about an hour and a half.
+    /// Eight attempts over about an hour.
     pub const RETRY: Backoff = Backoff {
         initial: Duration::from_secs(30),
         factor: 2,

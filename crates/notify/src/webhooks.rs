@@ -18,7 +18,7 @@ use berth_db::{
     webhooks::{self, Attempt, Claimed, Next},
     DbError, PgPool,
 };
-use berth_domain::notify::refused_address;
+use berth_domain::notify::refused_target;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -149,8 +149,8 @@ impl WebhookWorker {
             _ => None,
         };
         if let Some(ip) = literal {
-            if let Some(why) = refused_address(ip, self.settings.allow_private) {
-                return Err(format!("refused: {ip} is {why}"));
+            if let Some(why) = refused_target(&ip.to_string(), &[ip], self.settings.allow_private) {
+                return Err(format!("refused: {why}"));
             }
         }
         let body = body(c, &self.settings.public_url);
@@ -223,27 +223,12 @@ impl Resolve for CheckedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            check_addresses(&host, &addrs, allow_private)?;
+            let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+            if let Some(why) = refused_target(&host, &ips, allow_private) {
+                return Err(Box::new(Refused(format!("refused: {why}"))) as _);
+            }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
-    }
-}
-
-/// Why `host`'s addresses may not be reached, if they may not: every one must be allowed.
-pub fn check_addresses(
-    host: &str,
-    addrs: &[SocketAddr],
-    allow_private: bool,
-) -> Result<(), Refused> {
-    if addrs.is_empty() {
-        return Err(Refused(format!("{host} has no address")));
-    }
-    match addrs
-        .iter()
-        .find_map(|a| refused_address(a.ip(), allow_private).map(|why| (a.ip(), why)))
-    {
-        Some((ip, why)) => Err(Refused(format!("refused: {host} resolves to {ip}, {why}"))),
-        None => Ok(()),
     }
 }
 
