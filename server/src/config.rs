@@ -36,6 +36,8 @@ pub struct Settings {
     /// The in-process provisioning worker; `None` with `BERTH_WORKER=false` (approvals still
     /// enqueue runs, which `server worker` processes elsewhere then drain).
     pub worker: Option<berth_provisioner::WorkerSettings>,
+    /// Webhook deliveries and, with `BERTH_SMTP_URL`, email.
+    pub notify: berth_notify::NotifySettings,
 }
 
 impl fmt::Debug for Settings {
@@ -53,6 +55,7 @@ impl fmt::Debug for Settings {
             .field("oidc", &self.oidc.as_ref().map(|o| &o.issuer_url))
             .field("templates_dir", &self.templates_dir)
             .field("worker", &self.worker)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -138,6 +141,8 @@ impl Settings {
             );
         }
 
+        let notify = berth_notify::NotifySettings::read(&mut env, &public_origin);
+
         let templates_dir = berth_provisioner::templates_dir(&env);
         // The worker's problems join the server's, so start-up lists them all at once.
         let worker = run_worker.then(|| berth_provisioner::WorkerSettings::read(&mut env));
@@ -158,6 +163,7 @@ impl Settings {
             oidc,
             templates_dir,
             worker,
+            notify,
         })
     }
 }

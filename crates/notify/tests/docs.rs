@@ -8,8 +8,8 @@ use berth_notify::signing;
 
 /// The first ```python block after "## Webhooks" in docs/api.md.
 fn documented_check() -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
     let webhooks = &doc[doc.find("## Webhooks").expect("a webhooks section")..];
     let start = webhooks.find("```python\n").expect("a python block") + "```python\n".len();
     let end = start + webhooks[start..].find("```").unwrap();
@@ -23,10 +23,22 @@ fn python_verify(secret: &str, id: &str, timestamp: i64, signature: &str, body: 
         documented_check()
     );
     let out = Command::new("python3")
-        .args(["-c", &driver, secret, id, &timestamp.to_string(), signature, body])
+        .args([
+            "-c",
+            &driver,
+            secret,
+            id,
+            &timestamp.to_string(),
+            signature,
+            body,
+        ])
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     match String::from_utf8_lossy(&out.stdout).trim() {
         "True" => true,
         "False" => false,
@@ -42,9 +54,27 @@ fn the_documented_signature_check_accepts_berths_signatures_only() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = signing::sign(&key, "evt_7", now, body.as_bytes());
     assert!(python_verify(secret, "evt_7", now, &sig, body));
-    assert!(python_verify(secret, "evt_7", now, &format!("v1,AAAA {sig}"), body));
-    assert!(!python_verify(secret, "evt_7", now, &sig, &body.replace('7', "8")));
-    assert!(!python_verify("whsec_c2VjcmV0c2VjcmV0c2VjcmV0", "evt_7", now, &sig, body));
+    assert!(python_verify(
+        secret,
+        "evt_7",
+        now,
+        &format!("v1,AAAA {sig}"),
+        body
+    ));
+    assert!(!python_verify(
+        secret,
+        "evt_7",
+        now,
+        &sig,
+        &body.replace('7', "8")
+    ));
+    assert!(!python_verify(
+        "whsec_c2VjcmV0c2VjcmV0c2VjcmV0",
+        "evt_7",
+        now,
+        &sig,
+        body
+    ));
     let old = now - 3600;
     let old_sig = signing::sign(&key, "evt_7", old, body.as_bytes());
     assert!(!python_verify(secret, "evt_7", old, &old_sig, body));

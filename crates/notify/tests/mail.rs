@@ -53,11 +53,22 @@ async fn admins_and_requesters_get_their_emails_in_the_catchers_inbox(pool: PgPo
     )
     .await
     .unwrap();
-    testing::enqueue(&pool, &ready, &company, &testing::insight(), &testing::quick_retry()).await;
-    berth_runs::Engine::with_config(pool.clone(), testing::TestExecutor::new(), testing::config())
-        .drain()
-        .await
-        .unwrap();
+    testing::enqueue(
+        &pool,
+        &ready,
+        &company,
+        &testing::insight(),
+        &testing::quick_retry(),
+    )
+    .await;
+    berth_runs::Engine::with_config(
+        pool.clone(),
+        testing::TestExecutor::new(),
+        testing::config(),
+    )
+    .drain()
+    .await
+    .unwrap();
 
     let worker = MailWorker::new(
         pool.clone(),
@@ -87,7 +98,11 @@ async fn admins_and_requesters_get_their_emails_in_the_catchers_inbox(pool: PgPo
     let to = |address: &str| {
         let mut mails: Vec<(String, String)> = inbox
             .iter()
-            .filter(|m| m["to"].as_array().is_some_and(|to| to.iter().any(|t| t["address"] == address)))
+            .filter(|m| {
+                m["to"]
+                    .as_array()
+                    .is_some_and(|to| to.iter().any(|t| t["address"] == address))
+            })
             .map(|m| {
                 assert_eq!(m["from"][0]["address"], "berth@berth.localhost", "{m}");
                 (
@@ -108,22 +123,37 @@ async fn admins_and_requesters_get_their_emails_in_the_catchers_inbox(pool: PgPo
         ]
     );
     assert!(
-        admin_mails[1].1.contains(&format!("http://berth.test/requests/{}", rejected.request_id)),
+        admin_mails[1].1.contains(&format!(
+            "http://berth.test/requests/{}",
+            rejected.request_id
+        )),
         "{}",
         admin_mails[1].1
     );
     let requester_mails = to(&requester);
     assert_eq!(
-        requester_mails.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(),
+        requester_mails
+            .iter()
+            .map(|m| m.0.as_str())
+            .collect::<Vec<_>>(),
         [
             "Approved: your new environment for Charging",
             "Ready: Charging",
             "Rejected: your new environment for Trucking",
         ]
     );
-    assert!(requester_mails[2].1.contains("Reason: Use the shared fleet unit."), "{}", requester_mails[2].1);
     assert!(
-        requester_mails[1].1.contains(&format!("http://berth.test/environments/{}", ready.environment_id)),
+        requester_mails[2]
+            .1
+            .contains("Reason: Use the shared fleet unit."),
+        "{}",
+        requester_mails[2].1
+    );
+    assert!(
+        requester_mails[1].1.contains(&format!(
+            "http://berth.test/environments/{}",
+            ready.environment_id
+        )),
         "{}",
         requester_mails[1].1
     );

@@ -15,12 +15,18 @@ pub fn web_url() -> String {
 /// SKIPPED notice otherwise (as the AWS emulator's probe does).
 pub fn maildev_available(test: &str) -> bool {
     let url = web_url();
-    let hostport = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let hostport = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     let reachable = std::net::TcpStream::connect(&hostport)
         .and_then(|mut stream| {
             use std::io::{Read, Write};
             stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-            write!(stream, "GET /api/email HTTP/1.0\r\nHost: {hostport}\r\n\r\n")?;
+            write!(
+                stream,
+                "GET /api/email HTTP/1.0\r\nHost: {hostport}\r\n\r\n"
+            )?;
             let mut head = [0u8; 12];
             stream.read_exact(&mut head)?;
             Ok(head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200"))
