@@ -318,7 +318,9 @@ async fn deliveries_are_signed_retried_after_a_500_and_a_timeout_and_never_doubl
     assert_eq!(decided["data"]["decision"], "approved");
 
     // The delivery log: the failed attempts with their status or error, then the success.
-    let log: Vec<(String, i32, Option<i32>, Option<String>, bool)> = sqlx::query_as(
+    // (type, attempt, status, error, a next attempt is due)
+    type Line = (String, i32, Option<i32>, Option<String>, bool);
+    let log: Vec<Line> = sqlx::query_as(
         "SELECT m.event_type, a.attempt, a.status_code, a.error, a.next_attempt_at IS NOT NULL
          FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
          JOIN webhook_messages m ON m.event_id = d.event_id

@@ -92,7 +92,8 @@ async fn only_admins_register_and_never_to_private_addresses(pool: PgPool) {
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn a_registered_endpoint_gets_signed_events_and_its_secret_is_shown_once(pool: PgPool) {
     // A receiver on this machine, which only the development setting allows.
-    let got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    type Deliveries = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+    let got: Deliveries = Arc::default();
     let receiver = Router::new().route(
         "/hook",
         post({
