@@ -12,6 +12,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 # Pinned tool versions (see ../shared/docs/toolchain.md for why these). cargo-leptos is not
 # needed: tools/build-site.sh runs the same steps with cargo, wasm-bindgen and wasm-opt.
 WASM_OPT_VERSION=132
+# The local mail catcher (npm maildev; tools/maildev/package.json pins the same version).
+MAILDEV_VERSION=3.0.0
 # The name the site's files carry (pkg/berth.js, berth.wasm, berth.css). Exported so every build
 # bakes it into the server, as cargo-leptos does, and the server needs no setting to find them.
 export LEPTOS_OUTPUT_NAME=berth
@@ -127,6 +129,9 @@ ensure_node_tools() {
   wasm-opt --version | grep -q "version $WASM_OPT_VERSION" \
     || die "wasm-opt $WASM_OPT_VERSION expected first on PATH, found: $(wasm-opt --version)"
   if [ "$INSTALL_FOR_TESTS" = true ]; then npm_ci "$ROOT/end2end"; fi
+  npm_ci "$ROOT/tools/maildev"
+  [ "$("$MAILDEV_BIN" --version 2>/dev/null)" = "$MAILDEV_VERSION" ] \
+    || die "maildev $MAILDEV_VERSION expected in tools/maildev, found: $("$MAILDEV_BIN" --version 2>&1 || true)"
   # tools/test-idp/start.sh installs its own packages.
 }
 
@@ -331,6 +336,29 @@ start_rancher_sim() {
     BERTH_REGISTRY_USERNAME="${BERTH_REGISTRY_USERNAME:-berth-pull}" \
     BERTH_REGISTRY_PASSWORD="${BERTH_REGISTRY_PASSWORD:-local-demo-registry-password}" \
     BERTH_ENGINE_POLL_MS="${BERTH_ENGINE_POLL_MS:-250}"
+}
+
+# The local mail catcher: SMTP on MAILDEV_SMTP_PORT, its inbox (web page, and REST API: `GET
+# /api/email`) on MAILDEV_WEB_PORT, both on loopback; mail kept in .local/maildev. Exports
+# MAILDEV_SMTP_URL and MAILDEV_URL (the email tests read them).
+MAILDEV_BIN="$ROOT/tools/maildev/node_modules/.bin/maildev"
+MAILDEV_SMTP_PORT="${MAILDEV_SMTP_PORT:-1025}"
+MAILDEV_WEB_PORT="${MAILDEV_WEB_PORT:-1080}"
+start_maildev() {
+  local port
+  for port in "$MAILDEV_SMTP_PORT" "$MAILDEV_WEB_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port is taken (another maildev?); set MAILDEV_SMTP_PORT and MAILDEV_WEB_PORT to free ones"
+    fi
+  done
+  mkdir -p "$LOCAL/maildev"
+  "$MAILDEV_BIN" --ip 127.0.0.1 --smtp "$MAILDEV_SMTP_PORT" --web-ip 127.0.0.1 --web "$MAILDEV_WEB_PORT" \
+    --mail-directory "$LOCAL/maildev" >"$LOCAL/maildev.log" 2>&1 &
+  local pid=$!
+  at_exit "kill $pid"
+  export MAILDEV_SMTP_URL="smtp://127.0.0.1:$MAILDEV_SMTP_PORT" MAILDEV_URL="http://127.0.0.1:$MAILDEV_WEB_PORT"
+  wait_http "$MAILDEV_URL/api/healthz" 30 "$pid" "$LOCAL/maildev.log" \
+    || die "maildev did not start on ports $MAILDEV_SMTP_PORT/$MAILDEV_WEB_PORT (see .local/maildev.log)"
 }
 
 IDP_PORT="${IDP_PORT:-4444}"

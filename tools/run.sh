@@ -21,12 +21,16 @@ wait "$venv_setup" || die "the AWS emulator's tools did not install (see .local/
 start_aws_emulator
 RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 start_idp
+start_maildev
 
 export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
 export BERTH_PUBLIC_URL="${BERTH_PUBLIC_URL:-http://$LEPTOS_SITE_ADDR}"
 export BERTH_DEV_LOGIN="${BERTH_DEV_LOGIN:-true}"
 export BERTH_SEED_DEMO="${BERTH_SEED_DEMO:-true}"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn}"
+# Email goes to the local catcher; webhooks may go to receivers on this machine.
+export BERTH_SMTP_URL="${BERTH_SMTP_URL:-$MAILDEV_SMTP_URL}" BERTH_MAIL_FROM="${BERTH_MAIL_FROM:-Berth <berth@berth.localhost>}"
+export BERTH_WEBHOOKS_ALLOW_PRIVATE="${BERTH_WEBHOOKS_ALLOW_PRIVATE:-true}"
 # The demo people, from the file the identity provider serves (tools/test-idp/users.json).
 demo_accounts() {
   python3 - "$ROOT/tools/test-idp/users.json" <<'PY'
@@ -46,6 +50,7 @@ $(demo_accounts)
   PostgreSQL:          $DATABASE_URL
   AWS emulator:        $AWS_ENDPOINT_URL
   Rancher simulator:   $BERTH_RANCHER_URL
+  Mail catcher:        $MAILDEV_URL (every email Berth sends lands here)
   Stop everything:     Ctrl-C
 
 MSG

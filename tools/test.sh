@@ -65,7 +65,10 @@ if ! query_metadata_matches; then
   query_metadata_matches || die ".sqlx/ is stale: regenerate it with tools/query-metadata.sh (see docs/development.md)"
 fi
 
-step "unit, database, AWS, Rancher and SSO tests"
+step "local mail catcher (maildev) for the email tests"
+start_maildev
+
+step "unit, database, AWS, Rancher, SSO, webhook and email tests"
 with_clippy cargo test --workspace --exclude frontend --no-fail-fast
 
 step "API: the OpenAPI document through openapi-spec-validator, a running Berth through schemathesis"

@@ -40,6 +40,8 @@ pub struct Settings {
     /// once (`BERTH_API_BURST`).
     pub api_rate_per_minute: std::num::NonZeroU32,
     pub api_burst: std::num::NonZeroU32,
+    /// Webhook deliveries and, with `BERTH_SMTP_URL`, email.
+    pub notify: berth_notify::NotifySettings,
 }
 
 impl fmt::Debug for Settings {
@@ -59,6 +61,7 @@ impl fmt::Debug for Settings {
             .field("worker", &self.worker)
             .field("api_rate_per_minute", &self.api_rate_per_minute)
             .field("api_burst", &self.api_burst)
+            .field("notify", &self.notify)
             .finish()
     }
 }
@@ -150,6 +153,8 @@ impl Settings {
             );
         }
 
+        let notify = berth_notify::NotifySettings::read(&mut env, &public_origin);
+
         let templates_dir = berth_provisioner::templates_dir(&env);
         // The worker's problems join the server's, so start-up lists them all at once.
         let worker = run_worker.then(|| berth_provisioner::WorkerSettings::read(&mut env));
@@ -172,6 +177,7 @@ impl Settings {
             worker,
             api_rate_per_minute,
             api_burst,
+            notify,
         })
     }
 }

@@ -28,6 +28,8 @@ pub struct Application {
     router: Router,
     /// The in-process provisioning worker, when enabled.
     worker: Option<Worker>,
+    /// Webhook deliveries and email.
+    notifiers: berth_notify::Notifiers,
     progress: crate::progress::ProgressHub,
 }
 
@@ -99,6 +101,8 @@ impl Application {
             Some(w) => Some(worker(w, pool.clone(), templates.clone()).await?),
             None => None,
         };
+        let notifiers = berth_notify::Notifiers::new(pool.clone(), &settings.notify)
+            .context("cannot set up notifications")?;
         if settings.seed_demo {
             seed::demo_users(&pool)
                 .await
@@ -142,6 +146,7 @@ impl Application {
             plan_setup: worker
                 .as_ref()
                 .map(|w| Arc::new(w.provisioner().setup_digests())),
+            webhooks_allow_private: settings.notify.webhooks.allow_private,
         };
         let oidc = settings
             .oidc
@@ -243,6 +248,7 @@ impl Application {
             listener,
             router,
             worker,
+            notifiers,
             progress,
         })
     }
@@ -275,6 +281,15 @@ impl Application {
                 result
             })
         });
+        let notifiers = {
+            let stopped = stopped.clone();
+            tokio::spawn(self.notifiers.run_until(move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }
+            }))
+        };
         use axum::serve::ListenerExt;
         // Streamed responses (exports, live progress) end with a small write; without
         // TCP_NODELAY it waits for the client's delayed ACK (~40 ms).
@@ -298,6 +313,9 @@ impl Application {
         })
         .await
         .context("server error");
+        notifiers
+            .await
+            .context("the notification workers panicked")?;
         if let Some(worker) = worker {
             worker
                 .await

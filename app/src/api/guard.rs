@@ -40,6 +40,8 @@ pub struct Services {
     /// The in-process worker's fingerprint of each blueprint's templates and settings, to
     /// refuse approving a plan made from others; `None` without an in-process worker.
     pub plan_setup: Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
+    /// Webhook endpoints may be on loopback and private addresses (local development).
+    pub webhooks_allow_private: bool,
 }
 
 pub fn services() -> Result<Services, AppError> {

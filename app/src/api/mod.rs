@@ -11,6 +11,7 @@ pub mod plans;
 pub mod provisioning;
 pub mod requests;
 pub mod session;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

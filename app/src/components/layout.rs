@@ -35,6 +35,14 @@ pub fn Layout(children: Children) -> impl IntoView {
                             .map(|_| view! { <a href="/audit">"Audit"</a> })
                     }}
                 </Suspense>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        me.get()
+                            .flatten()
+                            .filter(|m| m.roles.contains(&Role::Admin))
+                            .map(|_| view! { <a href="/admin/webhooks">"Webhooks"</a> })
+                    }}
+                </Suspense>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>

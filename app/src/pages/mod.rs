@@ -11,6 +11,7 @@ pub mod not_found;
 pub mod plan;
 pub mod provisioning;
 pub mod request;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -41,7 +41,8 @@ impl Event {
     }
 }
 
-/// Appends one event inside the caller's transaction.
+/// Appends one event inside the caller's transaction, with the webhook deliveries and emails it
+/// causes (`crate::outbox`): they commit, or roll back, with it.
 pub async fn append(
     conn: &mut PgConnection,
     environment_id: Uuid,
@@ -50,18 +51,28 @@ pub async fn append(
     kind: &str,
     details: Value,
 ) -> Result<i64, DbError> {
-    let id = sqlx::query_scalar!(
+    let row = sqlx::query!(
         "INSERT INTO events (environment_id, request_id, actor_id, kind, details)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
         environment_id,
         request_id,
         actor_id,
         kind,
         details
     )
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(id)
+    let event = crate::outbox::Appended {
+        id: row.id,
+        environment_id,
+        request_id,
+        actor_id,
+        kind,
+        details: &details,
+        created_at: row.created_at,
+    };
+    crate::outbox::record(conn, &event).await?;
+    Ok(row.id)
 }
 
 /// An environment's timeline, oldest first, with actor names.

@@ -7,9 +7,12 @@ pub mod events;
 pub mod history;
 pub mod idempotency;
 pub mod lists;
+pub mod mail;
+mod outbox;
 pub mod requests;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use sqlx::PgPool;

@@ -4,6 +4,7 @@
 //! side only) maps the status enums to their text columns; the WASM build leaves it off.
 
 pub mod lifecycle;
+pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod request;
@@ -15,6 +16,7 @@ pub use lifecycle::{
     AppOverrides, BlueprintVersion, ChangeForm, EnvironmentStatus, RequestKind,
     NOTHING_WOULD_CHANGE,
 };
+pub use notify::{EventType, MailKind, WebhookUrl};
 pub use plan::{ApprovalTerms, PlanDocument, PlanHash, PlanRefusal, PlanStatus, Quota};
 pub use policy::{Action, Actor, Denied, Role};
 pub use request::{BlueprintName, Decision, RequestStatus, Size, TransitionError};

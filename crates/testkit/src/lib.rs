@@ -1,8 +1,9 @@
 //! Test support shared by Berth's suites (a dev-dependency only; never linked into the product):
-//! the AWS emulator probe, one bounded polling helper, and the demo users read from the single
+//! the AWS emulator and mail catcher probes, one bounded polling helper, and the demo users read from the single
 //! file the local identity provider serves (`tools/test-idp/users.json`).
 
 pub mod emulator;
+pub mod maildev;
 mod users;
 
 pub use users::{demo_user, demo_users, DemoUser};

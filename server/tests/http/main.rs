@@ -17,3 +17,4 @@ mod requests;
 mod security;
 mod sessions;
 mod sign_in;
+mod webhooks;
