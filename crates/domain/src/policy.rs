@@ -134,9 +134,7 @@ pub fn authorize(actor: Option<&Actor>, action: Action) -> Result<(), Denied> {
                 Err(Denied::NotRequester)
             }
         }
-        Action::OperateRuns | Action::RefreshPlan | Action::Administer => {
-            need(actor, Role::Admin)
-        }
+        Action::OperateRuns | Action::RefreshPlan | Action::Administer => need(actor, Role::Admin),
         Action::ExportHistory => {
             if actor.has(Role::Auditor) {
                 Ok(())
