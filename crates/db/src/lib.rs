@@ -7,6 +7,7 @@ pub mod events;
 pub mod history;
 pub mod lists;
 pub mod requests;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 
