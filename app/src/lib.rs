@@ -23,6 +23,8 @@ use pages::{
     not_found::NotFound,
     plan::PlanPage,
     request::RequestPage,
+    service_accounts::ServiceAccountsPage,
+    tokens::TokensPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -68,6 +70,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/environments/:id/change") ssr=SsrMode::Async view={Lazy::<ChangeRoute>::new()} />
                     <Route path=path!("/environments/:id/decommission") ssr=SsrMode::Async view={Lazy::<DecommissionRoute>::new()} />
                     <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />
+                    <Route path=path!("/tokens") ssr=SsrMode::Async view={Lazy::<TokensRoute>::new()} />
+                    <Route path=path!("/admin/service-accounts") ssr=SsrMode::Async view={Lazy::<ServiceAccountsRoute>::new()} />
                 </Routes>
             </Layout>
         </Router>
@@ -105,6 +109,8 @@ lazy_page!(EnvironmentRoute => EnvironmentPage);
 lazy_page!(AuditRoute => AuditPage);
 lazy_page!(ChangeRoute => ChangePage);
 lazy_page!(DecommissionRoute => DecommissionPage);
+lazy_page!(TokensRoute => TokensPage);
+lazy_page!(ServiceAccountsRoute => ServiceAccountsPage);
 
 /// Sets the page's Content-Security-Policy: scripts only from Berth with this response's nonce
 /// (the hydration script is inline), WASM compilation allowed, nothing framed, no plugins.

@@ -1,5 +1,6 @@
 //! Server functions: guard → parse → call the core → map the error. No SQL here.
 
+pub mod admin;
 pub mod codec;
 pub mod environments;
 #[cfg(feature = "ssr")]
@@ -11,6 +12,7 @@ pub mod plans;
 pub mod provisioning;
 pub mod requests;
 pub mod session;
+pub mod tokens;
 
 use serde::{Deserialize, Serialize};
 

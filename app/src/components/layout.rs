@@ -35,6 +35,22 @@ pub fn Layout(children: Children) -> impl IntoView {
                             .map(|_| view! { <a href="/audit">"Audit"</a> })
                     }}
                 </Suspense>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        me.get()
+                            .flatten()
+                            .filter(|m| !m.roles.is_empty())
+                            .map(|_| view! { <a href="/tokens">"API tokens"</a> })
+                    }}
+                </Suspense>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        me.get()
+                            .flatten()
+                            .filter(|m| m.roles.contains(&Role::Admin))
+                            .map(|_| view! { <a href="/admin/service-accounts">"Service accounts"</a> })
+                    }}
+                </Suspense>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>

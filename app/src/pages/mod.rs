@@ -11,6 +11,8 @@ pub mod not_found;
 pub mod plan;
 pub mod provisioning;
 pub mod request;
+pub mod service_accounts;
+pub mod tokens;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -16,3 +16,4 @@ mod requests;
 mod security;
 mod sessions;
 mod sign_in;
+mod tokens;
