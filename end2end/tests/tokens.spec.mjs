@@ -100,7 +100,7 @@ test("a service account made by an admin calls with its own token", async ({ bro
   await page.getByRole("button", { name: "Create service account" }).click();
 
   const section = page.locator(`[data-testid=service-account][data-name="${account}"]`);
-  await expect(section.getByRole("heading", { name: account })).toBeVisible();
+  await expect(section.getByRole("heading", { name: account, exact: true, level: 2 })).toBeVisible();
   await section.getByLabel("Name").fill("deploys");
   await section.getByRole("button", { name: "Issue token" }).click();
   await expect(section.getByTestId("new-token")).toContainText("you won't see this again");

@@ -60,7 +60,10 @@ pub struct TokensView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IssueOutcome {
     /// Made; `secret` is shown this once and cannot be read again.
-    Issued { token: TokenView, secret: String },
+    Issued {
+        token: Box<TokenView>,
+        secret: String,
+    },
     /// One or more fields were refused; nothing was made.
     Invalid(SpecErrors),
 }
@@ -183,6 +186,6 @@ pub(crate) fn issued_outcome(issued: berth_db::tokens::Issued) -> IssueOutcome {
     super::guard::no_store();
     IssueOutcome::Issued {
         secret: issued.secret.expose_secret().to_owned(),
-        token: issued.token.into(),
+        token: Box::new(issued.token.into()),
     }
 }
