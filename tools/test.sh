@@ -109,6 +109,10 @@ for log_file in "$LOCAL/e2e-server.log" "$LOCAL/e2e-server-legacy.log"; do
   if grep -qF "$BERTH_REGISTRY_PASSWORD" "$log_file"; then
     die "the registry password appears in the server log ($log_file)"
   fi
+  # The token specs made and used tokens; their secrets are shown once, never logged.
+  if grep -qE 'berth_(pat|sat)_[0-9a-f]{64}' "$log_file"; then
+    die "an API token's secret appears in the server log ($log_file)"
+  fi
 done
 for db in "$e2e_db" "$legacy_db"; do
   leaks="$(psql -tAq "$db" -v secret="%$BERTH_REGISTRY_PASSWORD%" <<'SQL'

@@ -24,6 +24,8 @@ use pages::{
     plan::PlanPage,
     request::RequestPage,
     webhooks::{WebhookPage, WebhooksPage},
+    service_accounts::ServiceAccountsPage,
+    tokens::TokensPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -71,6 +73,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />
                     <Route path=path!("/admin/webhooks") ssr=SsrMode::Async view={Lazy::<WebhooksRoute>::new()} />
                     <Route path=path!("/admin/webhooks/:id") ssr=SsrMode::Async view={Lazy::<WebhookRoute>::new()} />
+                    <Route path=path!("/tokens") ssr=SsrMode::Async view={Lazy::<TokensRoute>::new()} />
+                    <Route path=path!("/admin/service-accounts") ssr=SsrMode::Async view={Lazy::<ServiceAccountsRoute>::new()} />
                 </Routes>
             </Layout>
         </Router>
@@ -110,6 +114,8 @@ lazy_page!(ChangeRoute => ChangePage);
 lazy_page!(DecommissionRoute => DecommissionPage);
 lazy_page!(WebhooksRoute => WebhooksPage);
 lazy_page!(WebhookRoute => WebhookPage);
+lazy_page!(TokensRoute => TokensPage);
+lazy_page!(ServiceAccountsRoute => ServiceAccountsPage);
 
 /// Sets the page's Content-Security-Policy: scripts only from Berth with this response's nonce
 /// (the hydration script is inline), WASM compilation allowed, nothing framed, no plugins.

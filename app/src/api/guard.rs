@@ -94,10 +94,7 @@ pub async fn user_in_session(
 /// whose component was re-rendered meanwhile (nested suspense during SSR) loses its context.
 pub async fn require(action: Action) -> Result<Actor, AppError> {
     let services = services()?;
-    let source_addr = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .ok()
-        .map(|c| c.0.ip().to_string());
+    let source_addr = source_addr().await;
     let session: Session = leptos_axum::extract().await.map_err(|e| {
         tracing::error!(error = %e, "session layer missing");
         AppError::Internal
@@ -136,6 +133,46 @@ pub async fn check(
         return Err(denied.into());
     }
     actor.ok_or(AppError::Unauthorized("Sign in first.".into()))
+}
+
+/// The caller's network address, for the audit trail.
+pub async fn source_addr() -> Option<String> {
+    leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// Records an administrative act of `user_id` (a token made or revoked, a service account
+/// changed, a setting changed) in the sign-in audit trail and the log. `what` names what was
+/// done to what, never a secret. A failure to record is logged; the act stands.
+pub async fn audit(
+    services: &Services,
+    kind: berth_db::audit::AuthEventKind,
+    user_id: Uuid,
+    source_addr: Option<String>,
+    what: &str,
+) {
+    tracing::info!(kind = kind.as_str(), %user_id, what, "audit");
+    let event = berth_db::audit::AuthEvent {
+        user_id: Some(user_id),
+        subject: None,
+        source_addr,
+        reason: Some(what),
+    };
+    if let Err(e) = berth_db::audit::record(&services.pool, kind, event).await {
+        tracing::error!(error = %e, kind = kind.as_str(), "cannot record an audit event");
+    }
+}
+
+/// Marks the response as never to be stored by a cache (it carries a secret shown once).
+pub fn no_store() {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
 }
 
 /// Runs a server function body; on error sets the response's HTTP status to match.

@@ -1,5 +1,6 @@
 //! Server functions: guard → parse → call the core → map the error. No SQL here.
 
+pub mod admin;
 pub mod codec;
 pub mod environments;
 #[cfg(feature = "ssr")]
@@ -12,6 +13,7 @@ pub mod provisioning;
 pub mod requests;
 pub mod session;
 pub mod webhooks;
+pub mod tokens;
 
 use serde::{Deserialize, Serialize};
 

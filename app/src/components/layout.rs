@@ -39,6 +39,22 @@ pub fn Layout(children: Children) -> impl IntoView {
                     {move || {
                         me.get()
                             .flatten()
+                            .filter(|m| !m.roles.is_empty())
+                            .map(|_| view! { <a href="/tokens">"API tokens"</a> })
+                    }}
+                </Suspense>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        me.get()
+                            .flatten()
+                            .filter(|m| m.roles.contains(&Role::Admin))
+                            .map(|_| view! { <a href="/admin/service-accounts">"Service accounts"</a> })
+                    }}
+                </Suspense>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        me.get()
+                            .flatten()
                             .filter(|m| m.roles.contains(&Role::Admin))
                             .map(|_| view! { <a href="/admin/webhooks">"Webhooks"</a> })
                     }}

@@ -12,6 +12,8 @@ pub mod plan;
 pub mod provisioning;
 pub mod request;
 pub mod webhooks;
+pub mod service_accounts;
+pub mod tokens;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -1,4 +1,5 @@
-//! The sign-in audit trail (`auth_events`): who signed in or out, failed, or was refused.
+//! The sign-in audit trail (`auth_events`): who signed in or out, failed, or was refused; who
+//! exported history, made or revoked a token or a service account, or changed a setting.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,6 +14,15 @@ pub enum AuthEventKind {
     AccessDenied,
     /// An environment's history or the auditors' list was exported.
     HistoryExport,
+    /// An API token was made (by its holder, or by an admin for a service account).
+    TokenIssued,
+    /// An API token was revoked.
+    TokenRevoked,
+    ServiceAccountCreated,
+    ServiceAccountDisabled,
+    ServiceAccountEnabled,
+    /// A company setting changed (the reason says which, from what, to what).
+    SettingChanged,
 }
 
 impl AuthEventKind {
@@ -23,6 +33,12 @@ impl AuthEventKind {
             AuthEventKind::SignInFailed => "sign_in_failed",
             AuthEventKind::AccessDenied => "access_denied",
             AuthEventKind::HistoryExport => "history_export",
+            AuthEventKind::TokenIssued => "token_issued",
+            AuthEventKind::TokenRevoked => "token_revoked",
+            AuthEventKind::ServiceAccountCreated => "service_account_created",
+            AuthEventKind::ServiceAccountDisabled => "service_account_disabled",
+            AuthEventKind::ServiceAccountEnabled => "service_account_enabled",
+            AuthEventKind::SettingChanged => "setting_changed",
         }
     }
 }
@@ -36,7 +52,13 @@ pub struct AuthEvent<'a> {
     pub reason: Option<&'a str>,
 }
 
-pub async fn record(pool: &PgPool, kind: AuthEventKind, e: AuthEvent<'_>) -> Result<(), DbError> {
+/// Records one event, on a pool or inside the caller's transaction (so a change and its record
+/// are written together).
+pub async fn record<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    kind: AuthEventKind,
+    e: AuthEvent<'_>,
+) -> Result<(), DbError> {
     let reason = e.reason.map(|r| r.chars().take(500).collect::<String>());
     sqlx::query!(
         "INSERT INTO auth_events (kind, user_id, subject, source_addr, reason)
@@ -47,7 +69,7 @@ pub async fn record(pool: &PgPool, kind: AuthEventKind, e: AuthEvent<'_>) -> Res
         e.source_addr,
         reason
     )
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

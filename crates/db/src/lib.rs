@@ -10,6 +10,7 @@ pub mod lists;
 pub mod mail;
 mod outbox;
 pub mod requests;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

@@ -226,7 +226,8 @@ pub async fn authenticate(
     Ok(Some(Bearer { user, token }))
 }
 
-/// Makes a service account with `roles`, by an admin (`made_by`).
+/// Makes a service account with `roles`, by an admin (`made_by`). Names are unique among
+/// service accounts, case-insensitively: a clash is [`DbError::Taken`] on the `name` field.
 pub async fn create_service_account(
     pool: &PgPool,
     name: &str,
@@ -245,6 +246,108 @@ pub async fn create_service_account(
         made_by
     )
     .execute(pool)
-    .await?;
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("users_service_account_name") => {
+            DbError::Taken {
+                field: "name",
+                message: format!("A service account named '{name}' already exists."),
+            }
+        }
+        _ => e.into(),
+    })?;
     crate::users::get(pool, id).await?.ok_or(DbError::NotFound)
+}
+
+/// A service account as the admins' page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub user: User,
+    pub created_by: String,
+    pub created_at: OffsetDateTime,
+    /// Set while the account is disabled: its tokens are refused.
+    pub disabled_at: Option<OffsetDateTime>,
+}
+
+struct ServiceAccountRow {
+    id: Uuid,
+    issuer: String,
+    subject: String,
+    display_name: String,
+    email: Option<String>,
+    roles: Vec<String>,
+    created_by: String,
+    created_at: OffsetDateTime,
+    disabled_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<ServiceAccountRow> for ServiceAccount {
+    type Error = DbError;
+    fn try_from(r: ServiceAccountRow) -> Result<Self, DbError> {
+        Ok(ServiceAccount {
+            user: User {
+                id: r.id,
+                issuer: r.issuer,
+                subject: r.subject,
+                display_name: r.display_name,
+                email: r.email,
+                roles: crate::parse_roles(r.roles)?,
+            },
+            created_by: r.created_by,
+            created_at: r.created_at,
+            disabled_at: r.disabled_at,
+        })
+    }
+}
+
+/// Every service account, by name.
+pub async fn list_service_accounts(pool: &PgPool) -> Result<Vec<ServiceAccount>, DbError> {
+    sqlx::query_as!(
+        ServiceAccountRow,
+        r#"SELECT u.id, u.issuer, u.subject, u.display_name, u.email, u.roles,
+                  m.display_name AS created_by, u.created_at, u.disabled_at
+           FROM users u JOIN users m ON m.id = u.created_by
+           WHERE u.kind = 'service_account'
+           ORDER BY lower(u.display_name), u.id"#
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(ServiceAccount::try_from)
+    .collect()
+}
+
+/// One service account; `None` for a person's id or an unknown one.
+pub async fn service_account(pool: &PgPool, id: Uuid) -> Result<Option<ServiceAccount>, DbError> {
+    sqlx::query_as!(
+        ServiceAccountRow,
+        r#"SELECT u.id, u.issuer, u.subject, u.display_name, u.email, u.roles,
+                  m.display_name AS created_by, u.created_at, u.disabled_at
+           FROM users u JOIN users m ON m.id = u.created_by
+           WHERE u.id = $1 AND u.kind = 'service_account'"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(ServiceAccount::try_from)
+    .transpose()
+}
+
+/// Disables a service account (its tokens are refused from the next call on) or enables it
+/// again; false when `id` is no service account or it already was so. People are never
+/// disabled here (their access follows the identity provider's groups).
+pub async fn set_service_account_disabled(
+    pool: &PgPool,
+    id: Uuid,
+    disabled: bool,
+) -> Result<bool, DbError> {
+    let done = sqlx::query!(
+        "UPDATE users SET disabled_at = CASE WHEN $2 THEN now() END
+         WHERE id = $1 AND kind = 'service_account' AND (disabled_at IS NOT NULL) <> $2",
+        id,
+        disabled
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -197,6 +197,63 @@ impl NewToken {
     }
 }
 
+/// The most an admin setting may allow: a token lives a year at most, whatever the company says.
+pub const TOKEN_DAYS_CEILING: u32 = 365;
+
+/// The company's maximum token lifetime as an admin types it: whole days, 1 to
+/// [`TOKEN_DAYS_CEILING`]. The error names the field `max_token_days`.
+pub fn parse_max_token_days(days: &str) -> Result<u32, FieldError> {
+    match days.trim().parse::<u32>() {
+        Ok(d) if (1..=TOKEN_DAYS_CEILING).contains(&d) => Ok(d),
+        _ => Err(FieldError::new(
+            "max_token_days",
+            format!("Allow from 1 to {TOKEN_DAYS_CEILING} days."),
+        )),
+    }
+}
+
+/// A service account as an admin asks for it: a name people recognise and the roles it acts
+/// with (at least one; the same roles a person can hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServiceAccount {
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+impl NewServiceAccount {
+    /// Parses the raw fields (`name`, `roles`); every problem is reported against its field.
+    pub fn parse(name: &str, roles: &[String]) -> Result<NewServiceAccount, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.is_empty() || name.chars().count() > 64 {
+            errors.push(FieldError::new(
+                "name",
+                "Give the service account a name of 1 to 64 characters (what uses it).",
+            ));
+        }
+        let mut parsed = BTreeSet::new();
+        for r in roles {
+            match r.parse::<Role>() {
+                Ok(role) => {
+                    parsed.insert(role);
+                }
+                Err(e) => errors.push(FieldError::new("roles", e)),
+            }
+        }
+        if parsed.is_empty() && !errors.iter().any(|e| e.field == "roles") {
+            errors.push(FieldError::new("roles", "Choose at least one role."));
+        }
+        if errors.is_empty() {
+            Ok(NewServiceAccount {
+                name,
+                roles: parsed.into_iter().collect(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +327,31 @@ mod tests {
         let e = NewToken::parse("x", "1", &[], &[Role::Admin], 90).unwrap_err();
         assert_eq!(e[0].message, "Choose at least one scope.");
         assert!(NewToken::parse("x", "365", &s(&["read"]), &[Role::Auditor], 365).is_ok());
+    }
+
+    #[test]
+    fn the_company_maximum_stays_within_a_year() {
+        assert_eq!(parse_max_token_days(" 180 "), Ok(180));
+        assert_eq!(parse_max_token_days("365"), Ok(365));
+        for bad in ["0", "366", "-1", "ninety", ""] {
+            let e = parse_max_token_days(bad).unwrap_err();
+            assert_eq!(e.field, "max_token_days", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_service_account_has_a_name_and_a_role() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a =
+            NewServiceAccount::parse("  CI   pipeline ", &s(&["manager", "auditor", "manager"]))
+                .unwrap();
+        assert_eq!(a.name, "CI pipeline");
+        assert_eq!(a.roles, [Role::Manager, Role::Auditor]);
+        let e = NewServiceAccount::parse(" ", &s(&["pilot"])).unwrap_err();
+        let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "roles"]);
+        let e = NewServiceAccount::parse("x", &[]).unwrap_err();
+        assert_eq!(e[0].message, "Choose at least one role.");
+        assert!(NewServiceAccount::parse(&"x".repeat(65), &s(&["admin"])).is_err());
     }
 }

@@ -86,6 +86,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The id of the user (a person or a service account) shown under `name`.
+    pub async fn user_id_by_name(&self, name: &str) -> Uuid {
+        sqlx::query_scalar("SELECT id FROM users WHERE display_name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     /// A client signed in as a demo user through the development sign-in.
     pub async fn signed_in(&self, subject: &str) -> Client {
         let client = browser();

@@ -18,3 +18,4 @@ mod security;
 mod sessions;
 mod sign_in;
 mod webhooks;
+mod tokens;
