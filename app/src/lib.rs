@@ -23,9 +23,9 @@ use pages::{
     not_found::NotFound,
     plan::PlanPage,
     request::RequestPage,
-    webhooks::{WebhookPage, WebhooksPage},
     service_accounts::ServiceAccountsPage,
     tokens::TokensPage,
+    webhooks::{WebhookPage, WebhooksPage},
 };
 
 /// The HTML document around the app, rendered on the server.

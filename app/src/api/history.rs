@@ -111,9 +111,12 @@ mod convert {
                 return Ok(Some(start));
             }
             // The day after the last one `time` knows does not exist: a clear refusal, no panic.
-            return start.checked_add(Duration::days(1)).map(Some).ok_or_else(|| {
-                AppError::Invalid(format!("'{field}' is past the last date Berth knows."))
-            });
+            return start
+                .checked_add(Duration::days(1))
+                .map(Some)
+                .ok_or_else(|| {
+                    AppError::Invalid(format!("'{field}' is past the last date Berth knows."))
+                });
         }
         OffsetDateTime::parse(raw, &Rfc3339).map(Some).map_err(|_| {
             AppError::Invalid(format!(

@@ -12,8 +12,8 @@ pub mod plans;
 pub mod provisioning;
 pub mod requests;
 pub mod session;
-pub mod webhooks;
 pub mod tokens;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

@@ -11,9 +11,9 @@ pub mod not_found;
 pub mod plan;
 pub mod provisioning;
 pub mod request;
-pub mod webhooks;
 pub mod service_accounts;
 pub mod tokens;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -77,14 +77,19 @@ pub async fn record_sign_in(pool: &PgPool, id: Uuid) -> Result<(), DbError> {
     Ok(())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
-    let row = sqlx::query!(
-        "SELECT id, issuer, subject, display_name, email, roles FROM users WHERE id = $1",
-        id
-    )
-    .fetch_optional(pool)
-    .await?;
-    row.map(|r| {
+/// A `users` row as read; [`User`] is it with its roles checked.
+struct UserRow {
+    id: Uuid,
+    issuer: String,
+    subject: String,
+    display_name: String,
+    email: Option<String>,
+    roles: Vec<String>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = DbError;
+    fn try_from(r: UserRow) -> Result<Self, DbError> {
         Ok(User {
             id: r.id,
             issuer: r.issuer,
@@ -93,52 +98,47 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
             email: r.email,
             roles: parse_roles(r.roles)?,
         })
-    })
+    }
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<User>, DbError> {
+    sqlx::query_as!(
+        UserRow,
+        "SELECT id, issuer, subject, display_name, email, roles FROM users WHERE id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(User::try_from)
     .transpose()
 }
 
 /// Everyone with this subject, whatever their issuer (an operator names a person by login).
 pub async fn by_subject(pool: &PgPool, subject: &str) -> Result<Vec<User>, DbError> {
-    let rows = sqlx::query!(
+    sqlx::query_as!(
+        UserRow,
         "SELECT id, issuer, subject, display_name, email, roles FROM users
          WHERE subject = $1 ORDER BY issuer",
         subject
     )
     .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(User {
-                id: r.id,
-                issuer: r.issuer,
-                subject: r.subject,
-                display_name: r.display_name,
-                email: r.email,
-                roles: parse_roles(r.roles)?,
-            })
-        })
-        .collect()
+    .await?
+    .into_iter()
+    .map(User::try_from)
+    .collect()
 }
 
 /// Everyone recorded under one issuer, by name (used by the development sign-in page).
 pub async fn list_by_issuer(pool: &PgPool, issuer: &str) -> Result<Vec<User>, DbError> {
-    let rows = sqlx::query!(
+    sqlx::query_as!(
+        UserRow,
         "SELECT id, issuer, subject, display_name, email, roles FROM users
          WHERE issuer = $1 ORDER BY display_name",
         issuer
     )
     .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(User {
-                id: r.id,
-                issuer: r.issuer,
-                subject: r.subject,
-                display_name: r.display_name,
-                email: r.email,
-                roles: parse_roles(r.roles)?,
-            })
-        })
-        .collect()
+    .await?
+    .into_iter()
+    .map(User::try_from)
+    .collect()
 }

@@ -17,5 +17,5 @@ mod requests;
 mod security;
 mod sessions;
 mod sign_in;
-mod webhooks;
 mod tokens;
+mod webhooks;
