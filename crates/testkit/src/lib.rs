@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod maildev;
+pub mod probe;
 mod users;
 
 pub use users::{demo_user, demo_users, DemoUser};
