@@ -4,7 +4,8 @@
 # schemathesis), infrastructure checks, and the end-to-end
 # browser tests. Installs what is missing first; stops what it started on exit.
 #   tools/test.sh          everything (what CI runs)
-#   tools/test.sh --e2e    only the end-to-end part, for iterating on it
+#   tools/test.sh --e2e [PLAYWRIGHT ARGS...]
+#                          only the end-to-end part, for iterating on it (e.g. one spec file)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 export CI="${CI:-}"
@@ -26,7 +27,7 @@ start_berth() {
   wait_http "http://$addr/readyz" 120 "$pid" "$log_file" || die "Berth on $addr did not become ready (see $log_file)"
 }
 only_e2e=false
-[ "${1:-}" = "--e2e" ] && only_e2e=true
+if [ "${1:-}" = "--e2e" ]; then only_e2e=true; shift; fi
 
 step "installing what is missing"
 install_all --for-tests
@@ -101,7 +102,7 @@ step "end-to-end: starting Berth on 127.0.0.1:3000 (Apps & Marketplace) and 127.
 start_berth 127.0.0.1:3000 "$e2e_db" "$LOCAL/e2e-server.log"
 start_berth 127.0.0.1:3001 "$legacy_db" "$LOCAL/e2e-server-legacy.log" BERTH_RANCHER_LEGACY_CATALOG=stable
 step "end-to-end: Playwright"
-(cd end2end && npx playwright test)
+(cd end2end && npx playwright test "$@")
 
 step "end-to-end: no secret in the server's log or in stored events and steps"
 # The registry password is a secret Berth itself handles; a full run happened above.

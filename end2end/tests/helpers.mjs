@@ -1,8 +1,26 @@
-import { expect } from "@playwright/test";
+import { writeFile } from "node:fs/promises";
+import { expect, test } from "@playwright/test";
 
-/** Waits until the WASM has hydrated the page, so clicks reach Leptos. */
+/** The HTML of each page's latest document, read as it arrives (see watchConsole). */
+const lastDocument = new WeakMap();
+
+/** Waits until the WASM has hydrated the page, so clicks reach Leptos. When it never does, the
+ * failure carries the page's recent errors (a hydration panic says there what did not match). */
 export async function hydrated(page) {
-  await expect(page.locator("body[data-hydrated=true]")).toHaveCount(1);
+  try {
+    await expect(page.locator("body[data-hydrated=true]")).toHaveCount(1);
+  } catch (e) {
+    const errors = (await page.pageErrors()).map((err) => `pageerror: ${err.message}`);
+    const console = (await page.consoleMessages())
+      .filter((m) => m.type() === "error" || m.type() === "warning")
+      .map((m) => `console.${m.type()}: ${m.text()}`);
+    e.message += `\n\nThe page's errors and warnings:\n${[...errors, ...console].join("\n") || "(none)"}`;
+    // The HTML the server sent, and the document as it is now, to compare (a hydration error).
+    const sent = await lastDocument.get(page);
+    if (sent) await writeFile(test.info().outputPath("document-sent.html"), sent);
+    await writeFile(test.info().outputPath("document-now.html"), await page.content());
+    throw e;
+  }
 }
 
 /** Fails the test on any console error or uncaught exception in the page. */
@@ -12,6 +30,11 @@ export function watchConsole(page) {
     if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
   });
   page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+  page.on("response", (response) => {
+    if (response.request().isNavigationRequest() && response.frame() === page.mainFrame()) {
+      lastDocument.set(page, response.text().catch(() => undefined));
+    }
+  });
   return problems;
 }
 

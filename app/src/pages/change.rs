@@ -6,8 +6,8 @@ use berth_domain::Size;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::id_param;
 use super::new_request::Field;
+use super::{for_id, id_param};
 use crate::{
     api::lifecycle::{
         get_change_form, ChangeFormView, PreviousSpecView, RequestChange, RequestDecommission,
@@ -54,15 +54,7 @@ fn form_error<T: Clone + Send + Sync + 'static>(
 
 fn load_form() -> Resource<Result<ChangeFormView, AppError>> {
     let id = id_param();
-    Resource::new(
-        move || id.get(),
-        |id| async move {
-            match id {
-                Some(id) => get_change_form(id).await,
-                None => Err(AppError::NotFound),
-            }
-        },
-    )
+    Resource::new(move || id.get(), |id| for_id(id, get_change_form))
 }
 
 /// Which of the two requests a page asks for.
@@ -297,18 +289,34 @@ fn ReturnForm(environment_id: uuid::Uuid, previous: PreviousSpecView) -> impl In
 /// On the environment page: what runs now (blueprint version, each app's chart version and Helm
 /// revision) and the ways to ask for a change or a decommission. `changed` is bumped by the live
 /// stream, so the revisions follow a run as it goes.
+/// What the environment page's "Running now" panel shows, loaded by the page itself (see
+/// `environment.rs` for why) and read again whenever `changed` moves.
+#[derive(Clone, Copy)]
+pub struct LifeData {
+    releases: Resource<Result<Vec<crate::api::lifecycle::ReleaseView>, AppError>>,
+    form: Resource<Result<ChangeFormView, AppError>>,
+}
+
+impl LifeData {
+    pub fn load(id: Memo<Option<uuid::Uuid>>, changed: Signal<u32>) -> Self {
+        use crate::api::lifecycle::get_releases;
+        Self {
+            releases: Resource::new(
+                move || (id.get(), changed.get()),
+                |(id, _)| for_id(id, get_releases),
+            ),
+            form: Resource::new(
+                move || (id.get(), changed.get()),
+                |(id, _)| for_id(id, get_change_form),
+            ),
+        }
+    }
+}
+
 #[component]
-pub fn EnvironmentLife(environment_id: uuid::Uuid, changed: Signal<u32>) -> impl IntoView {
-    use crate::api::lifecycle::get_releases;
+pub fn EnvironmentLife(environment_id: uuid::Uuid, data: LifeData) -> impl IntoView {
     use crate::components::status::When;
-    let releases = Resource::new(
-        move || changed.get(),
-        move |_| async move { get_releases(environment_id).await },
-    );
-    let form = Resource::new(
-        move || changed.get(),
-        move |_| async move { get_change_form(environment_id).await },
-    );
+    let LifeData { releases, form } = data;
     view! {
         <section class="panel" data-testid="environment-life">
             <h2>"Running now"</h2>

@@ -5,28 +5,46 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{change::EnvironmentLife, history::History, id_param, provisioning::ProvisioningPanel};
+use super::{
+    change::{EnvironmentLife, LifeData},
+    for_id,
+    history::{History, TimelineData},
+    id_param,
+    provisioning::{ProvisioningData, ProvisioningPanel},
+};
 use crate::{
     api::{
         environments::{get_environment, EnvironmentView},
         provisioning::Provisioning,
     },
     components::status::{ErrorNote, StatusBadge, When},
-    error::AppError,
 };
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
     let id = id_param();
-    let env = Resource::new(
-        move || id.get(),
-        |id| async move {
-            match id {
-                Some(id) => get_environment(id).await,
-                None => Err(AppError::NotFound),
-            }
-        },
-    );
+    let env = Resource::new(move || id.get(), |id| for_id(id, get_environment));
+    // Every resource of the page is made here, once, outside the Transition. The server calls
+    // a Transition's children more than once (to find what they read, then to await it), and a
+    // resource made inside them was fetched again each time: the HTML showed the last fetch
+    // while the browser hydrated from the first, and while a run moved on in between the two
+    // differed and hydration failed.
+    let live = RwSignal::new(None::<Provisioning>);
+    // Bumped whenever the stream pushes: what runs now is read again. Not on the effect's first
+    // run, which only subscribes: the server-rendered data is current.
+    let pushes = RwSignal::new(0u32);
+    Effect::new(move |first: Option<()>| {
+        live.track();
+        if first.is_some() {
+            pushes.update(|n| *n = n.wrapping_add(1));
+        }
+    });
+    let data = PageData {
+        live,
+        life: LifeData::load(id, pushes.into()),
+        provisioning: ProvisioningData::load(id),
+        timeline: TimelineData::load(id),
+    };
     view! {
         <Title text="Environment" />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -34,28 +52,32 @@ pub fn EnvironmentPage() -> impl IntoView {
                 env.get()
                     .map(|r| match r {
                         Err(e) => view! { <ErrorNote error=e /> }.into_any(),
-                        Ok(e) => view! { <EnvironmentDetail e /> }.into_any(),
+                        Ok(e) => view! { <EnvironmentDetail e data /> }.into_any(),
                     })
             }}
         </Transition>
     }
 }
 
+/// What the page's sections show besides the environment itself.
+#[derive(Clone, Copy)]
+struct PageData {
+    /// Every snapshot of the live progress stream.
+    live: RwSignal<Option<Provisioning>>,
+    life: LifeData,
+    provisioning: ProvisioningData,
+    timeline: TimelineData,
+}
+
 #[component]
-fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
-    let live = RwSignal::new(None::<Provisioning>);
+fn EnvironmentDetail(e: EnvironmentView, data: PageData) -> impl IntoView {
+    let live = data.live;
     let rendered_status = e.status;
     let status = move || {
         live.get()
             .and_then(|p| p.environment_status)
             .unwrap_or(rendered_status)
     };
-    // Bumped whenever the stream pushes: what runs now is read again.
-    let pushes = RwSignal::new(0u32);
-    Effect::new(move |_| {
-        live.track();
-        pushes.update(|n| *n = n.wrapping_add(1));
-    });
     let requests = RwSignal::new(e.requests);
     #[cfg(feature = "hydrate")]
     reload_requests_on_change(e.id, rendered_status, live, requests);
@@ -102,9 +124,9 @@ fn EnvironmentDetail(e: EnvironmentView) -> impl IntoView {
                 }}
             </ul>
         </section>
-        <EnvironmentLife environment_id=e.id changed=pushes.into() />
-        <ProvisioningPanel environment_id=e.id pushed=live />
-        <History environment_id=e.id />
+        <EnvironmentLife environment_id=e.id data=data.life />
+        <ProvisioningPanel environment_id=e.id pushed=live data=data.provisioning />
+        <History environment_id=e.id data=data.timeline />
     }
 }
 

@@ -6,9 +6,11 @@ use leptos::prelude::*;
 use leptos_router::{components::Form, hooks::use_query_map};
 use uuid::Uuid;
 
+use super::for_id;
 use crate::{
-    api::history::{history_page, EventView, HistoryQuery, PageCursor},
+    api::history::{history_page, EventView, HistoryQuery, PageCursor, TimelinePage},
     components::status::{ErrorNote, When},
+    error::AppError,
 };
 
 /// The type filter's choices: (value, label), in option groups.
@@ -82,25 +84,40 @@ pub fn event_label(kind: &str) -> &str {
 }
 
 /// The timeline section of an environment page.
+/// The timeline's filter (from the address) and the page of events it selects, made by the
+/// environment page itself (see `environment.rs` for why).
+#[derive(Clone, Copy)]
+pub struct TimelineData {
+    query: Memo<HistoryQuery>,
+    page: Resource<Result<TimelinePage, AppError>>,
+}
+
+impl TimelineData {
+    pub fn load(id: Memo<Option<Uuid>>) -> Self {
+        let params = use_query_map();
+        let query = Memo::new(move |_| {
+            let p = params.read();
+            let get = |k: &str| p.get(k).unwrap_or_default();
+            HistoryQuery {
+                kind: get("kind"),
+                from: get("from"),
+                to: get("to"),
+                after: get("after"),
+                before: get("before"),
+                page: get("page"),
+            }
+        });
+        let page = Resource::new(
+            move || (id.get(), query.get()),
+            |(id, q)| for_id(id, |id| history_page(id, q)),
+        );
+        Self { query, page }
+    }
+}
+
 #[component]
-pub fn History(environment_id: Uuid) -> impl IntoView {
-    let params = use_query_map();
-    let query = Memo::new(move |_| {
-        let p = params.read();
-        let get = |k: &str| p.get(k).unwrap_or_default();
-        HistoryQuery {
-            kind: get("kind"),
-            from: get("from"),
-            to: get("to"),
-            after: get("after"),
-            before: get("before"),
-            page: get("page"),
-        }
-    });
-    let page = Resource::new(
-        move || query.get(),
-        move |q| history_page(environment_id, q),
-    );
+pub fn History(environment_id: Uuid, data: TimelineData) -> impl IntoView {
+    let TimelineData { query, page } = data;
     let base = format!("/environments/{environment_id}");
 
     view! {

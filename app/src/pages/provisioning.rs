@@ -7,9 +7,11 @@ use berth_domain::{RunStatus, StepStatus};
 use leptos::prelude::*;
 use uuid::Uuid;
 
+use super::for_id;
 use crate::{
     api::provisioning::{get_provisioning, OperateRun, Provisioning, RunInfo, StackInfo, StepInfo},
     components::status::{ErrorNote, When},
+    error::AppError,
 };
 
 /// Whether the live stream is connected, for people ("live") and tests (`data-live`).
@@ -32,17 +34,36 @@ impl Live {
     }
 }
 
+/// The provisioning section's snapshot and its retry/cancel action, made by the environment
+/// page itself (see `environment.rs` for why); read again after each retry or cancel.
+#[derive(Clone, Copy)]
+pub struct ProvisioningData {
+    operate: ServerAction<OperateRun>,
+    initial: Resource<Result<Provisioning, AppError>>,
+}
+
+impl ProvisioningData {
+    pub fn load(id: Memo<Option<Uuid>>) -> Self {
+        let operate = ServerAction::<OperateRun>::new();
+        let initial = Resource::new(
+            move || (id.get(), operate.version().get()),
+            |(id, _)| for_id(id, get_provisioning),
+        );
+        Self { operate, initial }
+    }
+}
+
 /// `pushed` receives every snapshot from the live stream (the page's header follows it too).
 #[component]
 pub fn ProvisioningPanel(
     environment_id: Uuid,
     pushed: RwSignal<Option<Provisioning>>,
+    data: ProvisioningData,
 ) -> impl IntoView {
-    let operate = ServerAction::<OperateRun>::new();
-    let initial = Resource::new(
-        move || (environment_id, operate.version().get()),
-        |(id, _)| get_provisioning(id),
-    );
+    let ProvisioningData { operate, initial } = data;
+    // The stream is opened in the browser only.
+    #[cfg(not(feature = "hydrate"))]
+    let _ = environment_id;
     let live = RwSignal::new(Live::Static);
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| follow(environment_id, pushed, live));

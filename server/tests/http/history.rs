@@ -250,3 +250,32 @@ async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
         "no nav link for managers"
     );
 }
+
+/// The environment page serves one value per piece of data it shows: the signed-in person, the
+/// environment, its releases, its change form, its provisioning and its timeline page. Made
+/// inside the page's Transition, the sections' resources were fetched again each time the
+/// server called its children (three times), and a browser hydrating from the first fetch found
+/// the HTML of the last: while a run moved on in between, hydration failed.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn the_environment_page_loads_each_part_once(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let request = app.submit(&maria, "Trucking").await;
+    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
+        .bind(request)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let res = maria
+        .get(format!("{}/environments/{env}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert_eq!(
+        html.matches("__RESOLVED_RESOURCES[").count(),
+        6,
+        "one serialized value per resource"
+    );
+}
