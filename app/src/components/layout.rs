@@ -9,6 +9,26 @@ use crate::api::session::{whoami, Me};
 #[derive(Clone, Copy)]
 pub struct CurrentUser(pub Resource<Option<Me>>);
 
+/// The navigation links a person's roles open, in the order the bar shows them.
+fn role_links(roles: &[Role]) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    const LINKS: [(&str, &str, &[Role]); 5] = [
+        ("/requests/new", "Request a unit", &[Role::Manager]),
+        ("/audit", "Audit", &[Role::Auditor, Role::Admin]),
+        // Every role may hold a token (scoped to its roles).
+        ("/tokens", "API tokens", &Role::ALL),
+        (
+            "/admin/service-accounts",
+            "Service accounts",
+            &[Role::Admin],
+        ),
+        ("/admin/webhooks", "Webhooks", &[Role::Admin]),
+    ];
+    LINKS
+        .into_iter()
+        .filter(|(_, _, open_to)| open_to.iter().any(|r| roles.contains(r)))
+        .map(|(href, label, _)| (href, label))
+}
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let me = Resource::new(|| (), |_| async { whoami().await.ok().flatten() });
@@ -21,42 +41,11 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <a href="/">"Environments"</a>
                 <Suspense fallback=|| ()>
                     {move || {
-                        me.get()
-                            .flatten()
-                            .filter(|m| m.roles.contains(&Role::Manager))
-                            .map(|_| view! { <a href="/requests/new">"Request a unit"</a> })
-                    }}
-                </Suspense>
-                <Suspense fallback=|| ()>
-                    {move || {
-                        me.get()
-                            .flatten()
-                            .filter(|m| m.roles.iter().any(|r| matches!(r, Role::Auditor | Role::Admin)))
-                            .map(|_| view! { <a href="/audit">"Audit"</a> })
-                    }}
-                </Suspense>
-                <Suspense fallback=|| ()>
-                    {move || {
-                        me.get()
-                            .flatten()
-                            .filter(|m| !m.roles.is_empty())
-                            .map(|_| view! { <a href="/tokens">"API tokens"</a> })
-                    }}
-                </Suspense>
-                <Suspense fallback=|| ()>
-                    {move || {
-                        me.get()
-                            .flatten()
-                            .filter(|m| m.roles.contains(&Role::Admin))
-                            .map(|_| view! { <a href="/admin/service-accounts">"Service accounts"</a> })
-                    }}
-                </Suspense>
-                <Suspense fallback=|| ()>
-                    {move || {
-                        me.get()
-                            .flatten()
-                            .filter(|m| m.roles.contains(&Role::Admin))
-                            .map(|_| view! { <a href="/admin/webhooks">"Webhooks"</a> })
+                        me.get().flatten().map(|m| {
+                            role_links(&m.roles)
+                                .map(|(href, label)| view! { <a href=href>{label}</a> })
+                                .collect_view()
+                        })
                     }}
                 </Suspense>
             </nav>
