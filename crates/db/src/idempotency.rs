@@ -10,6 +10,11 @@ use crate::DbError;
 /// How long a key is remembered.
 pub const KEPT_HOURS: i32 = 24;
 
+/// How long a claim may stay unanswered before a retry takes it over: the process that claimed
+/// it ended (crash, restart) between doing the work and recording the answer. Every creating
+/// call finishes in seconds, so a claim this old is abandoned, not slow.
+pub const ABANDONED_MINUTES: i32 = 5;
+
 /// What a claim on a key found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
@@ -23,7 +28,8 @@ pub enum Claim {
     },
     /// The key was used with a different request.
     Mismatch,
-    /// The first request with this key is still being answered.
+    /// The first request with this key is still being answered (for up to
+    /// [`ABANDONED_MINUTES`]).
     InProgress,
 }
 
@@ -37,10 +43,13 @@ pub async fn claim(
     let mut tx = pool.begin().await?;
     sqlx::query!(
         "DELETE FROM api_idempotency
-         WHERE token_id = $1 AND key = $2 AND created_at < now() - make_interval(hours => $3)",
+         WHERE token_id = $1 AND key = $2
+           AND (created_at < now() - make_interval(hours => $3)
+                OR (status = 0 AND created_at < now() - make_interval(mins => $4)))",
         token_id,
         key,
-        KEPT_HOURS
+        KEPT_HOURS,
+        ABANDONED_MINUTES
     )
     .execute(&mut *tx)
     .await?;
