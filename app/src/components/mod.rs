@@ -1,4 +1,5 @@
 //! Pieces shared by several pages.
 
+pub mod forms;
 pub mod layout;
 pub mod status;

@@ -16,7 +16,10 @@ use crate::{
         },
         tokens::{IssueOutcome, TokenView},
     },
-    components::status::{ErrorNote, When},
+    components::{
+        forms::SecretSubmit,
+        status::{ErrorNote, When},
+    },
 };
 
 /// The page's actions, shared by its sections.
@@ -266,7 +269,7 @@ fn AccountSection(a: ServiceAccountView, actions: Actions, max_days: u32) -> imp
                 <input type="hidden" name="account" value=id.to_string() />
                 <TokenFields id_prefix=format!("account-{id}-token") errors allowed=a.allowed_scopes max_days />
                 <div class="actions">
-                    <button type="submit" class="primary" disabled=move || issue.pending().get()>"Issue token"</button>
+                    <SecretSubmit label="Issue token" pending_label="Issuing…" pending=issue.pending() />
                 </div>
             </ActionForm>
         }

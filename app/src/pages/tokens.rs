@@ -8,7 +8,10 @@ use leptos_meta::Title;
 
 use crate::{
     api::tokens::{my_tokens, CreateToken, IssueOutcome, RevokeToken, TokenView},
-    components::status::{ErrorNote, When},
+    components::{
+        forms::SecretSubmit,
+        status::{ErrorNote, When},
+    },
 };
 
 #[component]
@@ -88,9 +91,7 @@ fn NewTokenForm(
             {move || other_error().map(|e| view! { <ErrorNote error=e /> })}
             <TokenFields id_prefix="token" errors allowed max_days />
             <div class="actions">
-                <button type="submit" class="primary" disabled=move || create.pending().get()>
-                    {move || if create.pending().get() { "Making…" } else { "Make token" }}
-                </button>
+                <SecretSubmit label="Make token" pending_label="Making…" pending=create.pending() />
             </div>
         </ActionForm>
     }

@@ -12,7 +12,10 @@ use crate::{
         get_webhook, list_webhooks, ChangeWebhook, CreateWebhook, DeliveryView, EndpointDetail,
         RedeliverWebhook,
     },
-    components::status::{ErrorNote, When},
+    components::{
+        forms::SecretSubmit,
+        status::{ErrorNote, When},
+    },
     error::AppError,
 };
 
@@ -101,7 +104,7 @@ pub fn WebhooksPage() -> impl IntoView {
                     <p class="field-error" id="events-error" role="alert">{move || error_for("events").get()}</p>
                 </fieldset>
                 <div class="actions">
-                    <button type="submit" class="primary" disabled=move || create.pending().get()>"Register"</button>
+                    <SecretSubmit label="Register" pending_label="Registering…" pending=create.pending() />
                 </div>
             </ActionForm>
         </section>
