@@ -31,6 +31,8 @@ pub(crate) async fn enqueue(
         "note": event.details.get("note"),
         "run_id": event.details.get("run_id"),
         "rolled_back": event.details.get("rolled_back"),
+        // The approved plan stopped applying: the request awaits a decision on a new one.
+        "reapproval": event.kind == "run.needs_reapproval",
     });
     if kind.to_admins() {
         sqlx::query!(

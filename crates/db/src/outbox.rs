@@ -107,6 +107,10 @@ async fn webhook_data(
                 "rolled_back": event.details.get("rolled_back").and_then(Value::as_bool).unwrap_or(false),
             })
         }
+        EventType::RequestSubmitted => json!({
+            "reapproval": event.kind == "run.needs_reapproval",
+            "run_id": run_id,
+        }),
         _ => json!({ "run_id": run_id }),
     };
     if let (Value::Object(d), Value::Object(x)) = (&mut data, extra) {

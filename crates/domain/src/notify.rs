@@ -26,7 +26,8 @@ use crate::RequestKind;
     strum::EnumIter,
 )]
 pub enum EventType {
-    /// A request was submitted and awaits an admin's decision.
+    /// A request was submitted and awaits an admin's decision; or its approved plan stopped
+    /// applying before it was built, and it awaits a decision on a new plan (`reapproval`).
     #[serde(rename = "request.submitted")]
     #[strum(serialize = "request.submitted")]
     RequestSubmitted,
@@ -88,7 +89,7 @@ impl EventType {
     /// write it) becomes, if any; `request_kind` is the kind of the event's request.
     pub fn from_timeline(kind: &str, request_kind: Option<RequestKind>) -> Option<EventType> {
         Some(match kind {
-            "request.submitted" => EventType::RequestSubmitted,
+            "request.submitted" | "run.needs_reapproval" => EventType::RequestSubmitted,
             "request.approved" | "request.rejected" => EventType::RequestDecided,
             "run.started" => EventType::RunStarted,
             // `request.failed` rather than `run.failed`: it also follows a cancelled run and
@@ -133,7 +134,8 @@ impl FromStr for EventType {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum MailKind {
-    /// To every admin who may decide it: a request awaits a decision.
+    /// To every admin who may decide it: a request awaits a decision (again, when its approved
+    /// plan stopped applying).
     ApprovalNeeded,
     /// To the requester.
     Approved,
@@ -153,7 +155,7 @@ impl MailKind {
     /// The email a timeline event causes, if any.
     pub fn from_timeline(kind: &str) -> Option<MailKind> {
         Some(match kind {
-            "request.submitted" => MailKind::ApprovalNeeded,
+            "request.submitted" | "run.needs_reapproval" => MailKind::ApprovalNeeded,
             "request.approved" => MailKind::Approved,
             "request.rejected" => MailKind::Rejected,
             "request.ready" => MailKind::Ready,
@@ -336,6 +338,7 @@ mod tests {
         use EventType as T;
         let cases = [
             ("request.submitted", None, Some(T::RequestSubmitted)),
+            ("run.needs_reapproval", None, Some(T::RequestSubmitted)),
             ("request.approved", None, Some(T::RequestDecided)),
             ("request.rejected", None, Some(T::RequestDecided)),
             ("request.withdrawn", None, None),
@@ -378,6 +381,10 @@ mod tests {
     fn emails_follow_the_request() {
         assert_eq!(
             MailKind::from_timeline("request.submitted"),
+            Some(MailKind::ApprovalNeeded)
+        );
+        assert_eq!(
+            MailKind::from_timeline("run.needs_reapproval"),
             Some(MailKind::ApprovalNeeded)
         );
         assert!(MailKind::ApprovalNeeded.to_admins());

@@ -130,6 +130,12 @@ pub fn render(c: &Claimed, public_url: &str) -> (String, String) {
     let request_link = format!("{public_url}/requests/{}", text("request_id"));
     let note = d["note"].as_str().filter(|n| !n.is_empty());
     let (subject, body) = match c.kind {
+        MailKind::ApprovalNeeded if d["reapproval"] == Value::Bool(true) => (
+            format!("Approval needed again: {what} for {name}"),
+            format!(
+                "The approved plan for the {what} for {unit} no longer matches what runs (something changed since it was approved), so nothing was built from it. A new plan is being made.\n\nReview it and approve or reject it:\n{request_link}\n"
+            ),
+        ),
         MailKind::ApprovalNeeded => (
             format!("Approval needed: {what} for {name}"),
             format!(
@@ -222,6 +228,17 @@ mod tests {
         );
         assert_eq!(s, "Approval needed: new environment for Trucking");
         assert!(b.contains("Maria Manager asked"), "{b}");
+        assert!(b.contains(&format!("{base}/requests/{req}")), "{b}");
+        let (s, b) = render(
+            &claimed(
+                MailKind::ApprovalNeeded,
+                data(json!({ "reapproval": true })),
+                None,
+            ),
+            base,
+        );
+        assert_eq!(s, "Approval needed again: new environment for Trucking");
+        assert!(b.contains("no longer matches"), "{b}");
         assert!(b.contains(&format!("{base}/requests/{req}")), "{b}");
 
         let (s, b) = render(
