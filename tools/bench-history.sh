@@ -188,6 +188,7 @@ check "/audit?after=$page100" 'rel="prev"'
 header="Authorization: Bearer $token"
 check "/api/v1/environments?after=$page100" '"previous"'
 check "/api/v1/whoami" '"Maria Manager"'
+header="Cookie: $cookie"
 
 log "wrk: ${SECONDS_PER_RUN}s per page and connection count, 1 thread, $(nproc) cores shared with PostgreSQL and the server"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

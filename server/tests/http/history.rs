@@ -16,11 +16,7 @@ async fn history_exports_are_for_auditors_and_admins(pool: PgPool) {
         .decide(&ada, request, "approve", "Approved for Q1.")
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
-        .bind(request)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let env = app.environment_of(request).await;
     let url =
         |ext: &str, query: &str| format!("{}/environments/{env}/history.{ext}{query}", app.base);
     let get = |c: &Client, u: String| {
@@ -162,11 +158,7 @@ async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
     let app = spawn(pool, true).await;
     let maria = app.signed_in("maria").await;
     let request = app.submit(&maria, "Trucking").await;
-    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
-        .bind(request)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let env = app.environment_of(request).await;
     // 118 engine events after the submission and its plan request: 120 in all, three pages of
     // 50.
     sqlx::query(
@@ -261,11 +253,7 @@ async fn the_environment_page_loads_each_part_once(pool: PgPool) {
     let app = spawn(pool, true).await;
     let maria = app.signed_in("maria").await;
     let request = app.submit(&maria, "Trucking").await;
-    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
-        .bind(request)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let env = app.environment_of(request).await;
     let res = maria
         .get(format!("{}/environments/{env}", app.base))
         .send()

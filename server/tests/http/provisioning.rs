@@ -12,11 +12,7 @@ async fn approval_plans_a_run_that_the_live_stream_shows_and_only_admins_operate
     let app = spawn(pool, true).await;
     let maria = app.signed_in("maria").await;
     let request = app.submit(&maria, "Trucking").await;
-    let env: Uuid = sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")
-        .bind(request)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let env = app.environment_of(request).await;
     let url = format!("{}/environments/{env}/progress", app.base);
 
     // Anonymous callers get no stream.
