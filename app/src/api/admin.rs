@@ -132,6 +132,30 @@ pub async fn create_service_account(
     .await
 }
 
+/// What every admin call on one service account starts with: the caller allowed to
+/// administer, where the call came from, and the account (404 unless it is one).
+#[cfg(feature = "ssr")]
+struct AccountCall {
+    s: super::guard::Services,
+    addr: Option<String>,
+    actor: berth_domain::Actor,
+    sa: berth_db::tokens::ServiceAccount,
+}
+
+#[cfg(feature = "ssr")]
+impl AccountCall {
+    async fn for_account(account: Uuid) -> Result<Self, AppError> {
+        use super::guard;
+        let s = guard::services()?;
+        let addr = guard::source_addr().await;
+        let actor = guard::require(berth_domain::Action::Administer).await?;
+        let sa = berth_db::tokens::service_account(&s.pool, account)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(Self { s, addr, actor, sa })
+    }
+}
+
 /// Issues a token for a service account (kind `berth_sat_`), within the company's maximum and
 /// the account's roles; refused (409) while the account is disabled.
 #[server(endpoint = "issue_service_token", output = super::codec::JsonOut)]
@@ -143,38 +167,27 @@ pub async fn issue_service_token(
 ) -> Result<IssueOutcome, AppError> {
     use super::guard;
     guard::respond(async move {
-        let s = guard::services()?;
-        let addr = guard::source_addr().await;
-        let actor = guard::require(berth_domain::Action::Administer).await?;
-        let sa = berth_db::tokens::service_account(&s.pool, account)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let AccountCall { s, addr, actor, sa } = AccountCall::for_account(account).await?;
         if sa.disabled_at.is_some() {
             return Err(AppError::Conflict(
                 "This service account is disabled; enable it before issuing a token.".into(),
             ));
         }
-        let max_days = berth_db::settings::max_token_days(&s.pool, s.company.id).await?;
-        let new = match berth_domain::token::NewToken::parse(
-            &name,
-            &days,
-            &scopes,
-            &sa.user.roles,
-            max_days,
-        ) {
-            Ok(new) => new,
-            Err(errors) => return Ok(IssueOutcome::Invalid(SpecErrors(errors))),
+        let fields = super::tokens::TokenFields {
+            name: &name,
+            days: &days,
+            scopes: &scopes,
         };
-        let issued = berth_db::tokens::issue(
-            &s.pool,
+        super::tokens::issue(
+            &s,
             sa.user.id,
-            actor.user_id,
+            &sa.user.roles,
             berth_domain::token::TokenKind::ServiceAccount,
-            &new,
+            actor.user_id,
+            fields,
+            addr,
         )
-        .await?;
-        super::tokens::record(&s, true, actor.user_id, &issued.token, addr).await;
-        Ok(super::tokens::issued_outcome(issued))
+        .await
     })
     .await
 }
@@ -185,12 +198,7 @@ pub async fn issue_service_token(
 pub async fn revoke_service_token(account: Uuid, token: Uuid) -> Result<(), AppError> {
     use super::guard;
     guard::respond(async move {
-        let s = guard::services()?;
-        let addr = guard::source_addr().await;
-        let actor = guard::require(berth_domain::Action::Administer).await?;
-        let sa = berth_db::tokens::service_account(&s.pool, account)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let AccountCall { s, addr, actor, sa } = AccountCall::for_account(account).await?;
         if !berth_db::tokens::revoke(&s.pool, token, sa.user.id, actor.user_id).await? {
             return Err(AppError::NotFound);
         }
@@ -209,12 +217,7 @@ pub async fn set_service_account_disabled(account: Uuid, disabled: bool) -> Resu
     use super::guard;
     guard::respond(async move {
         use berth_db::audit::AuthEventKind;
-        let s = guard::services()?;
-        let addr = guard::source_addr().await;
-        let actor = guard::require(berth_domain::Action::Administer).await?;
-        let sa = berth_db::tokens::service_account(&s.pool, account)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let AccountCall { s, addr, actor, sa } = AccountCall::for_account(account).await?;
         if berth_db::tokens::set_service_account_disabled(&s.pool, sa.user.id, disabled).await? {
             let (kind, verb) = if disabled {
                 (AuthEventKind::ServiceAccountDisabled, "disabled")

@@ -104,27 +104,21 @@ pub async fn create_token(
         let s = guard::services()?;
         let addr = guard::source_addr().await;
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
-        let max_days = berth_db::settings::max_token_days(&s.pool, s.company.id).await?;
-        let new = match berth_domain::token::NewToken::parse(
-            &name,
-            &days,
-            &scopes,
-            &actor.roles,
-            max_days,
-        ) {
-            Ok(new) => new,
-            Err(errors) => return Ok(IssueOutcome::Invalid(SpecErrors(errors))),
+        let fields = TokenFields {
+            name: &name,
+            days: &days,
+            scopes: &scopes,
         };
-        let issued = berth_db::tokens::issue(
-            &s.pool,
+        issue(
+            &s,
             actor.user_id,
-            actor.user_id,
+            &actor.roles,
             berth_domain::token::TokenKind::Personal,
-            &new,
+            actor.user_id,
+            fields,
+            addr,
         )
-        .await?;
-        record(&s, true, actor.user_id, &issued.token, addr).await;
-        Ok(issued_outcome(issued))
+        .await
     })
     .await
 }
@@ -178,14 +172,45 @@ pub(crate) async fn record(
     super::guard::audit(s, kind, by, addr, &what).await;
 }
 
-/// The answer to a call that made a token: the only time its secret leaves the server. The
-/// response is marked not to be stored.
+/// What the token forms send: a name, a lifetime in days, the scopes.
 #[cfg(feature = "ssr")]
-pub(crate) fn issued_outcome(issued: berth_db::tokens::Issued) -> IssueOutcome {
+pub(crate) struct TokenFields<'a> {
+    pub name: &'a str,
+    pub days: &'a str,
+    pub scopes: &'a [String],
+}
+
+/// Makes a token for `holder_id` (whose `holder_roles` bound its scopes) within the company's maximum, and
+/// records it in the audit trail: the one path of the tokens page and the service-account page.
+/// Field errors come back as [`IssueOutcome::Invalid`]; nothing is stored then. The answer is
+/// the only time the secret leaves the server, and is marked not to be stored.
+#[cfg(feature = "ssr")]
+pub(crate) async fn issue(
+    s: &super::guard::Services,
+    holder_id: Uuid,
+    holder_roles: &[berth_domain::Role],
+    kind: berth_domain::token::TokenKind,
+    by: Uuid,
+    fields: TokenFields<'_>,
+    addr: Option<String>,
+) -> Result<IssueOutcome, AppError> {
     use secrecy::ExposeSecret;
+    let max_days = berth_db::settings::max_token_days(&s.pool, s.company.id).await?;
+    let new = match berth_domain::token::NewToken::parse(
+        fields.name,
+        fields.days,
+        fields.scopes,
+        holder_roles,
+        max_days,
+    ) {
+        Ok(new) => new,
+        Err(errors) => return Ok(IssueOutcome::Invalid(SpecErrors(errors))),
+    };
+    let issued = berth_db::tokens::issue(&s.pool, holder_id, by, kind, &new).await?;
+    record(s, true, by, &issued.token, addr).await;
     super::guard::no_store();
-    IssueOutcome::Issued {
+    Ok(IssueOutcome::Issued {
         secret: issued.secret.expose_secret().to_owned(),
         token: Box::new(issued.token.into()),
-    }
+    })
 }
