@@ -34,12 +34,12 @@ data "aws_iam_policy_document" "cluster_autoscaler" {
 module "irsa_cluster_autoscaler" {
   source = "./modules/irsa"
 
-  role_name          = "${local.cluster_name}-cluster-autoscaler"
-  description        = "Cluster Autoscaler of ${local.cluster_name}; scales only this cluster's node groups."
-  oidc_provider_arn  = module.eks.oidc_provider_arn
-  oidc_issuer        = module.eks.oidc_issuer
-  namespace          = "kube-system"
-  service_account    = "cluster-autoscaler"
-  inline_policy_json = data.aws_iam_policy_document.cluster_autoscaler.json
-  tags               = local.tags
+  role_name         = "${local.cluster_name}-cluster-autoscaler"
+  description       = "Cluster Autoscaler of ${local.cluster_name}; scales only this cluster's node groups."
+  oidc_provider_arn = module.eks.oidc_provider_arn
+  oidc_issuer       = module.eks.oidc_issuer
+  namespace         = "kube-system"
+  service_account   = "cluster-autoscaler"
+  inline_policies   = { cluster-autoscaler = data.aws_iam_policy_document.cluster_autoscaler.json }
+  tags              = local.tags
 }

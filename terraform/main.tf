@@ -84,14 +84,14 @@ module "irsa_ebs_csi" {
 module "irsa_lb_controller" {
   source = "./modules/irsa"
 
-  role_name          = "${local.cluster_name}-aws-lb-controller"
-  description        = "AWS Load Balancer Controller of ${local.cluster_name}; limited to load balancers tagged for this cluster."
-  oidc_provider_arn  = module.eks.oidc_provider_arn
-  oidc_issuer        = module.eks.oidc_issuer
-  namespace          = "kube-system"
-  service_account    = "aws-load-balancer-controller"
-  inline_policy_json = data.aws_iam_policy_document.lb_controller.json
-  tags               = local.tags
+  role_name         = "${local.cluster_name}-aws-lb-controller"
+  description       = "AWS Load Balancer Controller of ${local.cluster_name}; limited to load balancers tagged for this cluster."
+  oidc_provider_arn = module.eks.oidc_provider_arn
+  oidc_issuer       = module.eks.oidc_issuer
+  namespace         = "kube-system"
+  service_account   = "aws-load-balancer-controller"
+  inline_policies   = { aws-load-balancer-controller = data.aws_iam_policy_document.lb_controller.json }
+  tags              = local.tags
 }
 
 module "berth_iam" {
@@ -112,10 +112,11 @@ resource "aws_eks_addon" "vpc_cni" {
   cluster_name                = module.eks.cluster_name
   addon_name                  = "vpc-cni"
   service_account_role_arn    = module.irsa_vpc_cni.role_arn
-  # Turns on the network policy agent so NetworkPolicies (Berth's, the units') are enforced.
-  configuration_values = jsonencode({ enableNetworkPolicy = "true" })
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "PRESERVE"
+
+  # Turns on the network policy agent so NetworkPolicies (Berth's, the units') are enforced.
+  configuration_values = jsonencode({ enableNetworkPolicy = "true" })
 
   tags = local.tags
 }

@@ -8,10 +8,6 @@ terraform {
       source  = "hashicorp/aws"
       version = "5.100.0"
     }
-    tls = {
-      source  = "hashicorp/tls"
-      version = "4.0.6"
-    }
   }
 
   # State lives in S3 with one key per workspace (`env:/<workspace>/berth/terraform.tfstate`).

@@ -1,4 +1,5 @@
-"""Policy tests for terraform/ that need no terraform binary.
+"""Policy tests for terraform/ that need no terraform binary (tools/infra/check.sh runs them
+before terraform's own fmt, validate and test, see terraform/README.md).
 
 The HCL is parsed with python-hcl2 (installed by tools/infra/setup.sh into a separate directory,
 because checkov ships a fork under the same import name) and checked for:
@@ -10,7 +11,10 @@ because checkov ships a fork under the same import name) and checked for:
 * terraform and every provider are pinned (providers to an exact version);
 * no IAM policy allows action "*" on resource "*", and no admin-style managed policy is attached;
 * names derive from terraform.workspace;
-* references resolve (a "validate-lite", since no terraform binary is available here): every
+* every IAM policy document is asserted on by a `terraform test` run (terraform/tests), and every
+  test file mocks the AWS provider (so `terraform test` never reaches AWS);
+* references resolve (a "validate-lite" that needs no provider; `terraform validate` then checks
+  the configuration against the provider's schema): every
   var./local./module./data./resource reference names something declared, every module call passes
   exactly known inputs and all required ones, and every templatefile() gets the names its
   template uses.
@@ -261,7 +265,7 @@ def check_iam(module: Module) -> list[str]:
         for mname, body in labels(block):
             if ADMIN_POLICIES.search(json.dumps(body.get("managed_policy_arns", ""))):
                 problems.append(f"{module.path.name}/{fname}: module {mname} attaches an admin managed policy")
-            if _star_statements_in_json(json.dumps(body.get("inline_policy_json", ""))):
+            if _star_statements_in_json(json.dumps(body.get("inline_policies", ""))):
                 problems.append(f"{module.path.name}/{fname}: module {mname} inline policy allows * on *")
     return problems
 
@@ -272,7 +276,7 @@ REF = {
     "local": re.compile(r"\blocal\.([A-Za-z_][A-Za-z0-9_-]*)"),
     "module": re.compile(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_-]*)"),
     "data": re.compile(r"\bdata\.([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)"),
-    "resource": re.compile(r"(?<![.\w\"/:-])((?:aws|tls)_[a-z0-9_]+|terraform_data)\.([A-Za-z_][A-Za-z0-9_-]*)"),
+    "resource": re.compile(r"(?<![.\w\"/:-])(aws_[a-z0-9_]+|terraform_data)\.([A-Za-z_][A-Za-z0-9_-]*)"),
 }
 TEMPLATE_REF = re.compile(r"(?<!\$)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)|%\{\s*if\s+([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -354,6 +358,41 @@ def check_references(module: Module, by_path: dict[Path, Module]) -> list[str]:
     return problems
 
 
+RUN_BLOCK = re.compile(r'^run\s+"([^"]+)"\s*\{', re.M)
+RUN_MODULE_SOURCE = re.compile(r'module\s*\{[^}]*?source\s*=\s*"([^"]+)"', re.S)
+POLICY_DOC_REF = re.compile(r"\bdata\.aws_iam_policy_document\.([A-Za-z_][A-Za-z0-9_-]*)")
+
+
+def check_terraform_tests(root: Path) -> list[str]:
+    """Every aws_iam_policy_document is asserted on by some `terraform test` run of the module that
+    declares it, and every test file mocks the AWS provider instead of configuring a real one."""
+    problems = []
+    test_files = sorted((root / "tests").rglob("*.tftest.hcl")) if (root / "tests").is_dir() else []
+    covered = set()
+    for path in test_files:
+        text = _code_without_comments(path)
+        where = path.relative_to(root)
+        if not re.search(r'^mock_provider\s+"aws"', text, flags=re.M):
+            problems.append(f"{where}: does not mock the aws provider")
+        if re.search(r'^provider\s+"aws"', text, flags=re.M):
+            problems.append(f"{where}: configures a real aws provider")
+        starts = [m.start() for m in RUN_BLOCK.finditer(text)] + [len(text)]
+        for begin, end in zip(starts, starts[1:]):
+            run = text[begin:end]
+            source = RUN_MODULE_SOURCE.search(run)
+            module_dir = (root / source.group(1)).resolve() if source else root.resolve()
+            covered |= {(module_dir, name) for name in POLICY_DOC_REF.findall(run)}
+    for module in all_modules(root):
+        for fname, block in module.blocks("data"):
+            for dtype, named in labels(block):
+                if dtype != "aws_iam_policy_document":
+                    continue
+                for dname, _ in labels(named):
+                    if (module.path.resolve(), dname) not in covered:
+                        problems.append(f"{module.path.name}/{fname}: policy {dname} is asserted by no terraform test run")
+    return problems
+
+
 def check_tree(root: Path) -> list[str]:
     modules = all_modules(root)
     by_path = {m.path.resolve(): m for m in modules}
@@ -378,6 +417,12 @@ def test_real_tree_has_root_and_modules():
 
 def test_real_tree_passes_every_policy():
     problems = check_tree(TERRAFORM)
+    assert problems == [], "\n".join(problems)
+
+
+def test_real_tree_policies_are_covered_by_terraform_tests():
+    assert list((TERRAFORM / "tests").glob("*.tftest.hcl")), "terraform/tests has no test files"
+    problems = check_terraform_tests(TERRAFORM)
     assert problems == [], "\n".join(problems)
 
 
@@ -574,6 +619,46 @@ def test_module_wiring_is_checked(tmp_path, call, template, expected):
     (child / "main.tf").write_text(textwrap.dedent(CHILD))
     (child / "t.tftpl").write_text(template)
     problems = check_tree(root)
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems), f"expected {expected!r} in {problems}"
+
+
+POLICY_MODULE = """
+data "aws_iam_policy_document" "p" {
+  statement {
+    actions   = ["s3:GetObject"]
+    resources = ["arn:aws:s3:::x/*"]
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "test_file, expected",
+    [
+        ('mock_provider "aws" {}\nrun "r" {\n  module {\n    source = "./modules/child"\n  }\n'
+         '  assert {\n    condition = length(data.aws_iam_policy_document.p.statement) == 1\n'
+         '    error_message = "x"\n  }\n}\n', None),
+        # asserted on, but in a run of the root module, where modules/child's document is not
+        ('mock_provider "aws" {}\nrun "r" {\n  assert {\n    condition = length(data.aws_iam_policy_document.p.statement) == 1\n'
+         '    error_message = "x"\n  }\n}\n', "policy p is asserted by no terraform test run"),
+        ('mock_provider "aws" {}\nrun "r" {\n  module {\n    source = "./modules/child"\n  }\n}\n',
+         "policy p is asserted by no terraform test run"),
+        ('provider "aws" {}\nrun "r" {\n  module {\n    source = "./modules/child"\n  }\n'
+         '  assert {\n    condition = length(data.aws_iam_policy_document.p.statement) == 1\n'
+         '    error_message = "x"\n  }\n}\n', "does not mock the aws provider"),
+    ],
+)
+def test_terraform_test_coverage_is_checked(tmp_path, test_file, expected):
+    root = tree(tmp_path, "")
+    child = root / "modules" / "child"
+    child.mkdir()
+    (child / "main.tf").write_text(textwrap.dedent(POLICY_MODULE))
+    (root / "tests").mkdir()
+    (root / "tests" / "t.tftest.hcl").write_text(test_file)
+    problems = check_terraform_tests(root)
     if expected is None:
         assert problems == []
     else:

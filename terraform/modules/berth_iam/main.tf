@@ -237,12 +237,12 @@ data "aws_iam_policy_document" "berth" {
 module "role" {
   source = "../irsa"
 
-  role_name          = "berth-${var.company}-app"
-  description        = "Berth portal for ${var.company}: unit stacks, secrets and IAM users only."
-  oidc_provider_arn  = var.oidc_provider_arn
-  oidc_issuer        = var.oidc_issuer
-  namespace          = var.namespace
-  service_account    = var.service_account
-  inline_policy_json = data.aws_iam_policy_document.berth.json
-  tags               = var.tags
+  role_name         = "berth-${var.company}-app"
+  description       = "Berth portal for ${var.company}: unit stacks, secrets and IAM users only."
+  oidc_provider_arn = var.oidc_provider_arn
+  oidc_issuer       = var.oidc_issuer
+  namespace         = var.namespace
+  service_account   = var.service_account
+  inline_policies   = { berth = data.aws_iam_policy_document.berth.json }
+  tags              = var.tags
 }

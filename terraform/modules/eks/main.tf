@@ -131,6 +131,11 @@ resource "aws_eks_cluster" "this" {
     public_access_cidrs     = length(var.endpoint_public_access_cidrs) > 0 ? var.endpoint_public_access_cidrs : null
   }
 
+  # IPv4 (EKS's default), said explicitly: nodeadm on the nodes is given the IPv4 service CIDR.
+  kubernetes_network_config {
+    ip_family = "ipv4"
+  }
+
   encryption_config {
     resources = ["secrets"]
     provider {
@@ -171,15 +176,13 @@ resource "aws_eks_access_policy_association" "admin" {
   depends_on = [aws_eks_access_entry.admin]
 }
 
-# IAM OIDC identity provider for IRSA.
-data "tls_certificate" "oidc" {
-  url = aws_eks_cluster.this.identity[0].oidc[0].issuer
-}
-
+# IAM OIDC identity provider for IRSA. No thumbprint_list (optional in the AWS provider 5.x): IAM
+# checks the issuer's TLS certificate against its library of trusted root CAs, which the EKS
+# issuer's certificate chains to, and uses thumbprints only for certificates outside it. So no
+# lookup of the issuer's certificate chain (the tls provider) is needed.
 resource "aws_iam_openid_connect_provider" "this" {
-  url             = aws_eks_cluster.this.identity[0].oidc[0].issuer
-  client_id_list  = ["sts.amazonaws.com"]
-  thumbprint_list = [data.tls_certificate.oidc.certificates[length(data.tls_certificate.oidc.certificates) - 1].sha1_fingerprint]
+  url            = aws_eks_cluster.this.identity[0].oidc[0].issuer
+  client_id_list = ["sts.amazonaws.com"]
 
   tags = var.tags
 }

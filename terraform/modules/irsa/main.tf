@@ -1,4 +1,4 @@
-# One IAM role assumable only by one Kubernetes service account (IRSA), with an inline policy
+# One IAM role assumable only by one Kubernetes service account (IRSA), with inline policies
 # and/or AWS-managed policies attached.
 
 data "aws_iam_policy_document" "assume" {
@@ -30,12 +30,14 @@ resource "aws_iam_role" "this" {
   tags = var.tags
 }
 
+# Keyed by policy name, so the set of policies is known at plan even while their JSON is not
+# (a policy that names a resource created in the same apply is only known after apply).
 resource "aws_iam_role_policy" "inline" {
-  count = var.inline_policy_json == null ? 0 : 1
+  for_each = var.inline_policies
 
-  name   = var.role_name
+  name   = each.key
   role   = aws_iam_role.this.id
-  policy = var.inline_policy_json
+  policy = each.value
 }
 
 resource "aws_iam_role_policy_attachment" "managed" {

@@ -28,10 +28,10 @@ variable "service_account" {
   description = "Name of the service account allowed to assume the role."
 }
 
-variable "inline_policy_json" {
-  type        = string
-  description = "Inline IAM policy document (JSON), or null for none."
-  default     = null
+variable "inline_policies" {
+  type        = map(string)
+  description = "Inline IAM policies of the role: policy name (known at plan) => policy document JSON."
+  default     = {}
 }
 
 variable "managed_policy_arns" {

@@ -32,15 +32,17 @@ resource "aws_iam_role" "node" {
 }
 
 # No AmazonEKS_CNI_Policy here: the VPC CNI runs with its own IRSA role (root module).
+# Keyed by policy name, not ARN: the root calls this module with depends_on, which defers its
+# data sources (the partition) to apply, and for_each keys must be known at plan.
 resource "aws_iam_role_policy_attachment" "node" {
   for_each = toset([
-    "arn:${local.partition}:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-    "arn:${local.partition}:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-    "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonSSMManagedInstanceCore",
   ])
 
   role       = aws_iam_role.node.name
-  policy_arn = each.value
+  policy_arn = "arn:${local.partition}:iam::aws:policy/${each.key}"
 }
 
 resource "aws_iam_instance_profile" "node" {
