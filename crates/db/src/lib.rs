@@ -2,6 +2,7 @@
 //! transaction; every change writes its event in the same transaction as the change.
 
 pub mod audit;
+pub mod audit_chain;
 pub mod companies;
 pub mod events;
 pub mod history;
@@ -78,6 +79,48 @@ pub async fn begin_as(
 /// Applies pending migrations (idempotent).
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Migrations this build carries that the database has not applied, or applied from other
+/// content: for a process that runs as the runtime role, which cannot apply them, to refuse to
+/// start until `server migrate` has run as the owner.
+pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>, DbError> {
+    let recorded =
+        sqlx::query_scalar!(r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "recorded!""#)
+            .fetch_one(pool)
+            .await?;
+    // sqlx's own table, absent from the schema the query macros are checked against.
+    let applied: Vec<(i64, Vec<u8>)> = if recorded {
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .filter(|m| {
+            !applied
+                .iter()
+                .any(|(version, checksum)| *version == m.version && checksum[..] == m.checksum[..])
+        })
+        .map(|m| m.version)
+        .collect())
+}
+
+/// Gives `role`, the role the application runs as when migrations run as another role that
+/// owns the tables, what it needs: reading and writing Berth's tables, but only inserting into
+/// and reading the audit trails (`events`, `auth_events`), only reading the chain heads and the
+/// migration record, never TRUNCATE or TRIGGER. Refuses a role that owns a table, has the
+/// owner's rights, is a superuser or may create roles (an owner can disable the audit
+/// triggers). Idempotent; run as the owner after every [`migrate`] (the SQL function
+/// `berth_grant_runtime_role` in `migrations/20261204090000_audit_chain.sql`).
+pub async fn grant_runtime_role(pool: &PgPool, role: &str) -> Result<(), DbError> {
+    sqlx::query!("SELECT berth_grant_runtime_role($1)", role)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
