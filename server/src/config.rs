@@ -42,6 +42,45 @@ pub struct Settings {
     pub api_burst: std::num::NonZeroU32,
     /// Webhook deliveries and, with `BERTH_SMTP_URL`, email.
     pub notify: berth_notify::NotifySettings,
+    /// What one caller may take of the server: bodies, time, live streams.
+    pub limits: Limits,
+}
+
+/// The server's own limits, set here rather than inherited from a dependency's defaults
+/// (docs/security.md lists them).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest request body accepted (`BERTH_MAX_BODY_KB`, default 1024); larger gets 413.
+    pub body_bytes: usize,
+    /// Time to produce a response's head (`BERTH_REQUEST_TIMEOUT_SECONDS`, default 30); a
+    /// streamed body (exports, live progress) may take longer once started.
+    pub request_timeout: Duration,
+    /// Time a client has to send a request's headers, and between the parts of its body
+    /// (`BERTH_CLIENT_TIMEOUT_SECONDS`, default 10): slow clients are cut off.
+    pub client_timeout: Duration,
+    /// Live-progress streams open at once per session or API token
+    /// (`BERTH_STREAMS_PER_SESSION`, default 10) and in all (`BERTH_STREAMS_TOTAL`, 2000).
+    pub streams_per_session: usize,
+    pub streams_total: usize,
+    /// How often an open stream checks its reader may still read
+    /// (`BERTH_STREAM_RECHECK_SECONDS`, default 60).
+    pub stream_recheck: Duration,
+}
+
+impl Limits {
+    fn read(env: &mut Env<impl Fn(&str) -> Option<String>>) -> Self {
+        let secs = |n: u64| Duration::from_secs(n);
+        Self {
+            body_bytes: usize::try_from(env.positive("BERTH_MAX_BODY_KB", 1024))
+                .unwrap_or(usize::MAX / 1024)
+                .saturating_mul(1024),
+            request_timeout: secs(env.positive("BERTH_REQUEST_TIMEOUT_SECONDS", 30)),
+            client_timeout: secs(env.positive("BERTH_CLIENT_TIMEOUT_SECONDS", 10)),
+            streams_per_session: env.positive("BERTH_STREAMS_PER_SESSION", 10) as usize,
+            streams_total: env.positive("BERTH_STREAMS_TOTAL", 2000) as usize,
+            stream_recheck: secs(env.positive("BERTH_STREAM_RECHECK_SECONDS", 60)),
+        }
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -62,6 +101,7 @@ impl fmt::Debug for Settings {
             .field("api_rate_per_minute", &self.api_rate_per_minute)
             .field("api_burst", &self.api_burst)
             .field("notify", &self.notify)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -122,6 +162,7 @@ impl Settings {
         };
         let api_rate_per_minute = non_zero(env.positive("BERTH_API_RATE_PER_MINUTE", 600));
         let api_burst = non_zero(env.positive("BERTH_API_BURST", 60));
+        let limits = Limits::read(&mut env);
 
         if dev_login && !site_addr.ip().is_loopback() {
             env.problem(format!(
@@ -178,6 +219,7 @@ impl Settings {
             api_rate_per_minute,
             api_burst,
             notify,
+            limits,
         })
     }
 }

@@ -14,7 +14,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tower_http::{
+    limit::RequestBodyLimitLayer,
     services::{ServeDir, ServeFile},
+    timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
     trace::TraceLayer,
 };
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
@@ -26,6 +28,8 @@ use crate::{config::Settings, middleware as mw, routes, seed, state::AppState};
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// How long a client may take to send a request's headers.
+    client_timeout: std::time::Duration,
     /// The in-process provisioning worker, when enabled.
     worker: Option<Worker>,
     /// Webhook deliveries and email.
@@ -119,7 +123,7 @@ impl Application {
         } else {
             "berth.sid"
         };
-        let sessions = SessionManagerLayer::new(store)
+        let sessions = SessionManagerLayer::new(store.clone())
             .with_name(cookie_name)
             .with_secure(settings.secure_cookies)
             .with_http_only(true)
@@ -152,7 +156,8 @@ impl Application {
             .oidc
             .clone()
             .map(|o| Arc::new(berth_auth::LazyOidcClient::new(o)));
-        let progress = crate::progress::ProgressHub::start(services.pool.clone());
+        let progress =
+            crate::progress::ProgressHub::start(services.clone(), settings.limits.clone());
         let state = AppState {
             leptos_options: leptos_options.clone(),
             services: services.clone(),
@@ -162,6 +167,8 @@ impl Application {
                 settings.api_rate_per_minute,
                 settings.api_burst,
             ),
+            exports: Default::default(),
+            session_store: Arc::new(store),
         };
 
         crate::api::spawn_housekeeping(state.services.pool.clone(), state.api_limiter.clone());
@@ -230,7 +237,20 @@ impl Application {
             })
             .fallback(move |req: axum::extract::Request| not_found(req))
             .with_state(state)
+            .layer(middleware::from_fn_with_state(
+                services.clone(),
+                routes::server_fns::identity_before_arguments,
+            ))
             .layer(sessions)
+            // Bodies: at most this large (413 when announced larger; an error when read past),
+            // and no longer than this between two parts of one.
+            .layer(RequestBodyLimitLayer::new(settings.limits.body_bytes))
+            .layer(RequestBodyTimeoutLayer::new(settings.limits.client_timeout))
+            // A response's head within this time (a streamed body may go on after it).
+            .layer(TimeoutLayer::with_status_code(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                settings.limits.request_timeout,
+            ))
             .layer(middleware::from_fn_with_state(
                 Arc::<str>::from(settings.public_origin.as_str()),
                 mw::csrf::layer,
@@ -247,10 +267,16 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            client_timeout: settings.limits.client_timeout,
             worker,
             notifiers,
             progress,
         })
+    }
+
+    /// The live-progress hub (tests read what a change cost).
+    pub fn progress(&self) -> crate::progress::ProgressHub {
+        self.progress.clone()
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -290,20 +316,7 @@ impl Application {
                 }
             }))
         };
-        use axum::serve::ListenerExt;
-        // Streamed responses (exports, live progress) end with a small write; without
-        // TCP_NODELAY it waits for the client's delayed ACK (~40 ms).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown({
+        let served = serve(self.listener, self.router, self.client_timeout, {
             let progress = self.progress.clone();
             async move {
                 shutdown.await;
@@ -311,8 +324,7 @@ impl Application {
                 let _ = stop.send(true);
             }
         })
-        .await
-        .context("server error");
+        .await;
         notifiers
             .await
             .context("the notification workers panicked")?;
@@ -324,4 +336,70 @@ impl Application {
         }
         served
     }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open connections finish.
+///
+/// What `axum::serve` does, plus a timer: a client gets `client_timeout` to send a request's
+/// headers (the request body has its own limit, see [`Application::build_with_pool`]), so a
+/// connection trickling bytes is cut off instead of held open. Each request carries the peer
+/// address (`ConnectInfo`) for the audit trail.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    client_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(client_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Streamed responses (exports, live progress) end with a small write; without
+        // TCP_NODELAY it waits for the client's delayed ACK (~40 ms).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let service = tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

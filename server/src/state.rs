@@ -17,4 +17,8 @@ pub struct AppState {
     pub progress: crate::progress::ProgressHub,
     /// The per-token rate limit of `/api/v1`.
     pub api_limiter: crate::api::limit::ApiLimiter,
+    /// The session store, to re-read a session during a long-lived stream.
+    pub session_store: Arc<tower_sessions_sqlx_store::PostgresStore>,
+    /// Downloads running per person (history and audit exports).
+    pub exports: crate::routes::export::ExportSlots,
 }

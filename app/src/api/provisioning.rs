@@ -118,8 +118,28 @@ pub async fn snapshot(
     environment_id: Uuid,
     actor: &berth_domain::Actor,
 ) -> Result<Provisioning, AppError> {
-    let can_operate =
-        berth_domain::policy::authorize(Some(actor), berth_domain::Action::OperateRuns).is_ok();
+    let snapshot = shared_snapshot(s, environment_id).await?;
+    Ok(Provisioning {
+        can_operate: may_operate(actor),
+        ..snapshot
+    })
+}
+
+/// Whether `actor` is offered retry and cancel: the one part of a snapshot that depends on
+/// who reads it.
+#[cfg(feature = "ssr")]
+pub fn may_operate(actor: &berth_domain::Actor) -> bool {
+    berth_domain::policy::authorize(Some(actor), berth_domain::Action::OperateRuns).is_ok()
+}
+
+/// The snapshot as everyone sees it, with `can_operate` false: live streams read it once per
+/// change and share it, whoever is watching.
+#[cfg(feature = "ssr")]
+pub async fn shared_snapshot(
+    s: &super::guard::Services,
+    environment_id: Uuid,
+) -> Result<Provisioning, AppError> {
+    let can_operate = false;
     let environment = berth_db::requests::get_environment(&s.pool, environment_id)
         .await?
         .ok_or(AppError::NotFound)?;

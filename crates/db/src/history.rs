@@ -1,6 +1,7 @@
 //! The auditors' history: an environment's events filtered by type and time, read a page at a
-//! time with keyset pagination (by event id), and exported in batches from one snapshot. The
-//! auditors' view of every environment's latest state is a list: see [`crate::lists`].
+//! time with keyset pagination (by event id), and exported in short batches up to the newest
+//! event at the start. The auditors' view of every environment's latest state is a list: see
+//! [`crate::lists`].
 //!
 //! Order is oldest first everywhere: a timeline reads as a story (request → decision → run →
 //! steps), and exports line up with the screen. The "latest" cursor jumps to the newest page
@@ -10,7 +11,7 @@
 //! never changes; a keyset cursor stays valid however many events are appended after it.
 
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -347,16 +348,20 @@ async fn exists_after(
     .await?)
 }
 
-/// Every event of an environment matching a filter, oldest first, in batches read from one
-/// snapshot (a read-only repeatable-read transaction), so an export is consistent however long
-/// the client takes and memory stays at one batch.
+/// Every event of an environment matching a filter, oldest first, in batches. Each batch is
+/// its own short query on a connection taken from the pool and given back at once, so a slow
+/// download holds neither a transaction nor a pooled connection. The export is fixed at the
+/// events that existed when it started (events are append-only: everything up to the newest id
+/// then), so it is consistent however long the client takes, and memory stays at one batch.
 pub struct Export {
-    tx: Transaction<'static, Postgres>,
+    pool: PgPool,
     environment_id: Uuid,
     exact: Vec<String>,
     patterns: Vec<String>,
     filter: HistoryFilter,
     after: i64,
+    /// The newest event of the environment when the export started.
+    upto: i64,
     batch: i64,
     done: bool,
 }
@@ -368,20 +373,23 @@ pub async fn export(
     filter: HistoryFilter,
     batch: i64,
 ) -> Result<Export, DbError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    let upto = sqlx::query_scalar!(
+        r#"SELECT coalesce(max(id), 0) AS "upto!" FROM events WHERE environment_id = $1"#,
+        environment_id
+    )
+    .fetch_one(pool)
+    .await?;
     let (exact, patterns) = filter.split();
     Ok(Export {
-        tx,
+        pool: pool.clone(),
         environment_id,
         exact,
         patterns,
         filter,
         after: 0,
+        upto,
         batch: batch.clamp(1, 10_000),
-        done: false,
+        done: upto == 0,
     })
 }
 
@@ -396,8 +404,9 @@ impl Export {
         if self.done {
             return Ok(None);
         }
-        let rows = select_asc(
-            &mut self.tx,
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = select_asc(
+            &mut conn,
             self.environment_id,
             &self.exact,
             &self.patterns,
@@ -406,7 +415,10 @@ impl Export {
             self.batch,
         )
         .await?;
-        if (rows.len() as i64) < self.batch {
+        drop(conn);
+        let read = rows.len() as i64;
+        rows.retain(|e| e.id <= self.upto);
+        if read < self.batch || (rows.len() as i64) < read {
             self.done = true;
         }
         match rows.last() {
@@ -414,7 +426,10 @@ impl Export {
                 self.after = last.id;
                 Ok(Some(rows))
             }
-            None => Ok(None),
+            None => {
+                self.done = true;
+                Ok(None)
+            }
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Caller {
     pub token: Token,
     pub services: Services,
     addr: Option<String>,
+    /// Kept to re-check the token during a long-lived answer (see [`Caller::recheck`]).
+    secret: PresentedSecret,
 }
 
 impl<S> FromRequestParts<S> for Caller
@@ -59,6 +61,7 @@ where
             token: bearer.token,
             services,
             addr,
+            secret,
         })
     }
 }
@@ -75,6 +78,30 @@ impl Caller {
             self.addr.clone(),
         )
         .await?)
+    }
+
+    /// For a long-lived answer (live progress): whether the token is still live and still
+    /// allows `action` (revoked, expired, a scope or a role gone: no).
+    pub fn recheck(&self, action: Action) -> crate::routes::progress::Recheck {
+        let (pool, secret, addr) = (
+            self.services.pool.clone(),
+            self.secret.clone(),
+            self.addr.clone(),
+        );
+        let scope = Scope::needed_for(action);
+        std::sync::Arc::new(move || {
+            let (pool, secret, addr) = (pool.clone(), secret.clone(), addr.clone());
+            Box::pin(async move {
+                match berth_db::tokens::authenticate(&pool, &secret, addr.as_deref()).await {
+                    Ok(Some(b)) => {
+                        b.token.scopes.contains(&scope)
+                            && berth_domain::policy::authorize(Some(&b.user.actor()), action)
+                                .is_ok()
+                    }
+                    _ => false,
+                }
+            })
+        })
     }
 
     /// 403 unless the token carries `scope` (for calls whose role check the core makes against

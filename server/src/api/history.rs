@@ -172,6 +172,7 @@ pub struct ExportQuery {
     tag = "history"
 )]
 pub async fn export(
+    State(state): State<AppState>,
     caller: Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
@@ -189,7 +190,16 @@ pub async fn export(
         ExportFormat::Csv => routes::export::Format::Csv,
         ExportFormat::Json => routes::export::Format::Json,
     };
-    Ok(routes::export::history_for(&caller.services, &actor, peer, id, &query, format).await?)
+    Ok(routes::export::history_for(
+        &caller.services,
+        &state.exports,
+        &actor,
+        peer,
+        id,
+        &query,
+        format,
+    )
+    .await?)
 }
 
 /// Live progress: a `progress` event with the environment's provisioning snapshot (run, steps,
@@ -216,5 +226,11 @@ pub async fn progress(
     if !berth_db::history::environment_exists(&caller.services.pool, id).await? {
         return Err(Problem::not_found());
     }
-    Ok(routes::progress::environment_stream(&state, actor, id))
+    let slot = state
+        .progress
+        .open_stream(format!("token:{}", caller.token.id))?;
+    let recheck = caller.recheck(Action::ReadEnvironments);
+    Ok(routes::progress::environment_stream(
+        &state, &actor, id, slot, recheck,
+    ))
 }

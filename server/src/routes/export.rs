@@ -1,9 +1,10 @@
 //! History exports for auditors: `GET /environments/{id}/history.csv` and `.json` (the same
 //! filters as the timeline page), and `GET /audit/environments.csv` (the auditors' view).
-//! Streamed batch by batch from one database snapshot, so memory stays flat however long the
-//! history; authorized on the server (auditors and admins) and recorded in the audit trail.
+//! Streamed batch by batch, each its own short query, so memory stays flat and no connection is
+//! held however long the download; at most [`EXPORTS_PER_PERSON`] at once per person;
+//! authorized on the server (auditors and admins) and recorded in the audit trail.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use app::api::{
     guard::{self, Services},
@@ -32,6 +33,49 @@ use crate::state::AppState;
 
 /// Events read from the database per batch (and per chunk sent).
 const BATCH: i64 = 1000;
+
+/// Downloads one person may have running at once (pages and API together).
+pub const EXPORTS_PER_PERSON: usize = 3;
+
+/// The exports running now, per person: a download holds one of its person's slots until its
+/// body is finished or dropped.
+#[derive(Clone, Default)]
+pub struct ExportSlots(
+    Arc<std::sync::Mutex<std::collections::HashMap<Uuid, Arc<tokio::sync::Semaphore>>>>,
+);
+
+impl ExportSlots {
+    /// A slot for `user`, or 429 when they have [`EXPORTS_PER_PERSON`] downloads running.
+    pub fn take(
+        &self,
+        user: Uuid,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, app::error::AppError> {
+        let slots = {
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            // People with no download running leave the map.
+            map.retain(|_, s| s.available_permits() < EXPORTS_PER_PERSON);
+            map.entry(user)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(EXPORTS_PER_PERSON)))
+                .clone()
+        };
+        slots.try_acquire_owned().map_err(|_| {
+            app::error::AppError::TooMany(format!(
+                "You have {EXPORTS_PER_PERSON} downloads running; wait for one to finish."
+            ))
+        })
+    }
+}
+
+/// `body`, holding `slot` until it is finished or dropped.
+fn holding<S: futures_util::Stream + Send + 'static>(
+    slot: tokio::sync::OwnedSemaphorePermit,
+    body: S,
+) -> impl futures_util::Stream<Item = S::Item> + Send + 'static {
+    futures_util::StreamExt::map(body, move |item| {
+        let _held = &slot;
+        item
+    })
+}
 
 /// Columns of the history CSV.
 const CSV_COLUMNS: [&str; 6] = ["id", "at", "kind", "actor", "request_id", "details"];
@@ -142,7 +186,7 @@ async fn history(
         Ok(a) => a,
         Err(r) => return r,
     };
-    history_for(services, &actor, peer, id, &query, format)
+    history_for(services, &state.exports, &actor, peer, id, &query, format)
         .await
         .unwrap_or_else(refuse)
 }
@@ -151,6 +195,7 @@ async fn history(
 /// bearer and the pages' session both end here). Refusals come back for the caller to word.
 pub async fn history_for(
     services: &Services,
+    slots: &ExportSlots,
     actor: &Actor,
     peer: SocketAddr,
     id: Uuid,
@@ -158,6 +203,7 @@ pub async fn history_for(
     format: Format,
 ) -> Result<Response, app::error::AppError> {
     let filter = query.filter()?;
+    let slot = slots.take(actor.user_id)?;
     let env = berth_db::requests::get_environment(&services.pool, id)
         .await?
         .ok_or(app::error::AppError::NotFound)?;
@@ -175,7 +221,7 @@ pub async fn history_for(
     Ok(attachment(
         format,
         &filename,
-        Body::from_stream(event_stream(export, format)),
+        Body::from_stream(holding(slot, event_stream(export, format))),
     ))
 }
 
@@ -283,6 +329,10 @@ pub async fn audit_csv(
         Ok(f) => f,
         Err(e) => return refuse(e),
     };
+    let slot = match state.exports.take(actor.user_id) {
+        Ok(s) => s,
+        Err(e) => return refuse(e),
+    };
     let what = format!(
         "audit/environments.csv status={} q={}",
         query.status, query.q
@@ -361,6 +411,6 @@ pub async fn audit_csv(
     attachment(
         Format::Csv,
         &format!("berth-environments-{today}.csv"),
-        Body::from_stream(body),
+        Body::from_stream(holding(slot, body)),
     )
 }

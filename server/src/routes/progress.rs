@@ -7,9 +7,9 @@
 //! (a reconnecting browser reloads, having perhaps missed changes) and `changed` whenever any
 //! environment changed, bursts coalesced.
 
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use app::api::{guard, provisioning};
+use app::api::guard;
 use axum::{
     extract::{ConnectInfo, Path, State},
     http::StatusCode,
@@ -18,17 +18,22 @@ use axum::{
         IntoResponse, Response,
     },
 };
-use futures_util::stream;
-use tokio::sync::broadcast::{error::RecvError, Receiver};
+use futures_util::{future::BoxFuture, stream};
+use tokio::sync::broadcast::error::RecvError;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{
+    progress::{Frame, StreamSlot},
+    state::AppState,
+};
 
-/// Changes closer together than this are sent as one snapshot.
-const COALESCE: Duration = Duration::from_millis(150);
-/// The same for the company-wide stream: each `changed` makes every open list reload a page.
+/// Changes closer together than this make every open list reload once.
 const LIST_COALESCE: Duration = Duration::from_millis(500);
+
+/// Whether an open stream's reader may still read: run every few minutes (the hub's setting),
+/// the stream ends at the first `false` (signed out, role removed, token revoked).
+pub type Recheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
 pub async fn stream(
     State(state): State<AppState>,
@@ -52,8 +57,17 @@ pub async fn stream(
         Ok(a) => a,
         Err(e) => return error(e),
     };
+    let owner = match session.id() {
+        Some(sid) => format!("session:{sid}"),
+        None => format!("user:{}", actor.user_id),
+    };
+    let slot = match state.progress.open_stream(owner) {
+        Ok(s) => s,
+        Err(e) => return error(e),
+    };
+    let recheck = session_recheck(&state, &session);
     if id == "all" {
-        return company_stream(&state);
+        return company_stream(&state, slot, recheck);
     }
     let Ok(id) = id.parse::<Uuid>() else {
         return error(app::error::AppError::NotFound);
@@ -63,92 +77,143 @@ pub async fn stream(
         Ok(_) => return error(app::error::AppError::NotFound),
         Err(e) => return error(e.into()),
     }
-    environment_stream(&state, actor, id)
+    environment_stream(&state, &actor, id, slot, recheck)
+}
+
+/// Re-reads the session from the store (not the copy this request loaded) and asks the policy
+/// again, so a sign-out elsewhere, an expired session or a removed role ends the stream.
+fn session_recheck(state: &AppState, session: &Session) -> Recheck {
+    let (services, store, sid) = (
+        state.services.clone(),
+        state.session_store.clone(),
+        session.id(),
+    );
+    Arc::new(move || {
+        let (services, store) = (services.clone(), store.clone());
+        Box::pin(async move {
+            let fresh = Session::new(sid, store, None);
+            match guard::user_in_session(&services, &fresh).await {
+                Ok(Some(user)) => berth_domain::policy::authorize(
+                    Some(&user.actor()),
+                    berth_domain::Action::ReadEnvironments,
+                )
+                .is_ok(),
+                _ => false,
+            }
+        })
+    })
 }
 
 /// The stream of one environment's provisioning snapshots for an `actor` already allowed to
-/// read it (the pages' session and the API's bearer both end here).
-pub fn environment_stream(state: &AppState, actor: berth_domain::Actor, id: Uuid) -> Response {
-    let services = state.services.clone();
+/// read it (the pages' session and the API's bearer both end here). It holds `slot` while
+/// open and ends when `recheck` says no.
+pub fn environment_stream(
+    state: &AppState,
+    actor: &berth_domain::Actor,
+    id: Uuid,
+    slot: StreamSlot,
+    recheck: Recheck,
+) -> Response {
+    let operator = app::api::provisioning::may_operate(actor);
     struct Cursor {
-        rx: Receiver<Uuid>,
-        first: bool,
-        last: Option<String>,
+        rx: tokio::sync::watch::Receiver<Frame>,
+        wait: bool,
+        last: Option<Arc<str>>,
+        recheck: tokio::time::Interval,
+        _slot: StreamSlot,
     }
     let cursor = Cursor {
-        rx: state.progress.subscribe(),
-        first: true,
+        rx: state.progress.watch(id),
+        wait: false,
         last: None,
+        recheck: recheck_timer(state),
+        _slot: slot,
     };
     let events = stream::unfold(cursor, move |mut c| {
-        let services = services.clone();
-        let actor = actor.clone();
+        let recheck = recheck.clone();
         async move {
             loop {
-                if !c.first && !wait_for_change(&mut c.rx, id).await {
-                    return None;
+                if c.wait {
+                    tokio::select! {
+                        changed = c.rx.changed() => if changed.is_err() { return None },
+                        _ = c.recheck.tick() => {
+                            if !recheck().await { return None }
+                            continue;
+                        }
+                    }
                 }
-                c.first = false;
-                let snapshot = match provisioning::snapshot(&services, id, &actor).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live progress: snapshot failed");
-                        return None;
+                c.wait = true;
+                let json = match &*c.rx.borrow_and_update() {
+                    Frame::Pending => continue,
+                    Frame::Failed => return None,
+                    Frame::Ready {
+                        reader,
+                        operator: op,
+                    } => {
+                        if operator {
+                            op.clone()
+                        } else {
+                            reader.clone()
+                        }
                     }
                 };
-                let json = serde_json::to_string(&snapshot).unwrap_or_default();
-                if c.last.as_deref() == Some(json.as_str()) {
+                if c.last.as_deref() == Some(&*json) {
                     continue;
                 }
                 c.last = Some(json.clone());
-                let event = Event::default().event("progress").data(json);
+                let event = Event::default().event("progress").data(&*json);
                 return Some((Ok::<_, Infallible>(event), c));
             }
         }
     });
-    // Ends at shutdown, so graceful shutdown does not wait for browsers to leave.
-    let events = futures_util::StreamExt::take_until(events, state.progress.closed());
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    sse(state, events)
 }
 
 /// The company-wide stream: `hello`, then `changed` after every (coalesced) change.
-fn company_stream(state: &AppState) -> Response {
+fn company_stream(state: &AppState, slot: StreamSlot, recheck: Recheck) -> Response {
     let event = |name: &str| Ok::<_, Infallible>(Event::default().event(name).data(name));
     let hello = stream::once(async move { event("hello") });
-    let changes = stream::unfold(state.progress.subscribe(), move |mut rx| async move {
-        match rx.recv().await {
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return None,
+    let cursor = (state.progress.subscribe(), recheck_timer(state), slot);
+    let changes = stream::unfold(cursor, move |(mut rx, mut timer, slot)| {
+        let recheck = recheck.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    r = rx.recv() => match r {
+                        Ok(_) | Err(RecvError::Lagged(_)) => break,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = timer.tick() => if !recheck().await { return None },
+                }
+            }
+            tokio::time::sleep(LIST_COALESCE).await;
+            while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
+                rx.try_recv()
+            {}
+            Some((event("changed"), (rx, timer, slot)))
         }
-        tokio::time::sleep(LIST_COALESCE).await;
-        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
-            rx.try_recv()
-        {}
-        Some((event("changed"), rx))
     });
-    let events = futures_util::StreamExt::chain(hello, changes);
+    sse(state, futures_util::StreamExt::chain(hello, changes))
+}
+
+/// The first re-check one period after the stream opened, then every period.
+fn recheck_timer(state: &AppState) -> tokio::time::Interval {
+    let every = state.progress.recheck_every();
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
+
+/// `events` as server-sent events, ended at shutdown so graceful shutdown does not wait for
+/// browsers to leave.
+fn sse(
+    state: &AppState,
+    events: impl futures_util::Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> Response {
     let events = futures_util::StreamExt::take_until(events, state.progress.closed());
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
-}
-
-/// Waits until `id` (or possibly everything) changed; `false` when the hub is gone.
-async fn wait_for_change(rx: &mut Receiver<Uuid>, id: Uuid) -> bool {
-    loop {
-        match rx.recv().await {
-            Ok(changed) if changed == id || changed.is_nil() => break,
-            Ok(_) => continue,
-            Err(RecvError::Lagged(_)) => break,
-            Err(RecvError::Closed) => return false,
-        }
-    }
-    // Let a burst of changes (a step finishing and the next starting) settle into one send.
-    tokio::time::sleep(COALESCE).await;
-    while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}
-    true
 }
 
 fn error(e: app::error::AppError) -> Response {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
+    pub progress: server::progress::ProgressHub,
 }
 
 pub async fn spawn(pool: PgPool, dev_login: bool) -> TestApp {
@@ -65,8 +66,13 @@ pub async fn spawn_with(
         .await
         .unwrap();
     let base = format!("http://{}", app.local_addr());
+    let progress = app.progress();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { base, pool }
+    TestApp {
+        base,
+        pool,
+        progress,
+    }
 }
 
 pub fn browser() -> Client {

@@ -9,6 +9,7 @@ mod api;
 mod api_policy;
 mod history;
 mod lifecycle;
+mod limits;
 mod lists;
 mod live_list;
 mod plans;

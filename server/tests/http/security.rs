@@ -155,3 +155,70 @@ fn the_server_refuses_to_start_with_dev_sign_in_off_loopback() {
         "{stderr}"
     );
 }
+
+/// Every server function, called with arguments that do not parse (ids that are not ids, a
+/// flag that is not a bool, a page number past any integer, required fields missing): never a
+/// 500, never the deserializer's words; 401 before sign-in, 400 after.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn malformed_arguments_are_refused_cleanly_after_the_caller_is_known(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let anonymous = browser();
+    let ada = app.signed_in("ada").await;
+    let malformed = [
+        ("id", "new"),
+        ("account", "new"),
+        ("token", "new"),
+        ("environment_id", "new"),
+        ("request_id", "new"),
+        ("run_id", "new"),
+        ("delivery_id", "new"),
+        ("disabled", "maybe"),
+        ("query[page]", "99999999999999999999999"),
+    ];
+    let mut paths: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path)
+        .collect();
+    paths.sort_unstable();
+    assert!(paths.len() >= 30, "server functions found: {paths:?}");
+
+    let mut refused = Vec::new();
+    for path in &paths {
+        let post = |client: &reqwest::Client| {
+            client
+                .post(format!("{}{path}", app.base))
+                .header("sec-fetch-site", "same-origin")
+                .header("accept", "application/json")
+                .form(&malformed)
+                .send()
+        };
+        let res = post(&anonymous).await.unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(
+            status.is_success() || status == StatusCode::UNAUTHORIZED,
+            "{path} anonymous: {status} {body}"
+        );
+
+        let res = post(&ada).await.unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(!status.is_server_error(), "{path}: {status} {body}");
+        assert!(
+            !body.contains("expected") && !body.contains("invalid"),
+            "{path} leaks the deserializer's message: {body}"
+        );
+        if status == StatusCode::BAD_REQUEST {
+            assert!(
+                body.contains(app::error::ARGUMENTS_REFUSED),
+                "{path}: {body}"
+            );
+            refused.push(*path);
+        }
+    }
+    // Only the functions that take no arguments run (and answer as usual).
+    let took_no_arguments = paths.len() - refused.len();
+    assert!(
+        took_no_arguments <= 6,
+        "{took_no_arguments} functions accepted malformed arguments; refused: {refused:?}"
+    );
+}
