@@ -115,24 +115,58 @@ pub async fn check(
 ) -> Result<Actor, AppError> {
     if let Err(denied) = policy::authorize(actor.as_ref(), action) {
         let reason = format!("{action:?}: {denied:?}");
-        let event = berth_db::audit::AuthEvent {
-            user_id: actor.as_ref().map(|a| a.user_id),
-            subject: None,
+        record_refusal(
+            services,
+            actor.as_ref().map(|a| a.user_id),
+            &reason,
             source_addr,
-            reason: Some(&reason),
-        };
-        if let Err(e) = berth_db::audit::record(
-            &services.pool,
-            berth_db::audit::AuthEventKind::AccessDenied,
-            event,
         )
-        .await
-        {
-            tracing::error!(error = %e, "cannot record an access-denied event");
-        }
+        .await;
         return Err(denied.into());
     }
     actor.ok_or(AppError::Unauthorized("Sign in first.".into()))
+}
+
+/// Records a refusal (`reason` says of what, never a secret) in the sign-in audit trail: the
+/// policy's, and those the core makes against a record (deciding one's own request,
+/// withdrawing someone else's). A failure to record is logged; the refusal stands.
+pub async fn record_refusal(
+    services: &Services,
+    user_id: Option<Uuid>,
+    reason: &str,
+    source_addr: Option<String>,
+) {
+    let event = berth_db::audit::AuthEvent {
+        user_id,
+        subject: None,
+        source_addr,
+        reason: Some(reason),
+    };
+    if let Err(e) = berth_db::audit::record(
+        &services.pool,
+        berth_db::audit::AuthEventKind::AccessDenied,
+        event,
+    )
+    .await
+    {
+        tracing::error!(error = %e, "cannot record an access-denied event");
+    }
+}
+
+/// `result`, with a refusal of `actor` recorded as [`record_refusal`] does (what: e.g.
+/// "decide request <id>").
+pub async fn audited<T>(
+    services: &Services,
+    actor: &Actor,
+    what: &str,
+    source_addr: Option<String>,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if let Err(AppError::Forbidden(why)) = &result {
+        let reason = format!("{what}: {why}");
+        record_refusal(services, Some(actor.user_id), &reason, source_addr).await;
+    }
+    result
 }
 
 /// The caller's network address, for the audit trail.

@@ -199,10 +199,12 @@ pub async fn decide_request(
     use super::guard;
     guard::respond(async move {
         let s = guard::services()?;
+        let source_addr = guard::source_addr().await;
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
         decide(
             &s,
             &actor,
+            source_addr,
             id,
             &DecisionForm {
                 decision,
@@ -229,9 +231,23 @@ pub struct DecisionForm {
 }
 
 /// Decides a request for `actor` (the policy, separation of duties included, is checked in the
-/// core); the page's server function and the API both call this.
+/// core; a refusal is recorded in the audit trail); the page's server function and the API
+/// both call this.
 #[cfg(feature = "ssr")]
 pub async fn decide(
+    s: &super::guard::Services,
+    actor: &berth_domain::Actor,
+    source_addr: Option<String>,
+    id: Uuid,
+    form: &DecisionForm,
+) -> Result<RequestStatus, AppError> {
+    let result = decide_unaudited(s, actor, id, form).await;
+    let what = format!("decide request {id}");
+    super::guard::audited(s, actor, &what, source_addr, result).await
+}
+
+#[cfg(feature = "ssr")]
+async fn decide_unaudited(
     s: &super::guard::Services,
     actor: &berth_domain::Actor,
     id: Uuid,
@@ -277,8 +293,25 @@ pub async fn withdraw_request(id: Uuid) -> Result<(), AppError> {
     use super::guard;
     guard::respond(async move {
         let s = guard::services()?;
+        let source_addr = guard::source_addr().await;
         let actor = guard::require(berth_domain::Action::ReadEnvironments).await?;
-        Ok(berth_db::requests::withdraw(&s.pool, id, &actor).await?)
+        withdraw(&s, &actor, source_addr, id).await
     })
     .await
+}
+
+/// Withdraws request `id` for `actor` (only the requester may; a refusal is recorded in the
+/// audit trail); the page's server function and the API both call this.
+#[cfg(feature = "ssr")]
+pub async fn withdraw(
+    s: &super::guard::Services,
+    actor: &berth_domain::Actor,
+    source_addr: Option<String>,
+    id: Uuid,
+) -> Result<(), AppError> {
+    let result = berth_db::requests::withdraw(&s.pool, id, actor)
+        .await
+        .map_err(AppError::from);
+    let what = format!("withdraw request {id}");
+    super::guard::audited(s, actor, &what, source_addr, result).await
 }

@@ -75,11 +75,10 @@ impl WorkerSettings {
         let registry_server = env.required("BERTH_REGISTRY_SERVER", "the image registry host");
         let registry_username = env.required("BERTH_REGISTRY_USERNAME", "registry pull user");
         let registry_password = env.secret("BERTH_REGISTRY_PASSWORD", "registry pull password");
-        let web_url = |u: &str| u.starts_with("https://") || u.starts_with("http://");
-        if !rancher_url.is_empty() && !web_url(&rancher_url) {
-            env.problem(format!(
-                "BERTH_RANCHER_URL: expected http(s)://host, got '{rancher_url}'"
-            ));
+        if !rancher_url.is_empty() {
+            if let Err(why) = check_rancher_url(&rancher_url) {
+                env.problem(format!("BERTH_RANCHER_URL: {why}, got '{rancher_url}'"));
+            }
         }
 
         let rancher_poll = env.millis("BERTH_RANCHER_POLL_MS", 2000);
@@ -195,6 +194,24 @@ impl WorkerSettings {
     }
 }
 
+/// The Rancher token travels with every call: https, except to a server on this machine (the
+/// simulator in development and tests).
+fn check_rancher_url(raw: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| "expected https://host")?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("expected https://host"),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("must be https:// (plain http only to this machine's loopback)"),
+        _ => Err("expected https://host"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +242,29 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("secretpart"), "{shown}");
         assert!(!shown.contains("pull-password"), "{shown}");
+    }
+
+    #[test]
+    fn the_rancher_token_goes_over_https_except_to_loopback() {
+        for ok in [
+            "https://rancher.example.com",
+            "https://10.0.0.5:8443",
+            "http://127.0.0.1:8444",
+            "http://localhost:8444",
+            "http://[::1]:8444",
+        ] {
+            assert_eq!(check_rancher_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://rancher.example.com",
+            "http://10.0.0.5",
+            "http://127.0.0.1.example.com",
+            "ftp://127.0.0.1",
+            "rancher.example.com",
+            "https://",
+        ] {
+            assert!(check_rancher_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

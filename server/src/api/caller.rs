@@ -80,6 +80,11 @@ impl Caller {
         .await?)
     }
 
+    /// The caller's network address, for the audit trail.
+    pub fn addr(&self) -> Option<String> {
+        self.addr.clone()
+    }
+
     /// For a long-lived answer (live progress): whether the token is still live and still
     /// allows `action` (revoked, expired, a scope or a role gone: no).
     pub fn recheck(&self, action: Action) -> crate::routes::progress::Recheck {

@@ -378,7 +378,7 @@ async fn decide(
     let actor = caller.allow(Action::ReadEnvironments).await?;
     caller.require_scope(berth_domain::token::Scope::Decide)?;
     let id = parse_id(id, "request")?;
-    core::decide(&caller.services, &actor, id, &form).await?;
+    core::decide(&caller.services, &actor, caller.addr(), id, &form).await?;
     Ok(Json(read(&caller, id).await?))
 }
 
@@ -469,6 +469,6 @@ pub async fn withdraw(caller: Caller, Path(id): Path<String>) -> Result<Json<Req
     let actor = caller.allow(Action::ReadEnvironments).await?;
     caller.require_scope(berth_domain::token::Scope::Request)?;
     let id = parse_id(&id, "request")?;
-    berth_db::requests::withdraw(&caller.services.pool, id, &actor).await?;
+    core::withdraw(&caller.services, &actor, caller.addr(), id).await?;
     Ok(Json(read(&caller, id).await?))
 }

@@ -31,6 +31,14 @@ pub fn allowed(
     }
 }
 
+/// Whether a download that carries the session (history and audit exports) may be answered:
+/// followed from Berth's own pages, or opened directly (typed, bookmarked; `none`). A page on
+/// another site linking or embedding it is refused, so it cannot make a signed-in auditor's
+/// browser fetch (and record) exports. No Fetch Metadata at all: not a browser.
+pub fn download_allowed(sec_fetch_site: Option<&str>) -> bool {
+    matches!(sec_fetch_site, None | Some("same-origin") | Some("none"))
+}
+
 pub async fn layer(State(public_origin): State<Arc<str>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
@@ -76,5 +84,14 @@ mod tests {
         assert!(!allowed(&post, None, Some("null"), ME));
         assert!(allowed(&post, None, None, ME));
         assert!(!allowed(&Method::DELETE, Some("cross-site"), None, ME));
+    }
+
+    #[test]
+    fn downloads_come_from_our_pages_or_directly() {
+        assert!(download_allowed(Some("same-origin")));
+        assert!(download_allowed(Some("none")));
+        assert!(download_allowed(None));
+        assert!(!download_allowed(Some("same-site")));
+        assert!(!download_allowed(Some("cross-site")));
     }
 }

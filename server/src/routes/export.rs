@@ -13,7 +13,7 @@ use app::api::{
 use axum::{
     body::{Body, Bytes},
     extract::{ConnectInfo, Path, Query, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use berth_db::{
@@ -107,12 +107,23 @@ fn refuse(e: app::error::AppError) -> Response {
     (status, e.to_string()).into_response()
 }
 
-/// The signed-in auditor or admin; 401 when nobody is signed in, 403 for other roles.
+/// The signed-in auditor or admin; 401 when nobody is signed in, 403 for other roles, and 403
+/// when another site sent the browser here (see [`crate::middleware::csrf::download_allowed`]).
 async fn auditor(
     services: &Services,
     session: &Session,
+    headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<Actor, Response> {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if !crate::middleware::csrf::download_allowed(site) {
+        tracing::warn!(sec_fetch_site = site, "cross-site download refused");
+        return Err((
+            StatusCode::FORBIDDEN,
+            "Downloads open from Berth's own pages or directly, not from another site.",
+        )
+            .into_response());
+    }
     let user = guard::user_in_session(services, session)
         .await
         .map_err(refuse)?;
@@ -126,16 +137,26 @@ async fn auditor(
     .map_err(refuse)
 }
 
-async fn record_export(services: &Services, actor: &Actor, peer: SocketAddr, what: &str) {
+/// Records an export in the audit trail before anything is sent: an export that cannot be
+/// recorded is not made (500).
+async fn record_export(
+    services: &Services,
+    actor: &Actor,
+    peer: SocketAddr,
+    what: &str,
+) -> Result<(), app::error::AppError> {
     let event = AuthEvent {
         user_id: Some(actor.user_id),
         subject: None,
         source_addr: Some(peer.ip().to_string()),
         reason: Some(what),
     };
-    if let Err(e) = audit::record(&services.pool, AuthEventKind::HistoryExport, event).await {
-        tracing::error!(error = %e, "cannot record a history export");
-    }
+    audit::record(&services.pool, AuthEventKind::HistoryExport, event)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot record a history export; not sending it");
+            app::error::AppError::Internal
+        })
 }
 
 fn attachment(format: Format, filename: &str, body: Body) -> Response {
@@ -157,32 +178,35 @@ pub async fn history_csv(
     state: State<AppState>,
     peer: ConnectInfo<SocketAddr>,
     session: Session,
+    headers: HeaderMap,
     id: Path<Uuid>,
     query: Query<HistoryQuery>,
 ) -> Response {
-    history(state, peer, session, id, query, Format::Csv).await
+    history(state, peer, session, headers, id, query, Format::Csv).await
 }
 
 pub async fn history_json(
     state: State<AppState>,
     peer: ConnectInfo<SocketAddr>,
     session: Session,
+    headers: HeaderMap,
     id: Path<Uuid>,
     query: Query<HistoryQuery>,
 ) -> Response {
-    history(state, peer, session, id, query, Format::Json).await
+    history(state, peer, session, headers, id, query, Format::Json).await
 }
 
 async fn history(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
     Query(query): Query<HistoryQuery>,
     format: Format,
 ) -> Response {
     let services = &state.services;
-    let actor = match auditor(services, &session, peer).await {
+    let actor = match auditor(services, &session, &headers, peer).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -214,7 +238,7 @@ pub async fn history_for(
         env.slug,
         query.filter_query()
     );
-    record_export(services, actor, peer, &what).await;
+    record_export(services, actor, peer, &what).await?;
     tracing::info!(user_id = %actor.user_id, environment_id = %id, format = format.ext(), "history export");
     let today = OffsetDateTime::now_utc().date();
     let filename = format!("berth-{}-history-{today}.{}", env.slug, format.ext());
@@ -318,10 +342,11 @@ pub async fn audit_csv(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
+    headers: HeaderMap,
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let services = state.services.clone();
-    let actor = match auditor(&services, &session, peer).await {
+    let actor = match auditor(&services, &session, &headers, peer).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -337,7 +362,9 @@ pub async fn audit_csv(
         "audit/environments.csv status={} q={}",
         query.status, query.q
     );
-    record_export(&services, &actor, peer, &what).await;
+    if let Err(e) = record_export(&services, &actor, peer, &what).await {
+        return refuse(e);
+    }
     let company = services.company.id;
     let pool = services.pool.clone();
     const PAGE: i64 = 500;

@@ -267,3 +267,54 @@ async fn the_environment_page_loads_each_part_once(pool: PgPool) {
         "one serialized value per resource"
     );
 }
+
+/// Downloads carry the session, so another site may not start one (a link or an embed sent
+/// cross-site); and an export that cannot be recorded in the audit trail is not sent.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn exports_come_from_our_pages_and_are_always_recorded(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let request = app.submit(&maria, "Trucking").await;
+    let env = app.environment_of(request).await;
+    let audrey = app.signed_in("audrey").await;
+    let urls = [
+        format!("{}/environments/{env}/history.csv", app.base),
+        format!("{}/environments/{env}/history.json", app.base),
+        format!("{}/audit/environments.csv", app.base),
+    ];
+    for url in &urls {
+        for (site, expected) in [
+            ("cross-site", StatusCode::FORBIDDEN),
+            ("same-site", StatusCode::FORBIDDEN),
+            ("same-origin", StatusCode::OK),
+            ("none", StatusCode::OK),
+        ] {
+            let res = audrey
+                .get(url)
+                .header("sec-fetch-site", site)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), expected, "{url} from {site}");
+        }
+    }
+
+    // The audit trail refuses the record (as a full disk or a lost grant would): no export.
+    sqlx::query(
+        "ALTER TABLE auth_events ADD CONSTRAINT exports_refused \
+         CHECK (kind <> 'history_export') NOT VALID",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    for url in &urls {
+        let res = audrey.get(url).send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{url} was sent unrecorded"
+        );
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("Trucking"), "{url}: {body}");
+    }
+}

@@ -135,6 +135,51 @@ async fn anonymous_and_cross_site_calls_are_refused(pool: PgPool) {
     assert_eq!(sign_ins.len(), 3, "maria, ada and nora signed in");
 }
 
+/// Refusals the core makes against a record (deciding one's own request, withdrawing someone
+/// else's) are in the audit trail like the policy's, with who, from where and what.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn refused_decisions_and_withdrawals_are_audited(pool: PgPool) {
+    use berth_db::audit::{recent, AuthEventKind};
+    let app = spawn(pool, true).await;
+    let sam = app.signed_in("sam").await;
+    let request = app.submit(&sam, "Trucking").await;
+    // Sam is an admin too, but never decides his own request.
+    let res = app.decide(&sam, request, "approve", "").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Maria may not withdraw Sam's request.
+    let maria = app.signed_in("maria").await;
+    let res = app
+        .call(&maria, "withdraw_request", &[("id", &request.to_string())])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.status(request).await, RequestStatus::Submitted);
+
+    let denied = recent(&app.pool, AuthEventKind::AccessDenied, 10)
+        .await
+        .unwrap();
+    let refused = |who: uuid::Uuid, what: String| {
+        denied.iter().any(|(user, addr, reason)| {
+            *user == Some(who)
+                && addr.as_deref() == Some("127.0.0.1")
+                && reason.as_deref().is_some_and(|r| r.starts_with(&what))
+        })
+    };
+    assert!(
+        refused(
+            app.user_id("sam").await,
+            format!("decide request {request}")
+        ),
+        "{denied:?}"
+    );
+    assert!(
+        refused(
+            app.user_id("maria").await,
+            format!("withdraw request {request}")
+        ),
+        "{denied:?}"
+    );
+}
+
 /// Runs the real binary: with the development sign-in on a non-loopback address it must exit
 /// at start-up, before touching the database, and say why.
 #[test]
