@@ -114,13 +114,46 @@ pub struct DevLogin {
     return_to: Option<String>,
 }
 
-/// POST /auth/dev-login: signs in as a demo user (only routed when enabled).
+/// Whether a request's `Host` names this machine's loopback (`localhost`, `127.0.0.0/8`,
+/// `[::1]`, any port). The server only offers the development sign-in on a loopback address;
+/// checking the name the browser used as well refuses a page on another name that resolves
+/// here (DNS rebinding) from signing in as a demo user.
+pub fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let Ok(url) = berth_auth::Url::parse(&format!("http://{host}/")) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// POST /auth/dev-login: signs in as a demo user (only routed when enabled, and only for a
+/// request addressed to a loopback name).
 pub async fn dev_login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     session: Session,
     Form(form): Form<DevLogin>,
 ) -> Response {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok());
+    if !loopback_host(host) {
+        tracing::warn!(
+            host,
+            "development sign-in refused: not addressed to loopback"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "The development sign-in only answers on this machine's loopback address.",
+        )
+            .into_response();
+    }
     let user = match berth_db::users::get(&state.services.pool, form.user_id).await {
         Ok(Some(u)) if u.issuer == DEMO_ISSUER => u,
         Ok(_) => return (StatusCode::FORBIDDEN, "Not a demo account.").into_response(),
@@ -320,7 +353,32 @@ fn html_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{local_return_to, login_page, return_to_or_home};
+    use super::{local_return_to, login_page, loopback_host, return_to_or_home};
+
+    #[test]
+    fn the_development_sign_in_answers_loopback_names_only() {
+        for ok in [
+            "127.0.0.1:3000",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:3000",
+            "127.1.2.3",
+        ] {
+            assert!(loopback_host(Some(ok)), "{ok}");
+        }
+        for bad in [
+            "berth.example.com",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "10.0.0.1:3000",
+            "[::2]",
+            "",
+            "a b",
+        ] {
+            assert!(!loopback_host(Some(bad)), "{bad}");
+        }
+        assert!(!loopback_host(None));
+    }
 
     #[test]
     fn only_paths_on_this_site_are_followed() {

@@ -154,6 +154,17 @@ async fn the_development_sign_in_returns_to_the_asked_page_and_nowhere_else(pool
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{hostile:?}");
         assert_eq!(location(&res), "/", "{hostile:?}");
     }
+
+    // A page on another name that resolves to this machine (DNS rebinding) gets no sign-in.
+    let res = browser()
+        .post(format!("{}/auth/dev-login", app.base))
+        .header("host", "rebound.evil.example")
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user_id", ada.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
 /// A provider that answers discovery only: enough for `/auth/login` to start a sign-in.
