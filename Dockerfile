@@ -1,4 +1,4 @@
-# syntax=docker/dockerfile:1.7
+# syntax=docker/dockerfile:1.7@sha256:a57df69d0ea827fb7266491f2813635de6f17269be881f696fbfdf2d83dda33e
 # Berth's production image: `server` (axum + Leptos SSR), the hydrate bundle under site/ and the
 # blueprint/values templates under templates/.
 #   docker build -t berth:$(git rev-parse --short HEAD) .
@@ -8,16 +8,27 @@
 # not hydrate).
 
 # Base images are Debian 12 (bookworm) throughout, so the binary's glibc matches the runtime.
+# Every base image (and the syntax frontend above) is pinned by the digest of the multi-platform
+# index its tag named when pinned (`docker buildx imagetools inspect <tag>` shows it); the tag
+# stays for the reader. To move to a newer build, change tag and digest together.
+# Tools: cargo installs use the crate's own Cargo.lock (--locked); binaryen's npm tarball is
+# checked against the registry's sha512 integrity before it is installed, without its scripts.
 # ---- wasm-opt from npm -----------------------------------------------------------------------
-FROM node:20-bookworm-slim AS wasm-opt
-RUN npm install --global --no-fund --no-audit binaryen@132.0.0 \
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS wasm-opt
+# sha512 of binaryen-132.0.0.tgz: `npm view binaryen@132.0.0 dist.integrity`, base64 → hex.
+WORKDIR /tmp/binaryen
+RUN npm pack --silent binaryen@132.0.0 \
+ && echo 'e14b20ef212fc0edc532ca373a8bfaaa438e1d2a1dd4812ff9ba0a921efb91396333e78d068baa0936ea5acc06cdb1bebc334efdbfefd82e207c48755a007d2e  binaryen-132.0.0.tgz' \
+    | sha512sum --check --strict - \
+ && npm install --global --no-fund --no-audit --ignore-scripts ./binaryen-132.0.0.tgz \
+ && rm binaryen-132.0.0.tgz \
  && /usr/local/lib/node_modules/binaryen/bin/wasm-opt --version | grep -q 'version 132'
 
 # ---- build tools (cached independently of the source) ------------------------------------------
-FROM rust:1.95.0-slim-bookworm AS tools
+FROM rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS tools
 RUN rustup target add wasm32-unknown-unknown
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo install wasm-bindgen-cli --version 0.2.130
+    cargo install --locked wasm-bindgen-cli --version 0.2.130
 # The lazy routes' splitter (tools/lib.sh `ensure_wasm_split` finds this version on PATH).
 COPY tools/wasm-split /opt/wasm-split
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -43,7 +54,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cp -r target/site /out/site
 
 # ---- runtime -----------------------------------------------------------------------------------
-FROM debian:12-slim AS runtime
+FROM debian:12-slim@sha256:88200866dfff7ea7f5cbcb6ec7c8a701889efe6fe859fe64d6990e4b07ea4171 AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
