@@ -52,7 +52,7 @@ output "cluster_autoscaler_role_arn" {
 }
 
 output "berth_role_arn" {
-  description = "IRSA role for Berth's service account (eks.amazonaws.com/role-arn annotation)."
+  description = "IRSA role for Berth's worker service account (eks.amazonaws.com/role-arn annotation)."
   value       = module.berth_iam.role_arn
 }
 

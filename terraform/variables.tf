@@ -198,7 +198,7 @@ variable "berth_namespace" {
 
 variable "berth_service_account" {
   type        = string
-  description = "Kubernetes service account name of Berth (IRSA trust is bound to it)."
+  description = "Kubernetes service account name of Berth's provisioning worker, the one the IRSA role trusts (deploy/: the web pods use another, without the role)."
   default     = "berth"
 }
 

@@ -7,9 +7,11 @@
 #      default /opt/tf-plugins) and the committed lock file read-only, validate against the
 #      provider's schema, and terraform test with the provider mocked (terraform/tests: in the
 #      company workspace `seaview`, then the default workspace, which must be refused)
-#   4. checkov's Dockerfile checks and tools/infra/test_dockerfile.py (pins match Cargo.lock)
+#   4. checkov's Dockerfile checks and tools/infra/test_dockerfile.py (pins match Cargo.lock, base
+#      images by digest, tools installed --locked or hash-checked)
 #   5. kubectl kustomize deploy/overlays/example, then kubernetes-validate (strict schema),
-#      checkov's Kubernetes checks and the deployment tests (tools/infra/test_manifests.py)
+#      checkov's Kubernetes checks and the deployment tests (tools/infra/test_manifests.py: the
+#      web/worker split, images by digest, the egress allowlists)
 # Exits non-zero on the first failing step. Run tools/infra/setup.sh first (it is idempotent).
 # Writes nothing into the repository: terraform's working data lives in a temporary directory.
 set -euo pipefail

@@ -1,5 +1,17 @@
 """Checks on the rendered Kubernetes manifests that schema validation and checkov do not make:
-the requirements of Berth's own deployment (issue 8), asserted on `kubectl kustomize` output.
+the requirements of Berth's own deployment (issue 8) and of the security review (issue 15,
+point 8), asserted on `kubectl kustomize` output:
+
+* the provisioning worker runs as its own Deployment (`server worker`) with its own service
+  account, the one Terraform's IRSA role trusts; the web pods run with BERTH_WORKER=false and hold
+  no AWS role, no Rancher token and no registry password (no shared Secret, no such variables);
+* every container image is pinned by digest;
+* a default-deny NetworkPolicy, and egress allowlists per component: only the listed ports, to
+  the listed peers, never to the instance metadata endpoint.
+
+Each policy check is a function returning the problems it finds; the real render must have none,
+and each has negative tests on a bad variant (the render with one thing broken, or a snippet), so
+none of them can pass vacuously.
 
 check.sh renders deploy/overlays/example to a file and passes it in BERTH_RENDERED_MANIFESTS;
 run alone, this test renders it itself with kubectl.
@@ -7,6 +19,8 @@ run alone, this test renders it itself with kubectl.
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import os
 import re
 import shutil
@@ -18,6 +32,36 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "deploy" / "overlays" / "example"
+
+WEB = "berth"  # the web Deployment (Service, Ingress and PodDisruptionBudget point at its pods)
+WORKER = "berth-worker"
+WORKER_COMMAND = ["/app/server", "worker"]
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+# What only the worker may hold: the Rancher token, the registry password, AWS credentials.
+WORKER_ONLY_VARIABLES = {
+    "BERTH_RANCHER_TOKEN",
+    "BERTH_REGISTRY_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+}
+DIGEST_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
+
+# Egress allowlists: (port, protocol) per component, nothing else.
+DNS = {(53, "UDP"), (53, "TCP")}
+EGRESS_PORTS = {
+    "server": DNS | {(5432, "TCP"), (443, "TCP"), (465, "TCP")},
+    "worker": DNS | {(5432, "TCP"), (443, "TCP")},
+}
+# "The internet" excludes these; 169.254.0.0/16 holds the instance metadata endpoint.
+PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")]
+METADATA_IP = ipaddress.ip_address("169.254.169.254")
+KUBE_DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
 
 
 def render() -> list[dict]:
@@ -33,8 +77,14 @@ def render() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def docs() -> list[dict]:
+def rendered() -> list[dict]:
     return render()
+
+
+@pytest.fixture
+def docs(rendered) -> list[dict]:
+    """A fresh copy per test: the negative tests break their own."""
+    return copy.deepcopy(rendered)
 
 
 def one(docs, kind):
@@ -43,8 +93,264 @@ def one(docs, kind):
     return found[0]
 
 
+def named(docs, kind, name):
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
 def pod_selector_matches(selector: dict, labels: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def terraform_default(variable: str) -> str:
+    text = (ROOT / "terraform" / "variables.tf").read_text()
+    match = re.search(rf'variable "{variable}" \{{.*?\n\s*default\s*=\s*"([^"]*)"', text, flags=re.S)
+    assert match, f"terraform/variables.tf: no default for {variable}"
+    return match.group(1)
+
+
+# ---- helpers over pods -----------------------------------------------------------------------------
+
+
+def deployments(docs) -> list[dict]:
+    return [d for d in docs if d["kind"] == "Deployment"]
+
+
+def pod_spec(dep) -> dict:
+    return dep["spec"]["template"]["spec"]
+
+
+def containers(pod: dict) -> list[dict]:
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def runs(container: dict) -> list[str]:
+    return list(container.get("command", [])) + list(container.get("args", []))
+
+
+def env_value(container: dict, name: str):
+    for e in container.get("env", []):
+        if e["name"] == name:
+            return e.get("value")
+    return None
+
+
+def secrets_referenced(pod: dict) -> set[str]:
+    names = set()
+    for c in containers(pod):
+        for ref in c.get("envFrom", []):
+            if "secretRef" in ref:
+                names.add(ref["secretRef"]["name"])
+        for e in c.get("env", []):
+            key_ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if key_ref:
+                names.add(key_ref["name"])
+    for v in pod.get("volumes", []):
+        if "secret" in v:
+            names.add(v["secret"]["secretName"])
+        for source in v.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    return names
+
+
+def configmaps_referenced(pod: dict) -> set[str]:
+    names = set()
+    for c in containers(pod):
+        for ref in c.get("envFrom", []):
+            if "configMapRef" in ref:
+                names.add(ref["configMapRef"]["name"])
+        for e in c.get("env", []):
+            key_ref = e.get("valueFrom", {}).get("configMapKeyRef")
+            if key_ref:
+                names.add(key_ref["name"])
+    return names
+
+
+def variables_seen(docs, pod: dict) -> set[str]:
+    """Every variable a pod's containers get by name: env, and the keys of its ConfigMaps."""
+    names = {e["name"] for c in containers(pod) for e in c.get("env", [])}
+    for cm in docs:
+        if cm["kind"] == "ConfigMap" and cm["metadata"]["name"] in configmaps_referenced(pod):
+            names |= set(cm.get("data", {}))
+    return names
+
+
+def service_account(docs, pod: dict) -> dict:
+    return named(docs, "ServiceAccount", pod.get("serviceAccountName", "default"))
+
+
+def the_worker(docs) -> dict | None:
+    found = [d for d in deployments(docs) if any(runs(c) == WORKER_COMMAND for c in pod_spec(d)["containers"])]
+    return found[0] if len(found) == 1 else None
+
+
+# ---- the checks -----------------------------------------------------------------------------------
+
+
+def web_problems(docs) -> list[str]:
+    """The web pods: worker off, no AWS role, no worker secret, nothing of the worker's."""
+    problems = []
+    web = named(docs, "Deployment", WEB)
+    pod = pod_spec(web)
+    for c in containers(pod):
+        if env_value(c, "BERTH_WORKER") != "false":
+            problems.append(f"web container {c['name']} does not set BERTH_WORKER=false")
+        if runs(c)[-1:] == ["worker"]:
+            problems.append(f"web container {c['name']} runs the worker")
+    sa = service_account(docs, pod)
+    if ROLE_ANNOTATION in sa["metadata"].get("annotations", {}):
+        problems.append(f"web service account {sa['metadata']['name']} carries an AWS role")
+    if sa.get("automountServiceAccountToken") is not False or pod.get("automountServiceAccountToken") is not False:
+        problems.append("web pods mount a Kubernetes API token")
+    worker = the_worker(docs)
+    if worker is not None:
+        worker_pod = pod_spec(worker)
+        if pod.get("serviceAccountName", "default") == worker_pod.get("serviceAccountName", "default"):
+            problems.append("web and worker share a service account")
+        shared = secrets_referenced(pod) & secrets_referenced(worker_pod)
+        if shared:
+            problems.append(f"web pods mount the worker's Secret(s) {sorted(shared)}")
+    held = variables_seen(docs, pod) & WORKER_ONLY_VARIABLES
+    if held:
+        problems.append(f"web pods get {sorted(held)}")
+    return problems
+
+
+def worker_problems(docs) -> list[str]:
+    """The worker: its own Deployment running `server worker`, its own (IRSA) service account,
+    its own Secret, the web's image and security settings."""
+    worker = the_worker(docs)
+    if worker is None:
+        return [f"no single Deployment runs {WORKER_COMMAND}"]
+    problems = []
+    web = named(docs, "Deployment", WEB)
+    pod, web_pod = pod_spec(worker), pod_spec(web)
+    if worker["metadata"]["name"] == WEB:
+        problems.append("the worker runs in the web Deployment")
+    sa_name = pod.get("serviceAccountName", "default")
+    if sa_name != terraform_default("berth_service_account"):
+        problems.append(f"worker service account {sa_name} is not the one Terraform's IRSA role trusts")
+    if worker["metadata"].get("namespace") != terraform_default("berth_namespace"):
+        problems.append("the worker is not in the namespace Terraform's IRSA role trusts")
+    arn = service_account(docs, pod)["metadata"].get("annotations", {}).get(ROLE_ANNOTATION, "")
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/berth-[a-z0-9-]+-app", arn):
+        problems.append(f"worker service account has no IRSA role ({arn or 'none'})")
+    if pod.get("automountServiceAccountToken") is not False:
+        problems.append("worker pods mount a Kubernetes API token")
+    for c in containers(pod):
+        if env_value(c, "BERTH_WORKER") == "false":
+            problems.append(f"worker container {c['name']} turns the worker off")
+        if c["image"] != web_pod["containers"][0]["image"]:
+            problems.append(f"worker container {c['name']} runs another image than the web pods")
+        if c.get("securityContext") != web_pod["containers"][0].get("securityContext"):
+            problems.append(f"worker container {c['name']} has other security settings than the web pods")
+        if not {"cpu", "memory"} <= set(c.get("resources", {}).get("limits", {})):
+            problems.append(f"worker container {c['name']} has no resource limits")
+    if pod.get("securityContext") != web_pod.get("securityContext"):
+        problems.append("worker pods have other security settings than the web pods")
+    if not secrets_referenced(pod):
+        problems.append("the worker mounts no Secret (it needs the Rancher token and registry password)")
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        if pod_selector_matches(svc["spec"].get("selector", {}), labels):
+            problems.append(f"Service {svc['metadata']['name']} routes to the worker")
+    return problems
+
+
+def image_problems(docs) -> list[str]:
+    problems = []
+    for d in docs:
+        template = d.get("spec", {}).get("template", {}).get("spec")
+        for c in containers(template) if template else []:
+            if not DIGEST_IMAGE.match(c.get("image", "")):
+                problems.append(f"{d['kind']} {d['metadata']['name']}: {c['name']} image {c.get('image')} is not pinned by digest")
+    return problems
+
+
+def policies_for(docs, labels: dict) -> list[dict]:
+    return [
+        np
+        for np in docs
+        if np["kind"] == "NetworkPolicy" and pod_selector_matches(np["spec"]["podSelector"].get("matchLabels", {}), labels)
+    ]
+
+
+def peer_problems(where: str, port: tuple[int, str], peer: dict) -> list[str]:
+    if port in DNS:
+        return [] if peer == KUBE_DNS_PEER else [f"{where}: DNS to {peer}, not to kube-dns"]
+    block = peer.get("ipBlock")
+    if block is None or set(peer) != {"ipBlock"}:
+        return [f"{where}: port {port[0]} to pods ({peer}) rather than an address block"]
+    cidr = ipaddress.ip_network(block["cidr"])
+    excepted = [ipaddress.ip_network(e) for e in block.get("except", [])]
+    problems = []
+    if cidr.version == 4 and METADATA_IP in cidr and not any(METADATA_IP in e for e in excepted):
+        problems.append(f"{where}: port {port[0]} reaches the instance metadata endpoint {METADATA_IP}")
+    if port[0] == 5432 and not cidr.is_private:
+        problems.append(f"{where}: PostgreSQL to {cidr}, beyond the private network")
+    if cidr.prefixlen == 0:
+        missing = [str(n) for n in PRIVATE if not any(n.subnet_of(e) for e in excepted)]
+        if missing:
+            problems.append(f"{where}: port {port[0]} to the internet does not except {missing}")
+    return problems
+
+
+def egress_problems(docs) -> list[str]:
+    """A default deny, then per component only its listed ports, each to its listed peers."""
+    problems = []
+    deny = [
+        np
+        for np in docs
+        if np["kind"] == "NetworkPolicy"
+        and np["spec"]["podSelector"] == {}
+        and set(np["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not np["spec"].get("ingress")
+        and not np["spec"].get("egress")
+    ]
+    if not deny:
+        problems.append("no default-deny NetworkPolicy for the namespace")
+    for dep in deployments(docs):
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        component = labels.get("app.kubernetes.io/component")
+        allowed = EGRESS_PORTS.get(component)
+        if allowed is None:
+            problems.append(f"Deployment {dep['metadata']['name']}: no egress allowlist for component {component}")
+            continue
+        own = [np for np in policies_for(docs, labels) if np["spec"]["podSelector"] != {}]
+        if not own:
+            problems.append(f"Deployment {dep['metadata']['name']}: no NetworkPolicy selects its pods")
+        opened = set()
+        for np in policies_for(docs, labels):
+            name = np["metadata"]["name"]
+            if "Egress" not in np["spec"].get("policyTypes", []):
+                problems.append(f"NetworkPolicy {name} does not restrict egress")
+            if component == "worker" and np["spec"].get("ingress"):
+                problems.append(f"NetworkPolicy {name} lets traffic into the worker")
+            for i, rule in enumerate(np["spec"].get("egress", [])):
+                where = f"NetworkPolicy {name} egress {i}"
+                if not rule.get("ports"):
+                    problems.append(f"{where}: every port")
+                    continue
+                if not rule.get("to"):
+                    problems.append(f"{where}: every destination (the instance metadata endpoint too)")
+                for p in rule["ports"]:
+                    if "endPort" in p:
+                        problems.append(f"{where}: a port range")
+                    port = (p.get("port"), p.get("protocol", "TCP"))
+                    opened.add(port)
+                    for peer in rule.get("to", []):
+                        problems.extend(peer_problems(where, port, peer))
+        extra, missing = opened - allowed, allowed - opened
+        if extra:
+            problems.append(f"{component} pods may also reach ports {sorted(extra)}")
+        if missing:
+            problems.append(f"{component} pods cannot reach ports {sorted(missing)}")
+    return problems
+
+
+# ---- the real render --------------------------------------------------------------------------------
 
 
 def test_every_object_is_namespaced_to_berth(docs):
@@ -53,8 +359,24 @@ def test_every_object_is_namespaced_to_berth(docs):
             assert d["metadata"].get("namespace") == "berth", d["metadata"]["name"]
 
 
+def test_web_pods_hold_nothing_of_the_worker(docs):
+    assert web_problems(docs) == []
+
+
+def test_worker_runs_apart_with_its_own_service_account(docs):
+    assert worker_problems(docs) == []
+
+
+def test_every_image_is_pinned_by_digest(docs):
+    assert image_problems(docs) == []
+
+
+def test_egress_is_an_allowlist(docs):
+    assert egress_problems(docs) == []
+
+
 def test_deployment_shape(docs):
-    dep = one(docs, "Deployment")
+    dep = named(docs, "Deployment", WEB)
     spec = dep["spec"]
     assert spec["replicas"] >= 2
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -62,56 +384,59 @@ def test_deployment_shape(docs):
     assert pod_selector_matches(spec["selector"]["matchLabels"], spec["template"]["metadata"]["labels"])
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-    assert pod["serviceAccountName"] == one(docs, "ServiceAccount")["metadata"]["name"]
     server = next(c for c in pod["containers"] if c["name"] == "server")
     assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert server["ports"][0]["containerPort"] == 3000
-    for c in pod["containers"] + pod.get("initContainers", []):
-        sc = c["securityContext"]
-        assert sc["allowPrivilegeEscalation"] is False, c["name"]
-        assert sc["readOnlyRootFilesystem"] is True, c["name"]
-        assert sc["runAsNonRoot"] is True, c["name"]
-        assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
-        assert {"cpu", "memory"} <= set(c["resources"]["requests"]), c["name"]
-        assert {"cpu", "memory"} <= set(c["resources"]["limits"]), c["name"]
-        assert re.match(r"^[^:@]+[:@].+", c["image"]), f"{c['name']} image is not pinned: {c['image']}"
-        assert c["image"] == server["image"], "migrations must run the release's own image"
+    for d in deployments(docs):
+        assert pod_selector_matches(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"])
+        for c in containers(pod_spec(d)):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, c["name"]
+            assert sc["readOnlyRootFilesystem"] is True, c["name"]
+            assert sc["runAsNonRoot"] is True, c["name"]
+            assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", c["name"]
+            assert {"cpu", "memory"} <= set(c["resources"]["requests"]), c["name"]
+            assert {"cpu", "memory"} <= set(c["resources"]["limits"]), c["name"]
+            assert c["image"] == server["image"], "migrations and the worker run the release's own image"
 
 
-def test_config_and_secrets_come_from_configmap_and_existing_secret(docs):
-    dep = one(docs, "Deployment")
-    cm = one(docs, "ConfigMap")
-    server = dep["spec"]["template"]["spec"]["containers"][0]
-    refs = server["envFrom"]
-    assert {"configMapRef": {"name": cm["metadata"]["name"]}} in refs
-    assert {"secretRef": {"name": "berth-secrets"}} in refs
-    # The Secret exists beforehand (created by the operator); the manifests never carry one.
+def test_config_and_secrets_come_from_configmaps_and_existing_secrets(docs):
+    web = pod_spec(named(docs, "Deployment", WEB))
+    worker = pod_spec(the_worker(docs))
+    cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    shared = next(n for n in cms if n.startswith("berth-config-"))
+    worker_only = next(n for n in cms if n.startswith("berth-worker-config-"))
+    assert configmaps_referenced(web) == {shared}
+    assert configmaps_referenced(worker) == {shared, worker_only}
+    # The Secrets exist beforehand (created by the operator); the manifests never carry one.
     assert not [d for d in docs if d["kind"] == "Secret"]
-    for key in ("LEPTOS_SITE_ROOT", "LEPTOS_SITE_ADDR", "LEPTOS_OUTPUT_NAME", "BERTH_PUBLIC_URL", "AWS_REGION",
-                "BERTH_OIDC_ISSUER", "BERTH_OIDC_CLIENT_ID", "BERTH_RANCHER_URL", "BERTH_DOMAIN",
-                "BERTH_REGISTRY_SERVER", "BERTH_REGISTRY_USERNAME"):
-        assert key in cm["data"], key
-    for secret_key in ("DATABASE_URL", "BERTH_OIDC_CLIENT_SECRET", "BERTH_RANCHER_TOKEN", "BERTH_REGISTRY_PASSWORD"):
-        assert secret_key not in cm["data"], f"{secret_key} belongs in the Secret"
-    assert cm["data"]["LEPTOS_SITE_ADDR"] == "0.0.0.0:3000"
+    assert secrets_referenced(web) == {"berth-web-secrets"}
+    assert secrets_referenced(worker) == {"berth-worker-secrets"}
+    for key in ("LEPTOS_SITE_ROOT", "LEPTOS_SITE_ADDR", "LEPTOS_OUTPUT_NAME", "BERTH_PUBLIC_URL",
+                "BERTH_OIDC_ISSUER", "BERTH_OIDC_CLIENT_ID", "BERTH_COMPANY_NAME"):
+        assert key in cms[shared]["data"], key
+    for key in ("AWS_REGION", "BERTH_RANCHER_URL", "BERTH_DOMAIN", "BERTH_REGISTRY_SERVER", "BERTH_REGISTRY_USERNAME"):
+        assert key in cms[worker_only]["data"], key
+        assert key not in cms[shared]["data"], f"{key} is the worker's alone"
+    for cm in cms.values():
+        for secret_key in ("DATABASE_URL", "BERTH_OIDC_CLIENT_SECRET", "BERTH_SMTP_URL", *WORKER_ONLY_VARIABLES):
+            assert secret_key not in cm.get("data", {}), f"{secret_key} belongs in a Secret"
+    assert cms[shared]["data"]["LEPTOS_SITE_ADDR"] == "0.0.0.0:3000"
+    # `server worker` validates the sign-in settings too: it gets a placeholder, not the secret.
+    assert env_value(worker["containers"][0], "BERTH_OIDC_CLIENT_SECRET") == "not-used-by-server-worker"
 
 
 def test_migrations_run_before_the_server(docs):
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = pod_spec(named(docs, "Deployment", WEB))
     init = pod.get("initContainers", [])
     assert [c["command"] for c in init] == [["/app/server", "migrate"]]
     assert init[0]["envFrom"] == pod["containers"][0]["envFrom"]
 
 
-def test_service_account_has_irsa_role(docs):
-    sa = one(docs, "ServiceAccount")
-    arn = sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
-    assert re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/berth-[a-z0-9-]+-app", arn), arn
-
-
-def test_service_and_ingress_reach_the_pods(docs):
-    dep = one(docs, "Deployment")
+def test_service_and_ingress_reach_the_web_pods(docs):
+    dep = named(docs, "Deployment", WEB)
     svc = one(docs, "Service")
     ing = one(docs, "Ingress")
     labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -125,12 +450,229 @@ def test_service_and_ingress_reach_the_pods(docs):
     assert backend["name"] == svc["metadata"]["name"]
 
 
-def test_pdb_and_network_policy_select_the_pods(docs):
-    labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+def test_pdb_and_network_policy_select_the_web_pods(docs):
+    labels = named(docs, "Deployment", WEB)["spec"]["template"]["metadata"]["labels"]
     pdb = one(docs, "PodDisruptionBudget")
     assert pod_selector_matches(pdb["spec"]["selector"]["matchLabels"], labels)
-    np = one(docs, "NetworkPolicy")
+    np = named(docs, "NetworkPolicy", WEB)
     assert pod_selector_matches(np["spec"]["podSelector"]["matchLabels"], labels)
+    assert np["spec"]["ingress"] == [{"from": [{"ipBlock": {"cidr": "10.60.0.0/16"}}], "ports": [{"port": 3000, "protocol": "TCP"}]}]
     # The DNS rule must select CoreDNS, not Berth's labels.
-    dns = np["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"]
-    assert dns == {"k8s-app": "kube-dns"}
+    assert np["spec"]["egress"][0]["to"][0] == KUBE_DNS_PEER
+
+
+# ---- negative tests: each check catches a bad variant ------------------------------------------------
+
+
+def web_container(docs, name="server"):
+    return next(c for c in containers(pod_spec(named(docs, "Deployment", WEB))) if c["name"] == name)
+
+
+def worker_container(docs):
+    return pod_spec(named(docs, "Deployment", WORKER))["containers"][0]
+
+
+def set_env(container, name, value):
+    container["env"] = [e for e in container.get("env", []) if e["name"] != name] + [{"name": name, "value": value}]
+
+
+def unsplit(docs):
+    """The layout before the split: one Deployment running the worker in process."""
+    docs[:] = [d for d in docs if not (d["kind"] == "Deployment" and d["metadata"]["name"] == WORKER)]
+    for c in containers(pod_spec(named(docs, "Deployment", WEB))):
+        c["env"] = [e for e in c.get("env", []) if e["name"] != "BERTH_WORKER"]
+    pod_spec(named(docs, "Deployment", WEB))["serviceAccountName"] = "berth"
+
+
+def rancher_token_in_config(docs):
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("berth-config-"))
+    cm["data"]["BERTH_RANCHER_TOKEN"] = "token-abc:oops"
+
+
+@pytest.mark.parametrize(
+    "breaks, expected",
+    [
+        (unsplit, "does not set BERTH_WORKER=false"),
+        (unsplit, "carries an AWS role"),
+        (lambda d: set_env(web_container(d, "migrate"), "BERTH_WORKER", "true"), "migrate does not set BERTH_WORKER=false"),
+        (lambda d: pod_spec(named(d, "Deployment", WEB)).update(serviceAccountName="berth"), "carries an AWS role"),
+        (
+            lambda d: named(d, "ServiceAccount", "berth-web")["metadata"].setdefault("annotations", {}).update(
+                {ROLE_ANNOTATION: "arn:aws:iam::123456789012:role/berth-seaview-app"}
+            ),
+            "carries an AWS role",
+        ),
+        (lambda d: named(d, "ServiceAccount", "berth-web").pop("automountServiceAccountToken"), "mount a Kubernetes API token"),
+        (
+            lambda d: web_container(d)["envFrom"].append({"secretRef": {"name": "berth-worker-secrets"}}),
+            "mount the worker's Secret(s) ['berth-worker-secrets']",
+        ),
+        (
+            lambda d: web_container(d)["env"].append(
+                {"name": "BERTH_REGISTRY_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "berth-worker-secrets", "key": "BERTH_REGISTRY_PASSWORD"}}}
+            ),
+            "web pods get ['BERTH_REGISTRY_PASSWORD']",
+        ),
+        (rancher_token_in_config, "web pods get ['BERTH_RANCHER_TOKEN']"),
+        (lambda d: set_env(web_container(d), "AWS_SECRET_ACCESS_KEY", "x"), "web pods get ['AWS_SECRET_ACCESS_KEY']"),
+    ],
+)
+def test_web_check_catches(docs, breaks, expected):
+    breaks(docs)
+    assert any(expected in p for p in web_problems(docs)), web_problems(docs)
+
+
+@pytest.mark.parametrize(
+    "breaks, expected",
+    [
+        (unsplit, "no single Deployment runs"),
+        (lambda d: worker_container(d).update(command=["/app/server"]), "no single Deployment runs"),
+        (lambda d: pod_spec(named(d, "Deployment", WORKER)).update(serviceAccountName="berth-web"), "not the one Terraform's IRSA role trusts"),
+        (lambda d: named(d, "ServiceAccount", "berth")["metadata"]["annotations"].pop(ROLE_ANNOTATION), "has no IRSA role"),
+        (lambda d: set_env(worker_container(d), "BERTH_WORKER", "false"), "turns the worker off"),
+        (lambda d: worker_container(d).update(image="berth@sha256:" + "1" * 64), "another image"),
+        (lambda d: worker_container(d)["securityContext"].update(readOnlyRootFilesystem=False), "other security settings"),
+        (lambda d: worker_container(d)["securityContext"]["capabilities"].update(drop=[]), "other security settings"),
+        (lambda d: pod_spec(named(d, "Deployment", WORKER))["securityContext"].pop("seccompProfile"), "other security settings"),
+        (lambda d: pod_spec(named(d, "Deployment", WORKER)).pop("automountServiceAccountToken"), "mount a Kubernetes API token"),
+        (lambda d: worker_container(d).update(envFrom=[]), "mounts no Secret"),
+        (
+            lambda d: one(d, "Service")["spec"].update(selector={"app.kubernetes.io/name": "berth"}),
+            "routes to the worker",
+        ),
+    ],
+)
+def test_worker_check_catches(docs, breaks, expected):
+    breaks(docs)
+    assert any(expected in p for p in worker_problems(docs)), worker_problems(docs)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com/berth:0.1.0",
+        "123456789012.dkr.ecr.eu-central-1.amazonaws.com/berth",
+        "berth:latest",
+        "berth@sha256:0123",  # not a whole digest
+        "berth@sha512:" + "0" * 128,
+    ],
+)
+def test_image_check_catches(docs, image):
+    web_container(docs, "migrate")["image"] = image
+    assert image_problems(docs) == [f"Deployment {WEB}: migrate image {image} is not pinned by digest"]
+
+
+def snippet_policy(egress: str) -> dict:
+    return yaml.safe_load(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: extra, namespace: berth}\n"
+        "spec:\n  podSelector: {matchLabels: {app.kubernetes.io/name: berth, app.kubernetes.io/component: server}}\n"
+        "  policyTypes: [Egress]\n  egress:\n" + egress
+    )
+
+
+def add_policy(egress: str):
+    return lambda d: d.append(snippet_policy(egress))
+
+
+def web_egress(docs):
+    return named(docs, "NetworkPolicy", WEB)["spec"]["egress"]
+
+
+INTERNET = "{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16]}}"
+
+
+@pytest.mark.parametrize(
+    "breaks, expected",
+    [
+        (lambda d: d.remove(named(d, "NetworkPolicy", "berth-default-deny")), "no default-deny"),
+        (lambda d: named(d, "NetworkPolicy", "berth-default-deny")["spec"].update(egress=[{}]), "no default-deny"),
+        (lambda d: d.remove(named(d, "NetworkPolicy", "berth-worker")), "berth-worker: no NetworkPolicy selects its pods"),
+        (lambda d: named(d, "NetworkPolicy", WEB)["spec"].update(policyTypes=["Ingress"]), "does not restrict egress"),
+        # the layout before this change: HTTPS and SMTP to any address, the metadata endpoint included
+        (lambda d: web_egress(d).__setitem__(2, {"ports": [{"port": 443, "protocol": "TCP"}]}), "egress 2: every destination"),
+        (add_policy("    - ports: [{port: 22, protocol: TCP}]\n      to: [" + INTERNET + "]\n"), "server pods may also reach ports [(22, 'TCP')]"),
+        (add_policy("    - to: [" + INTERNET + "]\n"), "extra egress 0: every port"),
+        (add_policy("    - ports: [{port: 443, protocol: TCP}]\n      to: [{ipBlock: {cidr: 0.0.0.0/0}}]\n"), "reaches the instance metadata endpoint"),
+        (add_policy("    - ports: [{port: 443, protocol: TCP}]\n      to: [{ipBlock: {cidr: 169.254.169.254/32}}]\n"), "reaches the instance metadata endpoint"),
+        (
+            add_policy("    - ports: [{port: 443, protocol: TCP}]\n      to: [{ipBlock: {cidr: 0.0.0.0/0, except: [169.254.0.0/16]}}]\n"),
+            "to the internet does not except ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']",
+        ),
+        (add_policy("    - ports: [{port: 443, protocol: TCP, endPort: 8443}]\n      to: [" + INTERNET + "]\n"), "a port range"),
+        (add_policy("    - ports: [{port: 5432, protocol: TCP}]\n      to: [" + INTERNET + "]\n"), "PostgreSQL to 0.0.0.0/0"),
+        (add_policy("    - ports: [{port: 443, protocol: TCP}]\n      to: [{namespaceSelector: {}}]\n"), "rather than an address block"),
+        (add_policy("    - ports: [{port: 53, protocol: UDP}]\n      to: [" + INTERNET + "]\n"), "DNS to"),
+        (lambda d: web_egress(d).pop(3), "server pods cannot reach ports [(465, 'TCP')]"),
+        (
+            lambda d: named(d, "NetworkPolicy", "berth-worker")["spec"]["egress"][2]["ports"].append({"port": 465, "protocol": "TCP"}),
+            "worker pods may also reach ports [(465, 'TCP')]",
+        ),
+        (
+            lambda d: named(d, "NetworkPolicy", "berth-worker")["spec"]["egress"][2]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16"),
+            "berth-worker egress 2: port 443 reaches the instance metadata endpoint",
+        ),
+        (
+            lambda d: named(d, "NetworkPolicy", "berth-worker")["spec"].update(ingress=[{"ports": [{"port": 3000}]}]),
+            "lets traffic into the worker",
+        ),
+    ],
+)
+def test_egress_check_catches(docs, breaks, expected):
+    breaks(docs)
+    assert any(expected in p for p in egress_problems(docs)), egress_problems(docs)
+
+
+# ---- the secret split as docs/deploy.md creates it ----------------------------------------------------
+
+
+def secret_keys_in(doc: str) -> dict[str, set[str]]:
+    """The keys each `kubectl create secret generic NAME` in a shell snippet takes from the config
+    secret, as picked by the jq object before it ({A, B, ...})."""
+    found = {}
+    for keys, name in re.findall(r"jq -r '\{([A-Z_, ]+)\}.*?create secret generic (\S+)", doc, flags=re.S):
+        found[name] = {k.strip() for k in keys.split(",")}
+    return found
+
+
+def secret_split_problems(doc: str) -> list[str]:
+    keys = secret_keys_in(doc)
+    problems = []
+    web, worker = keys.get("berth-web-secrets"), keys.get("berth-worker-secrets")
+    if web is None or worker is None:
+        return [f"the docs create {sorted(keys)}, not berth-web-secrets and berth-worker-secrets"]
+    if web & WORKER_ONLY_VARIABLES:
+        problems.append(f"berth-web-secrets gets {sorted(web & WORKER_ONLY_VARIABLES)}")
+    if not {"DATABASE_URL", "BERTH_OIDC_CLIENT_SECRET"} <= web:
+        problems.append("berth-web-secrets lacks the database URL or the client secret")
+    if not {"DATABASE_URL", "BERTH_RANCHER_TOKEN", "BERTH_REGISTRY_PASSWORD"} <= worker:
+        problems.append("berth-worker-secrets lacks the database URL, Rancher token or registry password")
+    if worker & {"BERTH_OIDC_CLIENT_SECRET", "BERTH_SMTP_URL"}:
+        problems.append(f"berth-worker-secrets gets the web's {sorted(worker & {'BERTH_OIDC_CLIENT_SECRET', 'BERTH_SMTP_URL'})}")
+    return problems
+
+
+def test_docs_create_each_secret_with_its_own_keys():
+    assert secret_split_problems((ROOT / "docs" / "deploy.md").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "doc, expected",
+    [
+        (
+            "... | jq -r 'to_entries[] | \"\\(.key)=\\(.value)\"' | kubectl -n berth create secret generic berth-secrets ...",
+            "not berth-web-secrets and berth-worker-secrets",
+        ),
+        (
+            "jq -r '{DATABASE_URL, BERTH_OIDC_CLIENT_SECRET, BERTH_RANCHER_TOKEN} | x' | kubectl create secret generic berth-web-secrets\n"
+            "jq -r '{DATABASE_URL, BERTH_RANCHER_TOKEN, BERTH_REGISTRY_PASSWORD} | x' | kubectl create secret generic berth-worker-secrets",
+            "berth-web-secrets gets ['BERTH_RANCHER_TOKEN']",
+        ),
+        (
+            "jq -r '{DATABASE_URL, BERTH_OIDC_CLIENT_SECRET} | x' | kubectl create secret generic berth-web-secrets\n"
+            "jq -r '{DATABASE_URL, BERTH_RANCHER_TOKEN, BERTH_REGISTRY_PASSWORD, BERTH_SMTP_URL} | x' | kubectl create secret generic berth-worker-secrets",
+            "berth-worker-secrets gets the web's ['BERTH_SMTP_URL']",
+        ),
+    ],
+)
+def test_secret_split_check_catches(doc, expected):
+    assert any(expected in p for p in secret_split_problems(doc)), secret_split_problems(doc)

@@ -7,8 +7,9 @@ use crate::error::AwsError;
 /// A company and one of its business units, as the AWS stage needs them.
 ///
 /// Slugs are lower-case DNS labels (they name the stack, the secrets and the S3 prefix);
-/// display names go into tag values. The domain crate validates units at the edge; this type
-/// re-checks what AWS would otherwise reject, so bad input never reaches AWS.
+/// display names go into tag values, as tag text ([`UnitIdentity::from_names`] maps them). The
+/// domain crate validates units at the edge; this type re-checks what AWS would otherwise
+/// reject, so bad input never reaches AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitIdentity {
     company_slug: String,
@@ -42,14 +43,11 @@ fn check_slug(what: &str, slug: &str, max: usize) -> Result<(), AwsError> {
     }
 }
 
-/// Characters AWS accepts in tag keys and values (Unicode letters, digits, space, `_.:/=+-@`).
+/// Characters AWS accepts in tag keys and values (letters, numbers, spaces, `_.:/=+-@`), by the
+/// one definition the domain keeps ([`berth_domain::tag`]); display names reach this check
+/// already mapped by [`berth_domain::aws_tag_text`].
 fn check_tag_text(what: &str, text: &str, max: usize) -> Result<(), AwsError> {
-    let ok = !text.trim().is_empty()
-        && text.chars().count() <= max
-        && text
-            .chars()
-            .all(|c| c.is_alphanumeric() || " _.:/=+-@".contains(c));
-    if ok {
+    if berth_domain::is_aws_tag_text(text, max) {
         Ok(())
     } else {
         Err(AwsError::InvalidInput(format!(
@@ -76,6 +74,23 @@ impl UnitIdentity {
             unit_name: unit_name.to_owned(),
             incarnation: None,
         })
+    }
+
+    /// [`UnitIdentity::parse`] of the names as people typed them, each mapped to tag text AWS
+    /// accepts ([`berth_domain::aws_tag_text`]: "Ben & Jerry's (EU)" → "Ben and Jerrys EU"), or
+    /// to its slug when nothing of it is left. Every unit name the request form accepts passes.
+    pub fn from_names(
+        company_slug: &str,
+        company_name: &str,
+        unit_slug: &str,
+        unit_name: &str,
+    ) -> Result<Self, AwsError> {
+        Self::parse(
+            company_slug,
+            &berth_domain::aws_tag_text_or(company_name, company_slug),
+            unit_slug,
+            &berth_domain::aws_tag_text_or(unit_name, unit_slug),
+        )
     }
 
     /// This unit as a later incarnation of its slug (see [`UnitIdentity::secret_path`]):
@@ -308,6 +323,41 @@ mod tests {
         }
     }
 
+    /// Names the request form accepts but AWS tags refuse are mapped, never refused late.
+    #[test]
+    fn names_people_type_are_tagged_as_aws_accepts() {
+        let unit = UnitIdentity::from_names(
+            "seaview",
+            "SeaView & Co.",
+            "ben-jerrys",
+            "Ben & Jerry's (EU), North",
+        )
+        .unwrap();
+        assert_eq!(unit.unit_name(), "Ben and Jerrys EU North");
+        assert_eq!(unit.company_name(), "SeaView and Co.");
+        let tags = TagScheme::default().stack_tags(&unit).unwrap();
+        assert_eq!(
+            tags[0].to_string(),
+            "SeaView and Co.::Ben and Jerrys EU North"
+        );
+        for tag in &tags {
+            assert!(berth_domain::is_aws_tag_text(&tag.key, 128), "{tag}");
+            assert!(berth_domain::is_aws_tag_text(&tag.value, 256), "{tag}");
+        }
+        // Nothing taggable left: the slug stands in.
+        assert_eq!(
+            UnitIdentity::from_names("seaview", "SeaView", "ab", "ⒶⒷ")
+                .unwrap()
+                .unit_name(),
+            "ab"
+        );
+        // Names AWS already accepts keep their tags.
+        assert_eq!(
+            UnitIdentity::from_names("seaview", "SeaView", "trucking", "Trucking").unwrap(),
+            trucking()
+        );
+    }
+
     #[test]
     fn bad_units_never_reach_aws() {
         for (company, unit) in [
@@ -319,6 +369,8 @@ mod tests {
             assert!(UnitIdentity::parse(company, "SeaView", unit, "Trucking").is_err());
         }
         assert!(UnitIdentity::parse("seaview", "SeaView", "ca", "California {charging}").is_err());
+        // Rust calls a Devanagari vowel sign alphanumeric; AWS refuses it in tags.
+        assert!(UnitIdentity::parse("seaview", "SeaView", "ca", "\u{947}ab").is_err());
         assert!(
             UnitIdentity::parse("seaview", "SeaView", "ca", "California charging stations").is_ok()
         );

@@ -124,6 +124,21 @@ pub async fn grant_runtime_role(pool: &PgPool, role: &str) -> Result<(), DbError
     Ok(())
 }
 
+/// Whether the role this connection acts as could switch off the audit trail's triggers: it
+/// owns `events`, has its owner's rights, or is a superuser. True when migrations and the
+/// application share one role (the server warns about it at start-up).
+pub async fn can_disable_audit_triggers<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT pg_has_role(current_user, c.relowner, 'USAGE') OR r.rolsuper AS "can!"
+           FROM pg_class c, pg_roles r
+           WHERE c.oid = 'events'::regclass AND r.rolname = current_user"#
+    )
+    .fetch_one(db)
+    .await?)
+}
+
 /// True when the database answers a trivial query (the `/readyz` check).
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query_scalar!("SELECT 1 AS \"one!\"")

@@ -475,6 +475,8 @@ async fn the_runtime_role_may_only_insert_and_read_events(pool: PgPool) {
         .unwrap();
     assert!(berth_db::grant_runtime_role(&pool, &owner).await.is_err());
 
+    assert!(berth_db::can_disable_audit_triggers(&pool).await.unwrap());
+
     let mut conn = pool.acquire().await.unwrap();
     become_runtime_role(&mut conn).await;
     sqlx::query("RESET ROLE").execute(&mut *conn).await.unwrap();
@@ -485,6 +487,9 @@ async fn the_runtime_role_may_only_insert_and_read_events(pool: PgPool) {
         .await
         .expect("granting again changes nothing");
     become_runtime_role(&mut conn).await;
+    assert!(!berth_db::can_disable_audit_triggers(&mut *conn)
+        .await
+        .unwrap());
 
     // What the application does: insert events (chained by the owner's trigger), read them,
     // change other tables.

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod run;
+pub mod tag;
 pub mod token;
 pub mod unit;
 
@@ -21,6 +22,7 @@ pub use plan::{ApprovalTerms, PlanDocument, PlanHash, PlanRefusal, PlanStatus, Q
 pub use policy::{Action, Actor, Denied, Role};
 pub use request::{BlueprintName, Decision, RequestStatus, Size, TransitionError};
 pub use run::{RunStatus, StepStatus};
+pub use tag::{aws_tag_text, aws_tag_text_or, is_aws_tag_char, is_aws_tag_text};
 pub use unit::{
     Description, FieldError, OwnerContact, RequestSpec, SpecErrors, UnitName, UnitSlug,
 };

@@ -32,6 +32,8 @@ impl UnitName {
     pub const MAX_CHARS: usize = 64;
 
     /// Trims and collapses inner whitespace; letters (any script), digits, spaces and `&'.,()-`.
+    /// AWS tags refuse `&'(),`: the AWS stage tags the unit with [`crate::tag::aws_tag_text`] of
+    /// the name ("Ben & Jerry's" → "Ben and Jerrys"), so every name accepted here provisions.
     pub fn parse(input: &str) -> Result<Self, String> {
         let collapsed = input.split_whitespace().collect::<Vec<_>>().join(" ");
         let count = collapsed.chars().count();

@@ -187,7 +187,7 @@ impl Provisioner {
     /// The unit as AWS names it, a later incarnation of its slug included.
     pub(crate) fn identity_of(u: &UnitInfo) -> Result<UnitIdentity, String> {
         let unit =
-            UnitIdentity::parse(&u.company_slug, &u.company_name, &u.unit_slug, &u.unit_name);
+            UnitIdentity::from_names(&u.company_slug, &u.company_name, &u.unit_slug, &u.unit_name);
         match &u.incarnation {
             Some(i) => unit.and_then(|unit| unit.with_incarnation(i)),
             None => unit,
@@ -480,6 +480,48 @@ mod tests {
             "seaview-trucking"
         );
         assert!(Provisioner::namespace_of(&"a".repeat(40), &"b".repeat(40)).is_err());
+    }
+
+    fn unit(name: &str, slug: &str) -> UnitInfo {
+        UnitInfo {
+            environment_id: uuid::Uuid::nil(),
+            company_slug: "seaview".into(),
+            company_name: "SeaView".into(),
+            unit_slug: slug.into(),
+            unit_name: name.into(),
+            incarnation: None,
+            size: "small".into(),
+            overrides: Default::default(),
+        }
+    }
+
+    /// A name the request form accepts provisions: its tags are what AWS accepts.
+    #[test]
+    fn every_name_the_form_accepts_gets_an_aws_identity() {
+        for name in ["Ben & Jerry's (EU), North", "Trucking (EU)", "R&D, Munich"] {
+            let spec = berth_domain::RequestSpec::parse(
+                name,
+                "",
+                "",
+                "jane@seaview.example",
+                "insight",
+                "small",
+            )
+            .unwrap_or_else(|e| panic!("the form refused {name:?}: {e:?}"));
+            let identity = Provisioner::identity_of(&unit(spec.name.as_str(), spec.slug.as_str()))
+                .unwrap_or_else(|e| panic!("{name:?} cannot be provisioned: {e}"));
+            let tag = berth_aws::TagScheme::default().unit_tag(&identity).unwrap();
+            assert!(
+                berth_domain::is_aws_tag_text(&tag.value, 256),
+                "{name:?}: {tag}"
+            );
+        }
+        assert_eq!(
+            Provisioner::identity_of(&unit("Ben & Jerry's (EU), North", "ben-jerry-s-eu-north"))
+                .unwrap()
+                .unit_name(),
+            "Ben and Jerrys EU North"
+        );
     }
 
     #[test]
