@@ -2,6 +2,7 @@
 //! Leptos app with its server functions. `main.rs` only wires these together.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod middleware;
 pub mod progress;

@@ -2,7 +2,9 @@
 //! worker` runs only the provisioning worker (beside servers started with `BERTH_WORKER=false`,
 //! or to add workers: they share the queue safely); `server token LOGIN SCOPES [DAYS]` prints
 //! a new personal API token for the person signed in as LOGIN (scopes comma-separated, no wider
-//! than their roles) — for bootstrapping automation from a shell with database access.
+//! than their roles) — for bootstrapping automation from a shell with database access;
+//! `server verify-audit ['seq=N; sha256=HEX']` verifies the hash-chained history (and that a
+//! head kept earlier is still in it), exiting 1 when it does not hold.
 
 use anyhow::Context;
 use leptos::prelude::get_configuration;
@@ -61,10 +63,22 @@ async fn main() -> anyhow::Result<()> {
             println!("{secret}");
             Ok(())
         }
+        "verify-audit" => {
+            let pool = server::startup::connect(&settings, 1).await?;
+            berth_db::migrate(&pool).await?;
+            let company =
+                berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
+                    .await?;
+            let kept = std::env::args().nth(2);
+            if !server::audit::verify_command(&pool, company.id, kept.as_deref()).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         other => {
             eprintln!(
-                "unknown command '{other}'; use `server`, `server migrate`, `server worker` or \
-                 `server token`"
+                "unknown command '{other}'; use `server`, `server migrate`, `server worker`, \
+                 `server token` or `server verify-audit`"
             );
             std::process::exit(2);
         }

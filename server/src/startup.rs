@@ -172,6 +172,7 @@ impl Application {
         };
 
         crate::api::spawn_housekeeping(state.services.pool.clone(), state.api_limiter.clone());
+        crate::audit::spawn_daily_head_log(state.services.pool.clone(), state.services.company.id);
         let routes = generate_route_list(App);
         let context = {
             let services = services.clone();

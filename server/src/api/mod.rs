@@ -4,6 +4,7 @@
 //! handlers (`utoipa`) and served at `/api/v1/openapi.json`; `docs/api/openapi.json` is the
 //! committed copy a test compares it with.
 
+pub mod audit;
 pub mod caller;
 pub mod environments;
 pub mod history;
@@ -60,6 +61,7 @@ use crate::state::AppState;
         history::page,
         history::export,
         history::progress,
+        audit::verify,
     ),
     components(schemas(problem::Problem, problem::FieldProblem, history::ExportFormat)),
     modifiers(&BearerAuth, &CommonResponses, &Links),
@@ -272,6 +274,7 @@ pub fn openapi_json() -> &'static str {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/whoami", get(whoami::whoami))
+        .route("/audit/verify", get(audit::verify))
         .route("/environments", get(environments::list))
         .route("/environments/{id}", get(environments::get))
         .route("/environments/{id}/changes", post(requests::change))

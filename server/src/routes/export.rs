@@ -159,9 +159,14 @@ async fn record_export(
         })
 }
 
-fn attachment(format: Format, filename: &str, body: Body) -> Response {
+/// A download of `body`, carrying the audit chain's head (`head`, see [`crate::audit`]) so
+/// every export publishes it where the auditor keeps the file.
+fn attachment(format: Format, filename: &str, head: Option<HeaderValue>, body: Body) -> Response {
     let mut res = Response::new(body);
     let headers = res.headers_mut();
+    if let Some(head) = head {
+        headers.insert(crate::audit::HEAD_HEADER, head);
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -240,11 +245,13 @@ pub async fn history_for(
     );
     record_export(services, actor, peer, &what).await?;
     tracing::info!(user_id = %actor.user_id, environment_id = %id, format = format.ext(), "history export");
+    let head = crate::audit::head_header(&services.pool, services.company.id).await;
     let today = OffsetDateTime::now_utc().date();
     let filename = format!("berth-{}-history-{today}.{}", env.slug, format.ext());
     Ok(attachment(
         format,
         &filename,
+        head,
         Body::from_stream(holding(slot, event_stream(export, format))),
     ))
 }
@@ -434,10 +441,12 @@ pub async fn audit_csv(
             Ok::<_, berth_db::DbError>(Some((Bytes::from(out), next)))
         }
     });
+    let head = crate::audit::head_header(&services.pool, services.company.id).await;
     let today = OffsetDateTime::now_utc().date();
     attachment(
         Format::Csv,
         &format!("berth-environments-{today}.csv"),
+        head,
         Body::from_stream(holding(slot, body)),
     )
 }

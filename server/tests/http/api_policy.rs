@@ -163,6 +163,13 @@ async fn every_endpoint_answers_every_caller_as_the_policy_says(pool: PgPool) {
         (Method::GET, "/whoami".into(), None, false, [OK; 5]),
         (
             Method::GET,
+            "/audit/verify".into(),
+            None,
+            false,
+            [NO, NO, OK, OK, NO],
+        ),
+        (
+            Method::GET,
             "/environments".into(),
             None,
             false,

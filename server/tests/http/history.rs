@@ -318,3 +318,115 @@ async fn exports_come_from_our_pages_and_are_always_recorded(pool: PgPool) {
         assert!(!body.contains("Trucking"), "{url}: {body}");
     }
 }
+
+/// The hash-chained history from outside: every export carries the chain head, auditors
+/// verify through the API and `server verify-audit`, and a row changed behind Berth's back
+/// (by the database owner, triggers off) is found at that row.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn auditors_verify_the_chained_history_and_find_a_changed_row(pool: PgPool) {
+    let app = spawn(pool, true).await;
+    let maria = app.signed_in("maria").await;
+    let request = app.submit(&maria, "Trucking").await;
+    let ada = app.signed_in("ada").await;
+    assert!(app
+        .decide(&ada, request, "approve", "")
+        .await
+        .status()
+        .is_success());
+    let env = app.environment_of(request).await;
+
+    let audrey = app.signed_in("audrey").await;
+    let res = audrey
+        .get(format!("{}/environments/{env}/history.csv", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let head = res.headers()["berth-audit-head"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        head.starts_with("seq=") && head.contains("; sha256="),
+        "{head}"
+    );
+
+    let (_, token) = crate::api::token(&app, "audrey", &["read"]).await;
+    let verify = || async {
+        let res = browser()
+            .get(format!("{}/api/v1/audit/verify", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<serde_json::Value>().await.unwrap()
+    };
+    let report = verify().await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["head"], head.as_str(), "{report}");
+    assert!(report["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("intact up to event"));
+    let (code, out) = verify_audit(&app, Some(&head)).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("intact up to event") && out.contains("still in the chain"),
+        "{out}"
+    );
+
+    // The owner edits the first event of the environment, append-only triggers off.
+    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM events WHERE environment_id = $1")
+        .bind(env)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for sql in [
+        "ALTER TABLE events DISABLE TRIGGER USER",
+        "UPDATE events SET details = '{\"note\": \"never happened\"}' WHERE id = $1",
+        "ALTER TABLE events ENABLE TRIGGER USER",
+    ] {
+        sqlx::query(sql)
+            .bind(first)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    let report = verify().await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["broken_at_event_id"], first, "{report}");
+    assert_eq!(report["reason"], "hash_mismatch", "{report}");
+    let (code, out) = verify_audit(&app, None).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("BROKEN at event {first}")), "{out}");
+}
+
+/// Runs `server verify-audit [kept head]` against the test's database; exit code and output.
+async fn verify_audit(app: &crate::helpers::TestApp, kept: Option<&str>) -> (Option<i32>, String) {
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let mut url = reqwest::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    url.set_path(&db);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.arg("verify-audit")
+        .env_clear()
+        .env("LEPTOS_OUTPUT_NAME", "berth")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", url.as_str())
+        .env("BERTH_DEV_LOGIN", "true")
+        .env("BERTH_WORKER", "false")
+        .env("RUST_LOG", "warn");
+    if let Some(kept) = kept {
+        cmd.arg(kept);
+    }
+    let out = cmd.output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
