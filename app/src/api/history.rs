@@ -85,7 +85,7 @@ mod convert {
     use super::*;
     use berth_db::history::{Cursor, HistoryFilter};
     use time::{format_description::well_known::Rfc3339, macros::format_description};
-    use time::{Date, Duration, OffsetDateTime};
+    use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
     impl From<Cursor> for PageCursor {
         fn from(c: Cursor) -> Self {
@@ -99,12 +99,13 @@ mod convert {
     }
 
     /// A `from`/`to` bound: a day (its start, or for `to` the start of the next day) or an
-    /// RFC 3339 time.
+    /// RFC 3339 time, as a UTC instant.
     fn bound(field: &str, raw: &str, end_of_day: bool) -> Result<Option<OffsetDateTime>, AppError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Ok(None);
         }
+        let outside = || AppError::Invalid(format!("'{field}' is past the last date Berth knows."));
         if let Ok(day) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
             let start = day.midnight().assume_utc();
             if !end_of_day {
@@ -114,15 +115,22 @@ mod convert {
             return start
                 .checked_add(Duration::days(1))
                 .map(Some)
-                .ok_or_else(|| {
-                    AppError::Invalid(format!("'{field}' is past the last date Berth knows."))
-                });
+                .ok_or_else(outside);
         }
-        OffsetDateTime::parse(raw, &Rfc3339).map(Some).map_err(|_| {
+        let time = OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
             AppError::Invalid(format!(
                 "'{field}' must be a date (YYYY-MM-DD) or an RFC 3339 time."
             ))
-        })
+        })?;
+        // In UTC, as the database takes it: `9999-12-31T23:59:59-23:59` is a time whose UTC
+        // instant is past the last date (its driver's conversion would panic).
+        time.checked_to_offset(UtcOffset::UTC)
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "'{field}' is outside the dates Berth knows (years -9999 to 9999, UTC)."
+                ))
+            })
     }
 
     impl HistoryQuery {
@@ -372,5 +380,198 @@ fn audit_row(r: berth_db::lists::LatestState) -> AuditRow {
         last_event_kind: r.last_event_kind,
         last_event_at: r.last_event_at.map(Into::into),
         event_count: r.event_count,
+    }
+}
+
+/// The query-string parsers of the timeline, the environment list and the auditors' view, fed
+/// arbitrary text: a refusal is always [`AppError::Invalid`] (a 422 with its message, never a
+/// panic or a 500), and what the pages write into their links parses back to the same query.
+#[cfg(all(test, feature = "ssr"))]
+mod query_tests {
+    use super::*;
+    use crate::api::paging::{list_cursor, list_link};
+    use berth_db::lists::{ListCursor, ListKey};
+    use proptest::prelude::*;
+
+    /// Text as a hand-edited URL may carry it.
+    fn input() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            prop::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter),
+            "-?[0-9]{1,40}",
+            "[+-]?[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}",
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,12})?(Z|[+-][0-9]{2}:[0-9]{2})",
+            "(9999|0000|-9999|\\+99999)-(01|12|13|00)-(01|31|32)",
+            // The calendar's last days: the day after is out of range.
+            "9999-12-(2[0-9]|3[01])(T23:59:59(\\.9{1,9})?(Z|-23:59))?",
+            "[a-z_.]{0,70}",
+            "-?[0-9]{1,25}\\.[0-9a-f-]{0,40}",
+            Just("latest".to_owned()),
+            Just(String::new()),
+        ]
+    }
+
+    /// Parts of Rust's `Debug` output that must never reach a person.
+    const DEBUG_MARKS: &[&str] = &["Err(", "Ok(", "Some(", "None", "\\u{", "Error {", "kind:"];
+
+    /// An [`AppError::Invalid`] with a message people can read (what they typed aside).
+    fn assert_refused(err: AppError, inputs: &[&str]) -> Result<(), TestCaseError> {
+        let AppError::Invalid(message) = &err else {
+            return Err(TestCaseError::fail(format!(
+                "{inputs:?} refused as {err:?}, not as invalid input"
+            )));
+        };
+        prop_assert!(!message.trim().is_empty());
+        // What they typed, longest first, stood in for by a character no mark contains.
+        let mut typed: Vec<&str> = inputs.iter().flat_map(|i| [*i, i.trim()]).collect();
+        typed.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        let mut own = message.clone();
+        for t in typed.into_iter().filter(|t| !t.is_empty()) {
+            own = own.replace(t, "\u{0}");
+        }
+        for mark in DEBUG_MARKS {
+            prop_assert!(!own.contains(mark), "{message:?} shows {mark:?}");
+        }
+        Ok(())
+    }
+
+    /// The query as axum's `Query` reads what [`HistoryQuery::with_cursor`] wrote.
+    fn decode(query: &str) -> HistoryQuery {
+        let mut q = HistoryQuery::default();
+        for pair in query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap();
+            let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            match k {
+                "kind" => q.kind = v,
+                "from" => q.from = v,
+                "to" => q.to = v,
+                "after" => q.after = v,
+                "before" => q.before = v,
+                "page" => q.page = v,
+                other => panic!("unexpected parameter {other}"),
+            }
+        }
+        q
+    }
+
+    #[test]
+    fn a_date_past_the_calendar_is_refused_not_a_panic() {
+        let query = HistoryQuery {
+            to: "9999-12-31".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            query.filter(),
+            Err(AppError::Invalid(m)) if m == "'to' is past the last date Berth knows."
+        ));
+        let query = HistoryQuery {
+            from: "9999-12-31".into(),
+            ..Default::default()
+        };
+        assert!(query.filter().unwrap().from.is_some());
+        // A time whose UTC instant is past the calendar's end (or before its start): refused,
+        // where it used to reach the database driver, which panics converting it to UTC.
+        // In range, a time is taken as its UTC instant.
+        let query = HistoryQuery {
+            to: "2026-12-01T01:00:00+02:00".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            query.filter().unwrap().to,
+            Some(time::macros::datetime!(2026-11-30 23:00 UTC))
+        );
+        for (field, raw) in [
+            ("to", "9999-12-31T23:59:59-23:59"),
+            ("from", "9999-12-31T23:00:00-01:00"),
+            ("from", "-9999-01-01T00:00:00+00:01"),
+        ] {
+            let mut query = HistoryQuery::default();
+            match field {
+                "to" => query.to = raw.into(),
+                _ => query.from = raw.into(),
+            }
+            assert!(
+                matches!(query.filter(), Err(AppError::Invalid(ref m)) if m.starts_with(&format!("'{field}'"))),
+                "{field}={raw}: {:?}",
+                query.filter()
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn timeline_queries(kind in input(), from in input(), to in input(), after in input(), before in input(), page in input()) {
+            let query = HistoryQuery { kind, from, to, after, before, page };
+            let inputs = [
+                query.kind.as_str(), query.from.as_str(), query.to.as_str(),
+                query.after.as_str(), query.before.as_str(), query.page.as_str(),
+            ];
+            // Each bound alone too: combined, one refused field hides what the other allows.
+            let alone = [
+                HistoryQuery { from: query.from.clone(), ..Default::default() },
+                HistoryQuery { to: query.to.clone(), ..Default::default() },
+            ];
+            for q in alone.iter().chain([&query]) {
+                match q.filter() {
+                    // Every accepted bound is an instant the database can take: its driver
+                    // converts it to UTC and panics when that leaves the calendar.
+                    Ok(filter) => {
+                        for bound in [filter.from, filter.to].into_iter().flatten() {
+                            prop_assert!(
+                                bound.checked_to_offset(time::UtcOffset::UTC).is_some(),
+                                "{bound} from {inputs:?} has no UTC time"
+                            );
+                        }
+                    }
+                    Err(e) => assert_refused(e, &inputs)?,
+                }
+            }
+            match query.cursor() {
+                // The page's own links carry the same filter and cursor.
+                Ok(cursor) => {
+                    let link = query.with_cursor(cursor.into());
+                    let back = decode(&link);
+                    prop_assert_eq!(back.cursor().ok(), Some(cursor));
+                    prop_assert_eq!(back.filter_query(), query.filter_query());
+                    prop_assert_eq!(
+                        back.filter().map_err(|e| e.to_string()),
+                        query.filter().map_err(|e| e.to_string())
+                    );
+                }
+                Err(e) => assert_refused(e, &inputs)?,
+            }
+        }
+
+        #[test]
+        fn list_queries(status in input(), q in input(), after in input(), before in input()) {
+            match list_filter(&status, &q) {
+                Ok(filter) => {
+                    prop_assert!(filter.text.as_ref().is_none_or(|t| t.chars().count() <= 100));
+                }
+                Err(e) => assert_refused(e, &[&status, &q])?,
+            }
+            if let Err(e) = list_cursor(&after, &before) {
+                assert_refused(e, &[&after, &before])?;
+            }
+        }
+
+        #[test]
+        fn list_positions_survive_the_url(micros in -62_135_596_800_000_000i64..253_402_300_799_999_999, id in any::<u128>()) {
+            let key = ListKey {
+                updated_at: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).unwrap(),
+                id: uuid::Uuid::from_u128(id),
+            };
+            let link = list_link(ListCursor::After(key));
+            let (_, token) = link.param().unwrap();
+            prop_assert_eq!(list_cursor(token, "").ok(), Some(ListCursor::After(key)));
+            prop_assert_eq!(list_cursor("", token).ok(), Some(ListCursor::Before(key)));
+        }
     }
 }
