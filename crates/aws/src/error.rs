@@ -140,6 +140,21 @@ pub enum AwsError {
     #[error("stack {stack_id} was deleted outside Berth")]
     StackVanished { stack_id: String },
 
+    /// A stack Berth was about to update or delete (found by its recorded id or by its name)
+    /// whose `berth:company`/`berth:unit` tags do not name the unit: another unit's, another
+    /// company's or another tool's stack. Never touched; permanent (a person has to look).
+    #[error(
+        "stack {stack} is not this unit's: its tags say {found}, the unit is {expected}; Berth \
+         neither updates nor deletes it"
+    )]
+    NotOurStack {
+        stack: String,
+        /// The unit's `berth:company` and `berth:unit` tags.
+        expected: String,
+        /// The stack's (`none` when it has neither).
+        found: String,
+    },
+
     /// Two stacks carry the tags of one business unit.
     #[error("two stacks carry the tag {tag}: {first} and {second}")]
     AmbiguousStacks {

@@ -39,4 +39,4 @@ pub use stage::{
     AwsStage, EnsureKind, EnsuredUnit, StackDeletion, UnitOutputs, UnitParameters, UnitStack,
     BUSINESS_UNIT_TEMPLATE,
 };
-pub use unit::{Tag, TagScheme, UnitIdentity};
+pub use unit::{Tag, TagScheme, UnitIdentity, STACK_NAME_SEPARATOR};

@@ -20,7 +20,7 @@ use crate::driver::{
 use crate::error::{AwsError, Result};
 use crate::secrets::{SecretsReader, UnitSecrets};
 use crate::settings::{load_sdk_config, AwsSettings};
-use crate::unit::{Tag, TagScheme, UnitIdentity, TAG_COMPANY, TAG_UNIT};
+use crate::unit::{Tag, TagScheme, UnitIdentity};
 
 /// The business-unit template, compiled in so the code and the template it drives never drift.
 pub const BUSINESS_UNIT_TEMPLATE: &str =
@@ -251,6 +251,7 @@ impl<A: CloudFormationApi> AwsStage<A> {
             parameters: params.template_parameters(unit, &tags[0])?,
             tags,
             known_stack_id: known_stack_id.map(str::to_owned),
+            former_names: vec![unit.legacy_stack_name()],
         })
     }
 
@@ -327,11 +328,19 @@ impl<A: CloudFormationApi> AwsStage<A> {
         })
     }
 
-    /// Finds the unit's stack by its tag, with resources and outputs.
+    /// The tags a stack of `unit` carries and is found by: the company's unit tag and the
+    /// `berth:company`/`berth:unit` tags. A stack with the unit tag but another unit's slugs
+    /// (two names that map to the same tag text, say) is not the unit's.
+    fn find_tags(&self, unit: &UnitIdentity) -> Result<Vec<Tag>> {
+        let mut tags = vec![self.tag_scheme.unit_tag(unit)?];
+        tags.extend(unit.owner_tags());
+        Ok(tags)
+    }
+
+    /// Finds the unit's stack by its tags, with resources and outputs.
     #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
     pub async fn find_unit_stack(&self, unit: &UnitIdentity) -> Result<Option<UnitStack>> {
-        let tag = self.tag_scheme.unit_tag(unit)?;
-        let Some(stack) = self.driver.find_by_tag(&tag).await? else {
+        let Some(stack) = self.driver.find_by_tags(&self.find_tags(unit)?).await? else {
             return Ok(None);
         };
         let resources = self.driver.resources(&stack.stack_id).await?;
@@ -361,15 +370,17 @@ impl<A: CloudFormationApi> AwsStage<A> {
     /// (crashed) call started, or found nothing, so that callers record one deletion.
     #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
     pub async fn delete_unit_stack(&self, unit: &UnitIdentity) -> Result<StackDeletion> {
-        let tag = self.tag_scheme.unit_tag(unit)?;
-        let Some(stack) = self.driver.find_by_tag(&tag).await? else {
+        let Some(stack) = self.driver.find_by_tags(&self.find_tags(unit)?).await? else {
             return Ok(StackDeletion {
                 stack_name: unit.stack_name(),
                 stack_id: None,
                 outcome: DeletionOutcome::AlreadyGone,
             });
         };
-        let outcome = self.driver.delete_once(&stack.stack_id).await?;
+        let outcome = self
+            .driver
+            .delete_once(&stack.stack_id, &unit.owner_tags())
+            .await?;
         tracing::info!(?outcome, stack_id = %stack.stack_id, "unit stack deleted");
         Ok(StackDeletion {
             stack_name: stack.stack_name,
@@ -386,16 +397,8 @@ impl<A: CloudFormationApi> AwsStage<A> {
 
     /// The tags every secret of the unit carries (set by the template) and only its secrets.
     fn secret_tags(unit: &UnitIdentity) -> [Tag; 2] {
-        [
-            Tag {
-                key: TAG_UNIT.into(),
-                value: unit.unit_slug().into(),
-            },
-            Tag {
-                key: TAG_COMPANY.into(),
-                value: unit.company_slug().into(),
-            },
-        ]
+        let [company, unit] = unit.owner_tags();
+        [unit, company]
     }
 
     /// Schedules every secret of the unit (found by its `berth:company`/`berth:unit` tags,
@@ -416,8 +419,7 @@ impl<A: CloudFormationApi> AwsStage<A> {
                 RECOVERY_WINDOW_DAYS.end()
             )));
         }
-        let tag = self.tag_scheme.unit_tag(unit)?;
-        if let Some(stack) = self.driver.find_by_tag(&tag).await? {
+        if let Some(stack) = self.driver.find_by_tags(&self.find_tags(unit)?).await? {
             return Err(AwsError::Precondition(format!(
                 "the secrets of {} are not scheduled for deletion while its stack {} ({}) is \
                  live: delete the stack first",
@@ -461,22 +463,27 @@ impl<A: CloudFormationApi> AwsStage<A> {
         Ok(scheduled)
     }
 
-    /// Checks that the unit is gone from AWS: no live stack carries its tag, and every secret
+    /// Checks that the unit is gone from AWS: no live stack carries its tags, and every secret
     /// of the unit Secrets Manager still lists is scheduled for deletion (each with its date);
     /// a secret not scheduled is a failed check. Read-only; the result serialises to JSON for
     /// the decommission event.
     #[tracing::instrument(skip_all, fields(unit = %unit.stack_name()))]
     pub async fn prove_unit_removed(&self, unit: &UnitIdentity) -> Result<RemovalProof> {
-        let tag = self.tag_scheme.unit_tag(unit)?;
+        let find = self.find_tags(unit)?;
+        let tags = find
+            .iter()
+            .map(Tag::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut checks = Vec::new();
-        let stack = self.driver.find_by_tag(&tag).await?;
+        let stack = self.driver.find_by_tags(&find).await?;
         checks.push(RemovalCheck {
             name: "no live stack".into(),
             passed: stack.is_none(),
             detail: match &stack {
-                None => format!("no live stack carries the tag {tag}"),
+                None => format!("no live stack carries the tags {tags}"),
                 Some(s) => format!(
-                    "stack {} ({}) is {} and carries the tag {tag}",
+                    "stack {} ({}) is {} and carries the tags {tags}",
                     s.stack_name, s.stack_id, s.status
                 ),
             },

@@ -26,6 +26,13 @@ pub struct UnitIdentity {
 const MAX_COMPANY_SLUG: usize = 32;
 const MAX_UNIT_SLUG: usize = 63;
 
+/// Separates the company's slug from the unit's in a stack name. No slug contains it (both
+/// slug parsers refuse two hyphens in a row, and so does [`check_slug`]), so a stack name
+/// names exactly one company and unit: `berth-acme--x-y` is company `acme`, unit `x-y`, and
+/// `berth-acme-x--y` company `acme-x`, unit `y`. IAM policies scope a company's stacks to
+/// `berth-<company>--*` by it.
+pub const STACK_NAME_SEPARATOR: &str = "--";
+
 fn check_slug(what: &str, slug: &str, max: usize) -> Result<(), AwsError> {
     let ok = !slug.is_empty()
         && slug.len() <= max
@@ -33,12 +40,14 @@ fn check_slug(what: &str, slug: &str, max: usize) -> Result<(), AwsError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
-        && !slug.ends_with('-');
+        && !slug.ends_with('-')
+        && !slug.contains(STACK_NAME_SEPARATOR);
     if ok {
         Ok(())
     } else {
         Err(AwsError::InvalidInput(format!(
-            "{what} slug {slug:?} must be 1-{max} lower-case letters, digits or '-', not starting or ending with '-'"
+            "{what} slug {slug:?} must be 1-{max} lower-case letters, digits or '-', not starting \
+             or ending with '-' and without '--' (it separates company and unit in stack names)"
         )))
     }
 }
@@ -138,10 +147,36 @@ impl UnitIdentity {
         &self.unit_name
     }
 
-    /// `berth-<company>-<unit>`: at most 6 + 32 + 1 + 63 = 102 characters, within
-    /// CloudFormation's 128 and its `[a-zA-Z][-a-zA-Z0-9]*` syntax.
+    /// `berth-<company>--<unit>` ([`STACK_NAME_SEPARATOR`]): at most 6 + 32 + 2 + 63 = 103
+    /// characters, within CloudFormation's 128 and its `[a-zA-Z][-a-zA-Z0-9]*` syntax.
     pub fn stack_name(&self) -> String {
+        format!(
+            "berth-{}{STACK_NAME_SEPARATOR}{}",
+            self.company_slug, self.unit_slug
+        )
+    }
+
+    /// The name stacks had before [`Self::stack_name`]: `berth-<company>-<unit>`, ambiguous
+    /// (`acme` + `x-y` and `acme-x` + `y` give the same). Only looked up for a unit whose
+    /// stack id is not recorded, and a stack under it is taken only when its `berth:company`
+    /// and `berth:unit` tags are the unit's.
+    pub fn legacy_stack_name(&self) -> String {
         format!("berth-{}-{}", self.company_slug, self.unit_slug)
+    }
+
+    /// `berth:company` = company slug and `berth:unit` = unit slug: the tags that say a stack
+    /// or secret is this unit's. Berth updates and deletes only stacks carrying both.
+    pub fn owner_tags(&self) -> [Tag; 2] {
+        [
+            Tag {
+                key: TAG_COMPANY.into(),
+                value: self.company_slug.clone(),
+            },
+            Tag {
+                key: TAG_UNIT.into(),
+                value: self.unit_slug.clone(),
+            },
+        ]
     }
 }
 
@@ -214,6 +249,13 @@ impl TagScheme {
                 "tag scheme key must not start with aws:".into(),
             ));
         }
+        if self.key.to_ascii_lowercase().starts_with("berth:") {
+            return Err(AwsError::Config(
+                "tag scheme key must not start with berth: (Berth's own tags, which say whose a \
+                 stack is)"
+                    .into(),
+            ));
+        }
         let both = format!("{}{}", self.key, self.value);
         if !(both.contains("{unit}") || both.contains("{unit_slug}")) {
             return Err(AwsError::Config(
@@ -231,30 +273,25 @@ impl TagScheme {
         };
         check_tag_text("tag key", &tag.key, 128)?;
         check_tag_text("tag value", &tag.value, 256)?;
-        if tag.key.to_ascii_lowercase().starts_with("aws:") {
+        let lower = tag.key.to_ascii_lowercase();
+        if lower.starts_with("aws:") || lower.starts_with("berth:") {
             return Err(AwsError::InvalidInput(format!(
-                "tag key {:?} uses the reserved aws: prefix",
+                "tag key {:?} uses a reserved prefix (aws: or berth:)",
                 tag.key
             )));
         }
         Ok(tag)
     }
 
-    /// Every stack tag for `unit`: the company's unit tag plus the fixed `berth:*` tags.
+    /// Every stack tag for `unit`: the company's unit tag, then the fixed `berth:*` tags
+    /// ([`UnitIdentity::owner_tags`] and `berth:managed-by`).
     pub fn stack_tags(&self, unit: &UnitIdentity) -> Result<Vec<Tag>, AwsError> {
         let mut tags = vec![self.unit_tag(unit)?];
-        for (key, value) in [
-            (TAG_COMPANY, unit.company_slug()),
-            (TAG_UNIT, unit.unit_slug()),
-            (TAG_MANAGED_BY, "berth"),
-        ] {
-            if tags.iter().all(|t| t.key != key) {
-                tags.push(Tag {
-                    key: key.into(),
-                    value: value.into(),
-                });
-            }
-        }
+        tags.extend(unit.owner_tags());
+        tags.push(Tag {
+            key: TAG_MANAGED_BY.into(),
+            value: "berth".into(),
+        });
         Ok(tags)
     }
 }
@@ -290,7 +327,26 @@ mod tests {
     fn default_scheme_is_company_colon_colon_unit() {
         let tag = TagScheme::default().unit_tag(&trucking()).unwrap();
         assert_eq!(tag.to_string(), "SeaView::Trucking");
-        assert_eq!(trucking().stack_name(), "berth-seaview-trucking");
+        assert_eq!(trucking().stack_name(), "berth-seaview--trucking");
+        assert_eq!(trucking().legacy_stack_name(), "berth-seaview-trucking");
+    }
+
+    /// The old `berth-<company>-<unit>` gave `acme` + `x-y` and `acme-x` + `y` one stack name.
+    #[test]
+    fn stack_names_name_exactly_one_company_and_unit() {
+        let a = UnitIdentity::parse("acme", "Acme", "x-y", "X Y").unwrap();
+        let b = UnitIdentity::parse("acme-x", "Acme X", "y", "Y").unwrap();
+        assert_ne!(a.stack_name(), b.stack_name());
+        assert_eq!(a.stack_name(), "berth-acme--x-y");
+        assert_eq!(b.stack_name(), "berth-acme-x--y");
+        // A company's IAM pattern berth-<company>--* covers its stacks and no other company's.
+        assert!(a.stack_name().starts_with("berth-acme--"));
+        assert!(!b.stack_name().starts_with("berth-acme--"));
+        for (company, unit) in [("ac--me", "trucking"), ("acme", "x--y")] {
+            assert!(UnitIdentity::parse(company, "Acme", unit, "Unit").is_err());
+        }
+        let longest = UnitIdentity::parse(&"a".repeat(32), "A", &"b".repeat(63), "B").unwrap();
+        assert!(longest.stack_name().len() <= 128);
     }
 
     #[test]
@@ -312,6 +368,7 @@ mod tests {
     fn bad_schemes_are_refused() {
         for (key, value) in [
             ("aws:unit", "{unit}"),
+            ("berth:unit", "{unit}"),
             ("{company}", "{division}"),
             ("{company}", "fixed"),
         ] {

@@ -14,16 +14,38 @@ use berth_aws::driver::{
     ResourceFailure, StackDriver, StackPlan, WaitPolicy,
 };
 use berth_aws::error::{ApiError, AwsError};
-use berth_aws::unit::Tag;
+use berth_aws::unit::{Tag, UnitIdentity};
 use scripted::Scripted;
 
 const NAME: &str = "berth-seaview-trucking";
+
+/// `berth:company` and `berth:unit` of the unit every scripted stack belongs to.
+fn owner() -> Vec<Tag> {
+    UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking")
+        .unwrap()
+        .owner_tags()
+        .to_vec()
+}
 
 fn stack(id: &str, status: &str) -> Option<StackSnapshot> {
     Some(StackSnapshot {
         stack_id: id.into(),
         stack_name: NAME.into(),
         status: status.into(),
+        tags: owner(),
+        ..Default::default()
+    })
+}
+
+/// A stack of another unit (`berth:unit` = `haulage`).
+fn foreign(id: &str, name: &str, status: &str) -> Option<StackSnapshot> {
+    let mut tags = owner();
+    tags[1].value = "haulage".into();
+    Some(StackSnapshot {
+        stack_id: id.into(),
+        stack_name: name.into(),
+        status: status.into(),
+        tags,
         ..Default::default()
     })
 }
@@ -70,8 +92,9 @@ fn desired(known: Option<&str>) -> DesiredStack {
             "Secret".into(),
             ParameterValue::Secret("hunter2".to_owned().into()),
         )],
-        tags: vec![],
+        tags: owner(),
         known_stack_id: known.map(str::to_owned),
+        former_names: Vec::new(),
     }
 }
 
@@ -453,7 +476,7 @@ async fn deleting_a_live_stack_deletes_it_once_and_waits() {
         stack("id-1", "DELETE_COMPLETE"),
     ]));
     assert_eq!(
-        d.delete_once("id-1").await.unwrap(),
+        d.delete_once("id-1", &owner()).await.unwrap(),
         DeletionOutcome::Deleted
     );
     assert_eq!(
@@ -475,7 +498,7 @@ async fn a_deletion_in_progress_is_waited_for_not_repeated() {
         stack("id-1", "DELETE_COMPLETE"),
     ]));
     assert_eq!(
-        d.delete_once("id-1").await.unwrap(),
+        d.delete_once("id-1", &owner()).await.unwrap(),
         DeletionOutcome::FinishedEarlierDeletion
     );
     assert!(
@@ -493,7 +516,7 @@ async fn a_stack_already_gone_is_not_deleted_again() {
     for gone in [None, stack("id-1", "DELETE_COMPLETE")] {
         let d = driver(Scripted::default().describes(vec![gone]));
         assert_eq!(
-            d.delete_once("id-1").await.unwrap(),
+            d.delete_once("id-1", &owner()).await.unwrap(),
             DeletionOutcome::AlreadyGone
         );
         assert_eq!(d.api().calls(), ["describe id-1"]);
@@ -524,7 +547,7 @@ async fn a_busy_stack_is_waited_out_before_deleting_and_a_failed_delete_needs_a_
                 ),
             ]),
     );
-    let err = d.delete_once("id-1").await.unwrap_err();
+    let err = d.delete_once("id-1", &owner()).await.unwrap_err();
     assert!(
         matches!(&err, AwsError::StackNeedsAttention { status, cause: Some(cause), .. }
             if status == "DELETE_FAILED" && cause.contains("DataBucket") && cause.contains("not empty")),
@@ -542,7 +565,7 @@ async fn a_busy_stack_is_waited_out_before_deleting_and_a_failed_delete_needs_a_
     // Found in DELETE_FAILED: no blind retry.
     let d = driver(Scripted::default().describes(vec![stack("id-1", "DELETE_FAILED")]));
     assert!(matches!(
-        d.delete_once("id-1").await,
+        d.delete_once("id-1", &owner()).await,
         Err(AwsError::StackNeedsAttention { .. })
     ));
     assert!(!d
@@ -895,6 +918,97 @@ async fn find_by_tag_paginates_and_refuses_two_matches() {
     let d = driver(api);
     assert_eq!(d.find_by_tag(&tag).await.unwrap().unwrap().stack_id, "b");
     assert_eq!(d.api().calls(), vec!["list None", "list Some(\"t1\")"]);
+}
+
+/// Tenancy: a stack Berth would update (found by its name or its recorded id) whose
+/// `berth:company`/`berth:unit` tags name someone else is refused before any change set.
+#[tokio::test]
+async fn another_units_stack_is_never_planned_against() {
+    for (known, status) in [
+        (None, "CREATE_COMPLETE"),
+        (Some("id-9"), "UPDATE_COMPLETE"),
+        // A failed create of someone else's is not deleted to make room either.
+        (None, "ROLLBACK_COMPLETE"),
+        (None, "REVIEW_IN_PROGRESS"),
+    ] {
+        let d = driver(Scripted::default().describes(vec![foreign("id-9", NAME, status)]));
+        let err = d.ensure(&desired(known)).await.unwrap_err();
+        assert!(
+            matches!(&err, AwsError::NotOurStack { found, expected, .. }
+                if found.contains("berth:unit=haulage") && expected.contains("berth:unit=trucking")),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+        assert_eq!(
+            d.api().calls(),
+            [format!("describe {}", known.unwrap_or(NAME))]
+        );
+    }
+    // Untagged: not provably the unit's (a review stack without tags yet is the exception).
+    let mut untagged = stack("id-9", "UPDATE_COMPLETE");
+    untagged.as_mut().unwrap().tags.clear();
+    let d = driver(Scripted::default().describes(vec![untagged]));
+    let err = d.preview(&desired(None)).await.unwrap_err();
+    assert!(
+        matches!(&err, AwsError::NotOurStack { found, .. } if found == "none"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn another_units_stack_is_never_deleted() {
+    let d = driver(Scripted::default().describes(vec![foreign("id-9", NAME, "UPDATE_COMPLETE")]));
+    let err = d.delete_once("id-9", &owner()).await.unwrap_err();
+    assert!(matches!(err, AwsError::NotOurStack { .. }), "{err:?}");
+    assert_eq!(d.api().calls(), ["describe id-9"]);
+    // Without owner tags there is nothing to check against: refused before any call.
+    let d = driver(Scripted::default());
+    assert!(matches!(
+        d.delete_once("id-9", &[]).await,
+        Err(AwsError::InvalidInput(_))
+    ));
+    assert!(d.api().calls().is_empty());
+}
+
+/// A unit's stack from before `berth-<company>--<unit>` is found under its former name and
+/// updated there; a stack under that name with another unit's tags is left alone.
+#[tokio::test]
+async fn a_stack_under_its_former_name_is_the_units_only_by_its_tags() {
+    let mut legacy = desired(None);
+    legacy.stack_name = "berth-seaview--trucking".into();
+    legacy.former_names = vec![NAME.into()];
+    let d = driver(
+        Scripted::default()
+            .describes(vec![None, stack("id-1", "UPDATE_COMPLETE")])
+            .creates(Ok(("cs-1".into(), "id-1".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Modify", "RegistrySecret", Some("False"))],
+            )),
+    );
+    let plan = d.plan(&legacy).await.unwrap();
+    assert_eq!(plan.kind, ChangeSetKind::Update);
+    assert_eq!(plan.stack_name, NAME);
+    assert_eq!(
+        d.api().changed_stacks(),
+        [NAME],
+        "the change set targets the stack as it is named"
+    );
+
+    let d = driver(
+        Scripted::default()
+            .describes(vec![None, foreign("id-9", NAME, "UPDATE_COMPLETE")])
+            .creates(Ok(("cs-1".into(), "id-2".into())))
+            .change_set(change_set(
+                "CREATE_COMPLETE",
+                None,
+                vec![change("Add", "RegistrySecret", None)],
+            )),
+    );
+    let plan = d.plan(&legacy).await.unwrap();
+    assert_eq!(plan.kind, ChangeSetKind::Create);
+    assert_eq!(d.api().changed_stacks(), ["berth-seaview--trucking"]);
 }
 
 #[test]

@@ -149,21 +149,206 @@ async fn two_stacks_with_the_unit_tag_are_an_error_naming_both() {
     }
     let stage = stage().await;
     let unit = trucking();
-    stage
+    let created = stage
         .ensure_unit_stack(&unit, &params(), None)
         .await
         .unwrap();
-    // A second unit whose rendered tag collides with the first (same display names).
+    // A second unit whose rendered tag collides with the first (same display names): its
+    // slug tags tell them apart.
     let twin = UnitIdentity::parse("seaview", "SeaView", "trucking-2", "Trucking").unwrap();
     stage
         .ensure_unit_stack(&twin, &params(), None)
         .await
         .unwrap();
+    let found = stage.find_unit_stack(&unit).await.unwrap().unwrap();
+    assert_eq!(found.stack.stack_id, created.stack.stack_id);
+    // A second stack with all of the unit's tags (one under the former name, its secrets
+    // named apart): an error.
+    let apart = unit.clone().with_incarnation("0a1b2c3d").unwrap();
+    let mut former = stage.desired_stack(&apart, &params(), None).unwrap();
+    former.stack_name = unit.legacy_stack_name();
+    former.former_names.clear();
+    stage.driver().ensure(&former).await.unwrap();
     let err = stage.find_unit_stack(&unit).await.unwrap_err().to_string();
     assert!(
-        err.contains("berth-seaview-trucking ") && err.contains("berth-seaview-trucking-2 "),
+        err.contains("berth-seaview--trucking ") && err.contains("berth-seaview-trucking "),
         "{err}"
     );
+}
+
+/// A stack's status, sorted tags and last update, read with the raw SDK client.
+async fn stack_state(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack_id: &str,
+) -> (
+    String,
+    Vec<(String, String)>,
+    Option<aws_sdk_cloudformation::primitives::DateTime>,
+) {
+    let out = cfn
+        .describe_stacks()
+        .stack_name(stack_id)
+        .send()
+        .await
+        .unwrap();
+    let s = &out.stacks()[0];
+    let mut tags: Vec<(String, String)> = s
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+        .collect();
+    tags.sort();
+    (
+        s.stack_status().unwrap().as_str().to_owned(),
+        tags,
+        s.last_updated_time().cloned(),
+    )
+}
+
+/// Tenancy: a stack named as the unit's stack is named, but tagged as another unit's (or
+/// another company's), is refused, never updated or deleted, and left exactly as it was.
+#[tokio::test]
+async fn a_stack_of_the_same_name_with_other_tags_is_refused_and_left_untouched() {
+    if !emulator_available("a_stack_of_the_same_name_with_other_tags_is_refused_and_left_untouched")
+    {
+        return;
+    }
+    let clients = Clients::new().await;
+    let stage = clients.stage();
+    let unit = trucking();
+    let cfn = &clients.cloudformation;
+    let tag = |k: &str, v: &str| {
+        aws_sdk_cloudformation::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    // Someone else's stack under the unit's stack name, with the company's unit tag even.
+    let template = r#"{"Resources":{"Topic":{"Type":"AWS::SNS::Topic"}}}"#;
+    let theirs = cfn
+        .create_stack()
+        .stack_name(unit.stack_name())
+        .template_body(template)
+        .tags(tag("SeaView", "Trucking"))
+        .tags(tag("berth:company", "seaview"))
+        .tags(tag("berth:unit", "haulage"))
+        .send()
+        .await
+        .unwrap()
+        .stack_id()
+        .unwrap()
+        .to_owned();
+    let before = stack_state(cfn, &theirs).await;
+    assert_eq!(before.0, "CREATE_COMPLETE");
+
+    // Not updated: by name, and by a recorded id that is not the unit's.
+    for known in [None, Some(theirs.as_str())] {
+        let err = stage
+            .ensure_unit_stack(&unit, &params(), known)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AwsError::NotOurStack { found, .. }
+                if found == "berth:company=seaview, berth:unit=haulage"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("neither updates nor deletes it"),
+            "{err}"
+        );
+        let err = stage
+            .preview_unit_stack(&unit, &params(), known)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AwsError::NotOurStack { .. }), "{err:?}");
+    }
+    // Not deleted: not found as the unit's stack, and refused when named directly.
+    assert!(stage.find_unit_stack(&unit).await.unwrap().is_none());
+    let deletion = stage.delete_unit_stack(&unit).await.unwrap();
+    assert_eq!(deletion.outcome, DeletionOutcome::AlreadyGone);
+    let err = stage
+        .driver()
+        .delete_once(&theirs, &unit.owner_tags())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AwsError::NotOurStack { .. }), "{err:?}");
+
+    // Left exactly as it was: same status, tags and last update, no change set on it.
+    assert_eq!(stack_state(cfn, &theirs).await, before);
+    let sets = cfn
+        .list_change_sets()
+        .stack_name(&theirs)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sets.summaries()
+            .iter()
+            .all(|c| c.stack_id() != Some(theirs.as_str())),
+        "{sets:?}"
+    );
+}
+
+/// A unit whose stack was made under the former name `berth-<company>-<unit>` keeps it: found
+/// by its tags and updated there, never a second stack beside it.
+#[tokio::test]
+async fn a_stack_under_the_former_name_keeps_working() {
+    if !emulator_available("a_stack_under_the_former_name_keeps_working") {
+        return;
+    }
+    let stage = stage().await;
+    let unit = trucking();
+    let mut former = stage.desired_stack(&unit, &params(), None).unwrap();
+    former.stack_name = unit.legacy_stack_name();
+    former.former_names.clear();
+    let made = stage.driver().ensure(&former).await.unwrap();
+    let made = made.stack().clone();
+    assert_eq!(made.stack_name, "berth-seaview-trucking");
+
+    let mut changed = params();
+    changed.registry_server = "registry2.seaview.example".into();
+    // No recorded id (as for a run that crashed before recording it): found by name and tags.
+    let updated = stage
+        .ensure_unit_stack(&unit, &changed, None)
+        .await
+        .unwrap();
+    assert_eq!(updated.kind, EnsureKind::Updated);
+    assert_eq!(updated.stack.stack_id, made.stack_id);
+    let found = stage.find_unit_stack(&unit).await.unwrap().unwrap();
+    assert_eq!(found.stack.stack_id, made.stack_id);
+    // And by its recorded id.
+    let again = stage
+        .ensure_unit_stack(&unit, &changed, Some(&made.stack_id))
+        .await
+        .unwrap();
+    assert_eq!(again.kind, EnsureKind::Unchanged);
+
+    // Another company's stack under an ambiguous former name is not taken: company
+    // `seaview-x`'s unit `trucking` was `berth-seaview-x-trucking`, as unit `x-trucking` of
+    // `seaview` would have been.
+    let other_company =
+        UnitIdentity::parse("seaview-x", "SeaView X", "trucking", "Trucking").unwrap();
+    let mut theirs = stage
+        .desired_stack(&other_company, &params(), None)
+        .unwrap();
+    theirs.stack_name = other_company.legacy_stack_name();
+    theirs.former_names.clear();
+    let theirs = stage
+        .driver()
+        .ensure(&theirs)
+        .await
+        .unwrap()
+        .stack()
+        .clone();
+    let ours = UnitIdentity::parse("seaview", "SeaView", "x-trucking", "X Trucking").unwrap();
+    assert_eq!(ours.legacy_stack_name(), theirs.stack_name);
+    let created = stage
+        .ensure_unit_stack(&ours, &params(), None)
+        .await
+        .unwrap();
+    assert_eq!(created.kind, EnsureKind::Created);
+    assert_eq!(created.stack.stack_name, "berth-seaview--x-trucking");
+    assert_ne!(created.stack.stack_id, theirs.stack_id);
 }
 
 #[tokio::test]
@@ -274,7 +459,7 @@ async fn previewing_a_new_unit_shows_the_create_and_leaves_nothing_behind() {
         .preview_unit_stack(&unit, &params(), None)
         .await
         .unwrap();
-    assert_eq!(preview.stack_name, "berth-seaview-trucking");
+    assert_eq!(preview.stack_name, "berth-seaview--trucking");
     assert_eq!(preview.kind, PreviewKind::Create);
     let added: Vec<_> = preview
         .changes
@@ -404,7 +589,7 @@ async fn a_preview_whose_change_set_cannot_be_described_leaves_nothing_behind() 
         "{text}"
     );
     let plain = Clients::in_account(&account, |b| b).await;
-    assert_nothing_left(&plain, "berth-seaview-trucking", true).await;
+    assert_nothing_left(&plain, "berth-seaview--trucking", true).await;
 }
 
 #[tokio::test]
@@ -450,11 +635,11 @@ async fn a_preview_of_a_refused_template_leaves_nothing_behind() {
     let text = err.to_string();
     assert!(
         text.starts_with(
-            "AWS call for stack berth-seaview-trucking failed: CreateChangeSet failed"
+            "AWS call for stack berth-seaview--trucking failed: CreateChangeSet failed"
         ),
         "{text}"
     );
-    assert_nothing_left(&clients, "berth-seaview-trucking", true).await;
+    assert_nothing_left(&clients, "berth-seaview--trucking", true).await;
 }
 
 /// The stack's parameters and its number of events, read with the raw SDK client.

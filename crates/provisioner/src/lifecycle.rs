@@ -483,6 +483,10 @@ impl Provisioner {
             .find_unit_stack(identity)
             .await
             .map_err(aws_error)?;
+        // The stack as it is named (one from before `berth-<company>--<unit>` keeps its name).
+        let stack_name = stack
+            .as_ref()
+            .map_or_else(|| identity.stack_name(), |s| s.stack.stack_name.clone());
         let kept = |id: &str| retained_spec.iter().any(|r| r.logical_id == id);
         let resources: Vec<ResourceChange> = stack
             .as_ref()
@@ -531,7 +535,7 @@ impl Provisioner {
                 setup_digest,
             },
             aws: AwsPlan {
-                stack_name: identity.stack_name(),
+                stack_name: stack_name.clone(),
                 kind: if stack.is_some() { "delete" } else { "none" }.into(),
                 changes: resources.clone(),
                 parameters: Vec::new(),
@@ -564,7 +568,7 @@ impl Provisioner {
                     .collect(),
                 namespace: namespace.to_owned(),
                 project: namespace.to_owned(),
-                stack_name: identity.stack_name(),
+                stack_name,
                 resources,
                 retained,
                 secret_recovery_days: days,

@@ -78,7 +78,7 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(stack_id.contains(&format!("berth-seaview-{slug}")));
+    assert!(stack_id.contains(&format!("berth-seaview--{slug}")));
 
     // Every chart installed once, in order, into the unit's namespace.
     let namespace = format!("seaview-{slug}");

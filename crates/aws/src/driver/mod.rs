@@ -17,7 +17,7 @@ use crate::api::{
 };
 use crate::error::{AwsError, Result};
 use crate::status::{attention_hint, phase, Phase};
-use crate::unit::Tag;
+use crate::unit::{Tag, TAG_COMPANY, TAG_UNIT};
 
 pub use events::{operation_failures, summarize_failure, ResourceFailure};
 pub use plan::{ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, StackPlan};
@@ -33,6 +33,64 @@ fn unique_suffix() -> u128 {
 
 fn is_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// The tags that say whose a stack is (`berth:company`, `berth:unit`), from the desired tags.
+/// Without them Berth could not tell its stack from another's, so nothing is touched.
+fn owner_tags(tags: &[Tag]) -> Result<Vec<Tag>> {
+    [TAG_COMPANY, TAG_UNIT]
+        .iter()
+        .map(|key| {
+            tags.iter().find(|t| t.key == *key).cloned().ok_or_else(|| {
+                AwsError::InvalidInput(format!(
+                    "the desired stack carries no {key} tag: Berth only touches stacks whose \
+                     {TAG_COMPANY} and {TAG_UNIT} tags name the unit"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn describe_tags(tags: &[&Tag]) -> String {
+    if tags.is_empty() {
+        return "none".into();
+    }
+    tags.iter()
+        .map(|t| format!("{}={}", t.key, t.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses a stack whose `berth:company`/`berth:unit` tags do not name `owner`: Berth never
+/// updates or deletes another unit's (or another tool's) stack, whatever its name. A stack
+/// still in `REVIEW_IN_PROGRESS` (an empty stack a change set made, no resources yet) may
+/// carry no tags at all; it is refused only when its tags name someone else.
+fn check_owner(stack: &StackSnapshot, owner: &[Tag]) -> Result<()> {
+    let missing = owner.iter().any(|t| !stack.tags.contains(t));
+    let contradicted = owner.iter().any(|o| {
+        stack
+            .tags
+            .iter()
+            .any(|t| t.key == o.key && t.value != o.value)
+    });
+    let refused = if phase(&stack.status) == Phase::Review {
+        contradicted
+    } else {
+        missing
+    };
+    if !refused {
+        return Ok(());
+    }
+    let found: Vec<&Tag> = stack
+        .tags
+        .iter()
+        .filter(|t| t.key == TAG_COMPANY || t.key == TAG_UNIT)
+        .collect();
+    Err(AwsError::NotOurStack {
+        stack: format!("{} ({})", stack.stack_name, stack.stack_id),
+        expected: describe_tags(&owner.iter().collect::<Vec<_>>()),
+        found: describe_tags(&found),
+    })
 }
 
 /// What [`StackDriver::delete_once`] found and did; exactly one call over a stack's life
@@ -157,12 +215,17 @@ impl<A: CloudFormationApi> StackDriver<A> {
     /// `DELETE_IN_PROGRESS` (a deletion started earlier) is waited for, without a second
     /// `DeleteStack`, and is [`DeletionOutcome::FinishedEarlierDeletion`]; any other busy
     /// state is waited out first. `DELETE_FAILED` needs a person
-    /// ([`AwsError::StackNeedsAttention`]).
+    /// ([`AwsError::StackNeedsAttention`]). A stack whose `berth:company`/`berth:unit` tags do
+    /// not match `owner` is refused ([`AwsError::NotOurStack`]) before anything is sent.
     #[tracing::instrument(skip_all, fields(stack = %stack_id))]
-    pub async fn delete_once(&self, stack_id: &str) -> Result<DeletionOutcome> {
+    pub async fn delete_once(&self, stack_id: &str, owner: &[Tag]) -> Result<DeletionOutcome> {
+        let owner = owner_tags(owner)?;
         let Some(stack) = self.describe(stack_id).await? else {
             return Ok(DeletionOutcome::AlreadyGone);
         };
+        if phase(&stack.status) != Phase::Deleted {
+            check_owner(&stack, &owner)?;
+        }
         let stack = match phase(&stack.status) {
             Phase::Deleted => return Ok(DeletionOutcome::AlreadyGone),
             _ if stack.status == "DELETE_IN_PROGRESS" => {
@@ -210,16 +273,49 @@ impl<A: CloudFormationApi> StackDriver<A> {
         }
     }
 
+    /// A live stack of the unit under one of its former names (a stack made before Berth's
+    /// current naming scheme), when its tags say it is the unit's. Another unit's stack that
+    /// happens to have that name is not this unit's and is left alone.
+    async fn former(&self, desired: &DesiredStack, owner: &[Tag]) -> Result<Option<StackSnapshot>> {
+        for name in &desired.former_names {
+            if let Some(stack) = self.describe(name).await? {
+                if phase(&stack.status) != Phase::Deleted && check_owner(&stack, owner).is_ok() {
+                    tracing::info!(stack = %stack.stack_name, "found the unit's stack under its former name");
+                    return Ok(Some(stack));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The live stack to plan against, after waiting out running operations and clearing a
-    /// failed first create (refused in a preview, which never changes the stack).
+    /// failed first create (refused in a preview, which never changes the stack). The stack is
+    /// the recorded id's, else the one named `stack_name`, else one of the former names whose
+    /// tags name the unit. A stack whose `berth:company`/`berth:unit` tags name someone else is
+    /// refused ([`AwsError::NotOurStack`]): never updated, never deleted.
     async fn current(&self, desired: &DesiredStack, mode: Mode) -> Result<Option<StackSnapshot>> {
-        let target = desired
+        let owner = owner_tags(&desired.tags)?;
+        let mut target = desired
             .known_stack_id
-            .as_deref()
-            .unwrap_or(&desired.stack_name);
+            .clone()
+            .unwrap_or_else(|| desired.stack_name.clone());
         // Each round either returns or moves the stack forward (wait or delete).
         for _ in 0..4 {
-            let snapshot = self.describe(target).await?;
+            let mut snapshot = self.describe(&target).await?;
+            if snapshot.is_none()
+                && desired.known_stack_id.is_none()
+                && target == desired.stack_name
+            {
+                if let Some(former) = self.former(desired, &owner).await? {
+                    target = former.stack_id.clone();
+                    snapshot = Some(former);
+                }
+            }
+            if let Some(stack) = &snapshot {
+                if phase(&stack.status) != Phase::Deleted {
+                    check_owner(stack, &owner)?;
+                }
+            }
             let Some(stack) = snapshot else {
                 return match &desired.known_stack_id {
                     Some(id) => Err(AwsError::StackVanished {
@@ -312,8 +408,13 @@ impl<A: CloudFormationApi> StackDriver<A> {
             Some(s) if phase(&s.status) != Phase::Review => ChangeSetKind::Update,
             _ => ChangeSetKind::Create,
         };
+        // The stack as it is named: a unit's stack from before the current naming scheme
+        // keeps its name.
+        let stack_name = current
+            .as_ref()
+            .map_or_else(|| desired.stack_name.clone(), |s| s.stack_name.clone());
         let request = ChangeSetRequest {
-            stack_name: desired.stack_name.clone(),
+            stack_name: stack_name.clone(),
             change_set_name: format!("berth-{}", unique_suffix()),
             kind,
             template_body: desired.template_body.clone(),
@@ -321,13 +422,13 @@ impl<A: CloudFormationApi> StackDriver<A> {
             tags: desired.tags.clone(),
             description: Some("Planned by Berth".into()),
         };
-        let stack_label = format!("stack {}", desired.stack_name);
+        let stack_label = format!("stack {stack_name}");
         let (change_set_id, stack_id) = match self.api.create_change_set(&request).await {
             Ok(ids) => ids,
             Err(err) if is_no_changes(&err.message) => {
                 let stack_id = current.map(|s| s.stack_id).unwrap_or_default();
                 return Ok(StackPlan {
-                    stack_name: desired.stack_name.clone(),
+                    stack_name: stack_name.clone(),
                     stack_id,
                     kind,
                     change_set_id: None,
@@ -337,14 +438,13 @@ impl<A: CloudFormationApi> StackDriver<A> {
             Err(err) => {
                 // A refused CREATE may still have made the empty review stack.
                 let err = AwsError::api(stack_label, err);
-                self.clean_up_after(&err, &desired.stack_name, None, kind)
-                    .await;
+                self.clean_up_after(&err, &stack_name, None, kind).await;
                 return Err(err);
             }
         };
         tracing::info!(change_set = %change_set_id, ?kind, "change set created");
         let stack_ref = if stack_id.is_empty() {
-            desired.stack_name.as_str()
+            stack_name.as_str()
         } else {
             stack_id.as_str()
         };
@@ -368,7 +468,7 @@ impl<A: CloudFormationApi> StackDriver<A> {
                 }
                 tracing::info!("stack already matches, nothing to do");
                 return Ok(StackPlan {
-                    stack_name: desired.stack_name.clone(),
+                    stack_name: stack_name.clone(),
                     stack_id,
                     kind,
                     change_set_id: None,
@@ -376,7 +476,7 @@ impl<A: CloudFormationApi> StackDriver<A> {
                 });
             }
             let err = AwsError::ChangeSetFailed {
-                stack: desired.stack_name.clone(),
+                stack: stack_name.clone(),
                 change_set: change_set_id.clone(),
                 reason,
             };
@@ -385,7 +485,7 @@ impl<A: CloudFormationApi> StackDriver<A> {
             return Err(err);
         }
         Ok(StackPlan {
-            stack_name: desired.stack_name.clone(),
+            stack_name: stack_name.clone(),
             stack_id: if described.stack_id.is_empty() {
                 stack_id
             } else {
@@ -539,8 +639,20 @@ impl<A: CloudFormationApi> StackDriver<A> {
     }
 
     /// Finds the one live stack carrying `tag` by paginating `DescribeStacks`.
-    #[tracing::instrument(skip_all, fields(tag = %tag))]
     pub async fn find_by_tag(&self, tag: &Tag) -> Result<Option<StackSnapshot>> {
+        self.find_by_tags(std::slice::from_ref(tag)).await
+    }
+
+    /// Finds the one live stack carrying every tag of `tags` by paginating `DescribeStacks`.
+    /// A stack with only some of them (another unit's stack with the same company tag, say)
+    /// is not it.
+    #[tracing::instrument(skip_all, fields(tags = ?tags))]
+    pub async fn find_by_tags(&self, tags: &[Tag]) -> Result<Option<StackSnapshot>> {
+        let wanted = tags
+            .iter()
+            .map(Tag::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ");
         let mut found: Option<StackSnapshot> = None;
         let mut token = None;
         loop {
@@ -548,14 +660,16 @@ impl<A: CloudFormationApi> StackDriver<A> {
                 .api
                 .list_stacks_page(token)
                 .await
-                .map_err(|e| AwsError::api(format!("stacks tagged {tag}"), e))?;
+                .map_err(|e| AwsError::api(format!("stacks tagged {wanted}"), e))?;
             for stack in stacks {
-                if phase(&stack.status) == Phase::Deleted || !stack.tags.contains(tag) {
+                if phase(&stack.status) == Phase::Deleted
+                    || !tags.iter().all(|t| stack.tags.contains(t))
+                {
                     continue;
                 }
                 if let Some(first) = &found {
                     return Err(AwsError::AmbiguousStacks {
-                        tag: tag.to_string(),
+                        tag: wanted.clone(),
                         first: format!("{} ({})", first.stack_name, first.stack_id),
                         second: format!("{} ({})", stack.stack_name, stack.stack_id),
                     });

@@ -23,6 +23,11 @@ pub struct DesiredStack {
     /// The id Berth recorded when it created the stack. When set and the stack is gone,
     /// [`StackDriver::plan`](super::StackDriver::plan) reports [`AwsError::StackVanished`] instead of recreating it.
     pub known_stack_id: Option<String>,
+    /// Names the stack may have from an earlier naming scheme (`berth-<company>-<unit>`), tried
+    /// when no id is known and nothing is named `stack_name`; a stack under one of them is
+    /// taken only when its `berth:company`/`berth:unit` tags are the desired ones. Not part of
+    /// the fingerprint.
+    pub former_names: Vec<String>,
 }
 
 /// Names the layout hashed by [`DesiredStack::fingerprint`]; bump it when the layout changes,
@@ -253,6 +258,7 @@ mod tests {
                 },
             ],
             known_stack_id: None,
+            former_names: Vec::new(),
         }
     }
 
@@ -270,6 +276,11 @@ mod tests {
             ..desired()
         };
         assert_eq!(known.fingerprint(), fingerprint);
+        let former = DesiredStack {
+            former_names: vec!["berth-seaview-trucking-old".into()],
+            ..desired()
+        };
+        assert_eq!(former.fingerprint(), fingerprint);
         // Tag order means nothing to CloudFormation.
         let mut reordered = desired();
         reordered.tags.reverse();

@@ -62,7 +62,8 @@ impl StackPreview {
             })
             .collect();
         Self {
-            stack_name: desired.stack_name.clone(),
+            // The stack as it is named (a stack from an earlier naming scheme keeps its name).
+            stack_name: plan.stack_name.clone(),
             kind,
             changes: plan.changes.clone(),
             parameters,

@@ -25,6 +25,8 @@ pub struct Scripted {
     /// `DeleteChangeSet` answers; success once the script runs out.
     deleted: Mutex<VecDeque<Result<(), ApiError>>>,
     calls: Mutex<Vec<String>>,
+    /// The stack name of every `CreateChangeSet`.
+    changed: Mutex<Vec<String>>,
 }
 
 impl Scripted {
@@ -65,6 +67,10 @@ impl Scripted {
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
+    /// The stacks change sets were asked for, by the name sent.
+    pub fn changed_stacks(&self) -> Vec<String> {
+        self.changed.lock().unwrap().clone()
+    }
 }
 
 impl CloudFormationApi for Scripted {
@@ -95,6 +101,10 @@ impl CloudFormationApi for Scripted {
         request: &ChangeSetRequest,
     ) -> Result<(String, String), ApiError> {
         self.log(format!("create_change_set {:?}", request.kind));
+        self.changed
+            .lock()
+            .unwrap()
+            .push(request.stack_name.clone());
         self.create
             .lock()
             .unwrap()
