@@ -1,5 +1,5 @@
 # Berth's own AWS permissions, least privilege: everything it may touch is scoped to the
-# company by name — CloudFormation stacks `berth-<company>-*`, Secrets Manager secrets
+# company by name — CloudFormation stacks `berth-<company>--*`, Secrets Manager secrets
 # `berth/<company>/*`, IAM users under the path `/berth/<company>/`, the units' data buckets
 # `berth-<company>-*` (named after their stacks) — plus read access to its
 # own config secret `berth-system/<company>/config`. IAM users Berth creates must carry the
@@ -15,7 +15,7 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   region    = data.aws_region.current.name
 
-  stack_arn       = "arn:${local.partition}:cloudformation:${local.region}:${local.account}:stack/berth-${var.company}-*/*"
+  stack_arn       = "arn:${local.partition}:cloudformation:${local.region}:${local.account}:stack/berth-${var.company}--*/*"
   unit_secret_arn = "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:berth/${var.company}/*"
   unit_user_arn   = "arn:${local.partition}:iam::${local.account}:user/berth/${var.company}/*"
   # CloudFormation names a unit's bucket <stack name>-databucket-<random>, lower-cased.
@@ -90,7 +90,7 @@ resource "aws_iam_policy" "unit_user_boundary" {
 # ---- Berth's role policy --------------------------------------------------------------------
 
 data "aws_iam_policy_document" "berth" {
-  # checkov:skip=CKV_AWS_356:Only the read-only DescribeStacks needs "*": Berth finds a unit's stack by paging DescribeStacks without a stack name and filtering by tag, which IAM authorises against "*". Every write is scoped to berth-<company>-* stacks.
+  # checkov:skip=CKV_AWS_356:Only the read-only DescribeStacks needs "*": Berth finds a unit's stack by paging DescribeStacks without a stack name and filtering by tag, which IAM authorises against "*". Every write is scoped to berth-<company>--* stacks.
   statement {
     sid = "UnitStacks"
     actions = [
