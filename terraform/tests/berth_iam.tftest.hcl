@@ -54,7 +54,7 @@ run "berth_policy_is_scoped_to_the_company" {
           "secretsmanager:GetRandomPassword",
           "secretsmanager:ListSecrets",
           ])) == 0 : (
-          can(regex("^arn:aws:(cloudformation|secretsmanager):eu-central-1:123456789012:(stack/berth-seaview-|secret:berth/seaview/)", r))
+          can(regex("^arn:aws:(cloudformation|secretsmanager):eu-central-1:123456789012:(stack/berth-seaview--|secret:berth/seaview/)", r))
           || can(regex("^arn:aws:iam::123456789012:user/berth/seaview/", r))
           || startswith(r, "arn:aws:s3:::berth-seaview-")
           || contains([aws_secretsmanager_secret.config.arn, aws_kms_key.config.arn], r)
