@@ -11,7 +11,7 @@
 # Every base image (and the syntax frontend above) is pinned by the digest of the multi-platform
 # index its tag named when pinned (`docker buildx imagetools inspect <tag>` shows it); the tag
 # stays for the reader. To move to a newer build, change tag and digest together.
-# Tools: cargo installs use the crate's own Cargo.lock (--locked); binaryen's npm tarball is
+# Tools: cargo installs run --locked against a committed Cargo.lock; binaryen's npm tarball is
 # checked against the registry's sha512 integrity before it is installed, without its scripts.
 # ---- wasm-opt from npm -----------------------------------------------------------------------
 FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS wasm-opt
@@ -27,8 +27,11 @@ RUN npm pack --silent binaryen@132.0.0 \
 # ---- build tools (cached independently of the source) ------------------------------------------
 FROM rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS tools
 RUN rustup target add wasm32-unknown-unknown
+# With every dependency pinned by tools/wasm-bindgen-cli/Cargo.lock (its own lock pins a
+# yanked crate, which `cargo install --locked wasm-bindgen-cli` refuses; see its README).
+COPY tools/wasm-bindgen-cli /opt/wasm-bindgen-cli
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    cargo install --locked wasm-bindgen-cli --version 0.2.130
+    /opt/wasm-bindgen-cli/install.sh 0.2.130
 # The lazy routes' splitter (tools/lib.sh `ensure_wasm_split` finds this version on PATH).
 COPY tools/wasm-split /opt/wasm-split
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -89,9 +89,9 @@ ensure_rust_tools() {
   wb="$(wasm_bindgen_lock_version)"
   [ -n "$wb" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
-    log "installing wasm-bindgen-cli $wb (matches Cargo.lock)"
-    # Not --locked: its lock pins a yanked webpki-roots (see toolchain notes).
-    cargo install wasm-bindgen-cli --version "$wb" --force
+    log "installing wasm-bindgen-cli $wb (matches Cargo.lock), locked by tools/wasm-bindgen-cli/Cargo.lock"
+    # Not the crate's own lock: it pins a yanked webpki-roots, which --locked refuses.
+    "$ROOT/tools/wasm-bindgen-cli/install.sh" "$wb"
   fi
   ensure_wasm_split
 }

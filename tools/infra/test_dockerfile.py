@@ -85,7 +85,14 @@ def locked_version(crate: str) -> str:
 
 def test_wasm_bindgen_cli_matches_the_lock():
     version = locked_version("wasm-bindgen")
-    assert f"cargo install --locked wasm-bindgen-cli --version {version}" in DOCKERFILE
+    # Installed --locked from the committed lock of that very CLI version (see its README).
+    assert f"/opt/wasm-bindgen-cli/install.sh {version}" in DOCKERFILE
+    assert "COPY tools/wasm-bindgen-cli /opt/wasm-bindgen-cli" in DOCKERFILE
+    cli_lock = (ROOT / "tools" / "wasm-bindgen-cli" / "Cargo.lock").read_text()
+    assert f'name = "wasm-bindgen-cli"\nversion = "{version}"' in cli_lock
+    assert f'name = "wasm-bindgen"\nversion = "{version}"' in cli_lock
+    installer = (ROOT / "tools" / "wasm-bindgen-cli" / "install.sh").read_text()
+    assert "cargo install --locked" in installer
     assert f'grep -q \'^version = "{version}"$\'' in DOCKERFILE
 
 
