@@ -112,10 +112,25 @@ impl Settings {
         Self::from_lookup(site_addr, |k| std::env::var(k).ok())
     }
 
+    /// Reads the process environment for a command that signs nobody in (`server worker`,
+    /// `server migrate`, …): the sign-in settings are neither required nor read, so a worker
+    /// needs no identity-provider client secret.
+    pub fn from_env_without_sign_in(site_addr: SocketAddr) -> Result<Self, ConfigError> {
+        Self::read(site_addr, |k| std::env::var(k).ok(), false)
+    }
+
     /// Reads settings through `get` (the environment in production, a map in tests).
     pub fn from_lookup(
         site_addr: SocketAddr,
         get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(site_addr, get, true)
+    }
+
+    fn read(
+        site_addr: SocketAddr,
+        get: impl Fn(&str) -> Option<String>,
+        signs_in: bool,
     ) -> Result<Self, ConfigError> {
         let mut env = Env::new(get);
         let dev_login = env.flag("BERTH_DEV_LOGIN", false);
@@ -171,7 +186,7 @@ impl Settings {
             ));
         }
 
-        let sso = env.optional("BERTH_OIDC_ISSUER").is_some();
+        let sso = signs_in && env.optional("BERTH_OIDC_ISSUER").is_some();
         let oidc = if sso {
             match berth_auth::OidcSettings::from_lookup(env.lookup()) {
                 Ok(o) => Some(o),
@@ -187,7 +202,7 @@ impl Settings {
         } else {
             None
         };
-        if !dev_login && !sso {
+        if signs_in && !dev_login && !sso {
             env.problem(
                 "no way to sign in: set BERTH_OIDC_ISSUER and the other BERTH_OIDC_* settings \
                  (see docs/sso.md), or BERTH_DEV_LOGIN=true on a loopback address",
@@ -252,6 +267,25 @@ mod tests {
             "https://berth.example.com/auth/callback",
         ),
     ];
+
+    #[test]
+    fn commands_that_sign_nobody_in_need_no_sign_in_settings() {
+        let vars: HashMap<String, String> = [
+            ("BERTH_WORKER", "false"),
+            DB,
+            ("BERTH_OIDC_ISSUER", "https://login.example.com"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let addr = "127.0.0.1:3000".parse().unwrap();
+        let lookup = |k: &str| vars.get(k).cloned();
+        // Serving needs the client secret and the rest of the sign-in settings...
+        assert!(Settings::from_lookup(addr, lookup).is_err());
+        // ...a worker does not read them.
+        let worker = Settings::read(addr, lookup, false).unwrap();
+        assert!(worker.oidc.is_none());
+    }
 
     #[test]
     fn defaults_are_safe() {

@@ -424,8 +424,8 @@ def test_config_and_secrets_come_from_configmaps_and_existing_secrets(docs):
         for secret_key in ("DATABASE_URL", "BERTH_OIDC_CLIENT_SECRET", "BERTH_SMTP_URL", *WORKER_ONLY_VARIABLES):
             assert secret_key not in cm.get("data", {}), f"{secret_key} belongs in a Secret"
     assert cms[shared]["data"]["LEPTOS_SITE_ADDR"] == "0.0.0.0:3000"
-    # `server worker` validates the sign-in settings too: it gets a placeholder, not the secret.
-    assert env_value(worker["containers"][0], "BERTH_OIDC_CLIENT_SECRET") == "not-used-by-server-worker"
+    # `server worker` reads no sign-in settings: no client secret, not even a placeholder.
+    assert env_value(worker["containers"][0], "BERTH_OIDC_CLIENT_SECRET") is None
 
 
 def test_migrations_run_before_the_server(docs):
