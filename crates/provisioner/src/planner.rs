@@ -9,12 +9,12 @@ use berth_blueprint::{Blueprint, ClusterFacts, RenderContext, RenderMode, Secret
 use berth_domain::plan::{
     AwsPlan, CapacityFigures, ChartPlan, KubernetesPlan, PlanInputs, ResourceChange, StageDigests,
 };
-use berth_domain::{plan::REDACTED, AppOverrides, PlanDocument, RequestKind, Size};
+use berth_domain::{AppOverrides, PlanDocument, RequestKind, Size};
 use berth_runs::{PlanContext, PlanError, Planner, StepContext, StepError, UnitInfo};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::provisioner::{Provisioner, TEMPLATE_SECRET_NAMES};
+use crate::provisioner::Provisioner;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -163,13 +163,10 @@ impl Provisioner {
             size.quota(),
             size.limit_range(),
         ));
-        let mut secrets = Secrets::new();
-        for name in TEMPLATE_SECRET_NAMES {
-            secrets.insert(*name, REDACTED);
-        }
+        // Values templates get no secrets (the charts read them from the namespace's Secrets).
         let ctx = RenderContext {
             unit: UnitInputs::new(&unit.company_name, &unit.unit_name, &unit.unit_slug, size),
-            secrets,
+            secrets: Secrets::new(),
             cluster: ClusterFacts {
                 cluster_id: cluster_id.to_owned(),
                 namespace,

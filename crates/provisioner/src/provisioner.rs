@@ -15,8 +15,8 @@ use berth_aws::{
 };
 use berth_blueprint::{ClusterFacts, RenderContext, RenderMode, Secrets, Templates, UnitInputs};
 use berth_rancher::{
-    prepare_target, ChartAction, ChartSpec, DeployPlan, RancherClient, RancherError, Target,
-    TargetSpec,
+    prepare_target, ChartAction, ChartSpec, DeployPlan, KubeSecret, RancherClient, RancherError,
+    SecretOutcome, Target, TargetSpec,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -122,8 +122,10 @@ fn corrupt(what: &str) -> StepError {
     StepError::Permanent(format!("stored output of {what} is missing or malformed"))
 }
 
-/// The names [`to_template_secrets`] fills: what `secrets.*` offers values templates.
-pub(crate) const TEMPLATE_SECRET_NAMES: &[&str] = &[
+/// The names [`to_unit_secrets`] fills (one per field of [`UnitSecrets`]): what the run holds in
+/// memory, writes into the namespace's Secrets ([`workload_secrets`]) and scrubs from errors.
+/// None of them reaches a values template.
+pub(crate) const UNIT_SECRET_NAMES: &[&str] = &[
     "registry_server",
     "registry_username",
     "registry_password",
@@ -137,8 +139,8 @@ pub(crate) const TEMPLATE_SECRET_NAMES: &[&str] = &[
     "s3_prefix",
 ];
 
-/// The names the values templates use, one per field of [`UnitSecrets`] (docs/rancher.md).
-fn to_template_secrets(s: &UnitSecrets) -> Secrets {
+/// The unit's secrets by name, in zeroizing memory ([`UNIT_SECRET_NAMES`]).
+fn to_unit_secrets(s: &UnitSecrets) -> Secrets {
     let mut out = Secrets::new();
     out.insert("registry_server", s.registry.server.as_str());
     out.insert("registry_username", s.registry.username.as_str());
@@ -151,7 +153,50 @@ fn to_template_secrets(s: &UnitSecrets) -> Secrets {
     out.insert("s3_secret_access_key", s.s3.secret_access_key.expose());
     out.insert("s3_bucket", s.s3.bucket.as_str());
     out.insert("s3_prefix", s.s3.prefix.as_str());
+    debug_assert!(UNIT_SECRET_NAMES.iter().all(|n| out.get(n).is_some()));
     out
+}
+
+/// The Secrets a unit's workloads read (docs/rancher.md, "Workload secrets"), in its namespace:
+/// `<slug>-registry` (the image pull secret), `<slug>-db` (the keys the influxdb chart expects),
+/// `<slug>-oauth` and `<slug>-s3`. The values templates name these Secrets and keys only.
+pub(crate) fn workload_secrets(unit_slug: &str, s: &Secrets) -> Result<Vec<KubeSecret>, StepError> {
+    let get = |name: &str| -> Result<SecretString, StepError> {
+        s.get(name)
+            .map(|v| SecretString::from(v.expose_secret().to_owned()))
+            .ok_or_else(|| StepError::Permanent(format!("the unit's secret {name} is missing")))
+    };
+    let plain =
+        |name: &str| -> Result<String, StepError> { Ok(get(name)?.expose_secret().to_owned()) };
+    let label = |k: KubeSecret| {
+        k.with_label("app.kubernetes.io/managed-by", "berth")
+            .with_label("berth.io/unit", unit_slug)
+    };
+    Ok(vec![
+        label(KubeSecret::docker_registry(
+            format!("{unit_slug}-registry"),
+            &plain("registry_server")?,
+            &plain("registry_username")?,
+            &get("registry_password")?,
+        )),
+        label(
+            KubeSecret::opaque(format!("{unit_slug}-db"))
+                .with("influxdb-user", get("db_username")?)
+                .with("influxdb-password", get("db_password")?),
+        ),
+        label(
+            KubeSecret::opaque(format!("{unit_slug}-oauth"))
+                .with("client-id", get("oauth_client_id")?)
+                .with("client-secret", get("oauth_client_secret")?),
+        ),
+        label(
+            KubeSecret::opaque(format!("{unit_slug}-s3"))
+                .with("bucket", get("s3_bucket")?)
+                .with("prefix", get("s3_prefix")?)
+                .with("access-key-id", get("s3_access_key_id")?)
+                .with("secret-access-key", get("s3_secret_access_key")?),
+        ),
+    ])
 }
 
 impl Provisioner {
@@ -306,7 +351,7 @@ impl Provisioner {
             .read_unit_secrets(&outputs)
             .await
             .map_err(aws_error)?;
-        let secrets = Arc::new(to_template_secrets(&unit_secrets));
+        let secrets = Arc::new(to_unit_secrets(&unit_secrets));
         self.cache().insert(step.run_id, secrets.clone());
         Ok(secrets)
     }
@@ -362,6 +407,21 @@ impl Provisioner {
             Some(s) => (s, false),
             None => (self.read_secrets(step).await?, true),
         };
+        // The workloads' credentials go into the namespace as Secrets, before the chart that
+        // reads them (every chart step ensures them: cheap reads when nothing changed, and a
+        // retry or a change run rewrites what differs).
+        let mut written = Vec::new();
+        for k in workload_secrets(&step.unit.unit_slug, &secrets)? {
+            let outcome = self
+                .rancher
+                .ensure_secret(&target.cluster_id, &target.namespace, &k)
+                .await
+                .map_err(|e| rancher_error(e, Some(&secrets)))?;
+            if outcome != SecretOutcome::Unchanged {
+                written.push(format!("secret {} {}", k.name, outcome.as_str()));
+            }
+        }
+        // No secret value in the render context: a template can only name the Secrets.
         let ctx = RenderContext {
             unit: UnitInputs::new(
                 &step.unit.company_name,
@@ -372,7 +432,7 @@ impl Provisioner {
                     .parse()
                     .map_err(|e: String| StepError::Permanent(e))?,
             ),
-            secrets: (*secrets).clone(),
+            secrets: Secrets::new(),
             cluster: ClusterFacts {
                 cluster_id: target.cluster_id.clone(),
                 namespace: target.namespace.clone(),
@@ -423,6 +483,7 @@ impl Provisioner {
         if reread {
             log.push("secrets re-read from AWS (not in this worker's memory)".to_owned());
         }
+        log.extend(written);
         log.push(format!(
             "{} {} {} revision {}",
             spec.release, action, outcome.chart_version, outcome.revision
@@ -522,6 +583,43 @@ mod tests {
                 .unit_name(),
             "Ben and Jerrys EU North"
         );
+    }
+
+    /// Every secret the unit has lands in one of the workload Secrets, and a missing one is an
+    /// error naming it (never its value).
+    #[test]
+    fn workload_secrets_carry_every_unit_secret() {
+        let all: Secrets = UNIT_SECRET_NAMES
+            .iter()
+            .map(|n| (*n, format!("value-of-{n}")))
+            .collect();
+        let ks = workload_secrets("trucking", &all).unwrap();
+        let names: Vec<&str> = ks.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "trucking-registry",
+                "trucking-db",
+                "trucking-oauth",
+                "trucking-s3"
+            ]
+        );
+        let mut held = String::new();
+        for k in &ks {
+            for key in k.keys() {
+                held.push_str(k.value(key).unwrap().expose_secret());
+            }
+        }
+        for n in UNIT_SECRET_NAMES {
+            assert!(
+                held.contains(&format!("value-of-{n}")),
+                "{n} is in no Secret"
+            );
+        }
+        let mut partial = Secrets::new();
+        partial.insert("registry_server", "r");
+        let err = workload_secrets("trucking", &partial).unwrap_err();
+        assert!(err.to_string().contains("registry_username"), "{err}");
     }
 
     #[test]

@@ -93,7 +93,8 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
         ["foundation", "certs", "influxdb", "dsm"]
     );
 
-    // The values carry the real secrets from AWS; the database holds none of them.
+    // The secrets from AWS reach the namespace as Secrets; no value of one is in any app,
+    // release, operation or Helm record the simulator holds, nor in the database.
     let aws = aws_stage().await;
     let unit = UnitIdentity::parse("seaview", "SeaView", &slug, &name).unwrap();
     let found = aws.find_unit_stack(&unit).await.unwrap().unwrap();
@@ -109,7 +110,72 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
     let apps = client.list_apps(&target).await.unwrap();
     let all_values =
         serde_json::to_string(&apps.iter().map(|a| a.values.clone()).collect::<Vec<_>>()).unwrap();
-    assert!(all_values.contains(secrets.database.password.expose()));
+    let held = sim.stored_app_data().to_string();
+    assert!(held.contains(&format!("{slug}-db")), "{held}");
+    // Searched for as is and as JSON escapes it (the registry password has a quote).
+    let forms = |v: &str| {
+        let json = serde_json::to_string(v).unwrap();
+        [v.to_owned(), json[1..json.len() - 1].to_owned()]
+    };
+    let mut values: Vec<&str> = secrets.values().iter().map(|v| v.expose()).collect();
+    values.push(REGISTRY_PASSWORD);
+    for value in values {
+        assert!(!value.is_empty());
+        for form in forms(value) {
+            assert!(!all_values.contains(&form), "an app's values hold a secret");
+            assert!(
+                !held.contains(&form),
+                "the simulator holds a secret in a release"
+            );
+        }
+    }
+    let in_ns: std::collections::BTreeMap<String, berth_rancher_sim::StoredSecret> = sim
+        .secrets(&target.namespace)
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    let keys = |name: &str| -> Vec<&str> {
+        in_ns[&format!("{slug}-{name}")]
+            .data
+            .keys()
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(keys("db"), ["influxdb-password", "influxdb-user"]);
+    assert_eq!(keys("oauth"), ["client-id", "client-secret"]);
+    assert_eq!(
+        keys("s3"),
+        ["access-key-id", "bucket", "prefix", "secret-access-key"]
+    );
+    assert_eq!(keys("registry"), [".dockerconfigjson"]);
+    let db = &in_ns[&format!("{slug}-db")];
+    assert_eq!(db.kind, "Opaque");
+    assert_eq!(
+        db.data["influxdb-password"],
+        secrets.database.password.expose()
+    );
+    assert_eq!(db.data["influxdb-user"], secrets.database.username);
+    assert_eq!(
+        in_ns[&format!("{slug}-oauth")].data["client-secret"],
+        secrets.oauth.client_secret.expose()
+    );
+    assert_eq!(
+        in_ns[&format!("{slug}-s3")].data["secret-access-key"],
+        secrets.s3.secret_access_key.expose()
+    );
+    let registry = &in_ns[&format!("{slug}-registry")];
+    assert_eq!(registry.kind, "kubernetes.io/dockerconfigjson");
+    let pull_config: serde_json::Value =
+        serde_json::from_str(&registry.data[".dockerconfigjson"]).unwrap();
+    let auths = pull_config["auths"].as_object().unwrap();
+    assert_eq!(auths.len(), 1);
+    assert_eq!(
+        auths.values().next().unwrap()["password"],
+        REGISTRY_PASSWORD
+    );
+    // Written once: the later chart steps found them as they should be.
+    assert_eq!(sim.count("POST k8s secret"), 4);
+    assert_eq!(sim.count("PUT k8s secret"), 0);
     let stored: String = sqlx::query_scalar(
         "SELECT concat((SELECT string_agg(coalesce(output::text, '') || log || coalesce(error, ''), '')
                         FROM steps),
@@ -148,6 +214,10 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
     assert_eq!(
         sim.count("POST clusterrepo action=install"),
         installs_before
+    );
+    assert_eq!(
+        sim.count("POST k8s secret") + sim.count("PUT k8s secret"),
+        4
     );
     let steps = steps_of_run(&pool, run).await.unwrap();
     assert!(steps[6].log.contains("dsm unchanged"), "{}", steps[6].log);
@@ -202,8 +272,10 @@ async fn a_plan_shows_what_will_be_built_and_leaves_nothing_behind(pool: PgPool)
             "dsm 2.7.0"
         ]
     );
+    // The plan shows the pull secret's name; the charts never get a secret value.
     assert!(
-        doc.charts[0].values.contains("password: \"[redacted]\""),
+        doc.charts[0].values.contains(&format!("{slug}-registry"))
+            && !doc.charts.iter().any(|c| c.values.contains("[redacted]")),
         "{}",
         doc.charts[0].values
     );

@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{is_quantity, ClusterResources, Faults, ResourceList, SimConfig, Timings};
-pub use http::router;
+pub use http::{router, StoredSecret};
 pub use world::{Action, HelmRecord, RevisionInfo, Shared};
 
 /// A running simulator. Dropping it stops the server.
@@ -140,6 +140,20 @@ impl RancherSim {
     /// Every Helm action that actually ran, in order.
     pub fn helm_history(&self) -> Vec<HelmRecord> {
         self.shared.world().history.clone()
+    }
+
+    /// The Secrets written into namespace `ns` through the Kubernetes proxy, values decoded.
+    pub fn secrets(&self, ns: &str) -> Vec<StoredSecret> {
+        http::stored_secrets(&self.shared, ns)
+    }
+
+    /// Everything the simulator keeps of releases and apps as one JSON document (Helm
+    /// revisions with their values, operations' requests and logs, legacy apps' answers and
+    /// `valuesYaml`, the Helm action log): what a test searches for leaked secret values.
+    pub fn stored_app_data(&self) -> serde_json::Value {
+        let mut world = self.shared.world();
+        world.advance(std::time::Instant::now());
+        world.stored_app_data()
     }
 
     /// The Helm revisions of a release (v2, or the release under a legacy app) in namespace

@@ -11,6 +11,9 @@ pub enum ApiFamily {
     Norman,
     /// `/v1` and `/k8s/clusters/<id>/v1`.
     Steve,
+    /// The Kubernetes API behind Rancher's proxy (`/k8s/clusters/<id>/api/v1`): a `Status`
+    /// object whose `reason` is the code.
+    Kubernetes,
 }
 
 impl std::fmt::Display for ApiFamily {
@@ -18,6 +21,7 @@ impl std::fmt::Display for ApiFamily {
         f.write_str(match self {
             ApiFamily::Norman => "v3",
             ApiFamily::Steve => "v1",
+            ApiFamily::Kubernetes => "Kubernetes",
         })
     }
 }
@@ -183,6 +187,22 @@ pub(crate) fn parse_error_body(path: &str, status: u16, body: &[u8]) -> RancherE
         };
     }
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        if v.get("kind").and_then(Value::as_str) == Some("Status") {
+            let text = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            return RancherError::Api {
+                family: ApiFamily::Kubernetes,
+                path,
+                status,
+                code: text("reason"),
+                message: truncate(&text("message"), 500),
+                field: None,
+            };
+        }
         if v.get("type").and_then(Value::as_str) == Some("error") {
             let message = v
                 .get("message")

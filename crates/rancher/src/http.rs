@@ -90,6 +90,13 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
+/// Answers can hold secret values (a Secret read back): their bytes are zeroed on drop.
+impl Drop for Answer {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
+
 impl Answer {
     pub fn json(&self, path: &str) -> Result<Value, RancherError> {
         serde_json::from_slice(&self.body).map_err(|e| RancherError::Decode {
@@ -114,12 +121,33 @@ pub(crate) struct Http {
 impl Http {
     /// Sends `method path_and_query` (relative to the base URL) and returns a 2xx answer, or the
     /// typed error of the last attempt.
-    #[tracing::instrument(level = "debug", skip_all, fields(%method, path = %path))]
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+        idempotency: Idempotency,
+    ) -> Result<Answer, RancherError> {
+        let bytes = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| RancherError::Decode {
+                path: path.split('?').next().unwrap_or(path).to_owned(),
+                message: format!("cannot encode the request body: {e}"),
+            })?),
+            None => None,
+        };
+        self.send_bytes(method, path, bytes.as_deref(), idempotency)
+            .await
+    }
+
+    /// [`send`](Self::send) with a JSON body already serialised (e.g. into a buffer the caller
+    /// zeroes afterwards, for bodies holding secret values). Neither the body nor an answer's
+    /// body is ever logged.
+    #[tracing::instrument(level = "debug", skip_all, fields(%method, path = %path))]
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
         idempotency: Idempotency,
     ) -> Result<Answer, RancherError> {
         let url = format!("{}{}", self.base, path);
@@ -134,7 +162,9 @@ impl Http {
                 .header(ACCEPT, "application/json")
                 .timeout(self.request_timeout);
             if let Some(b) = body {
-                req = req.json(b);
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
             }
             let last = attempt >= self.retry.max_attempts;
             let outcome = match req.send().await {

@@ -18,6 +18,7 @@ mod operations;
 mod projects;
 mod quantity;
 mod repos;
+mod secrets;
 mod wire;
 
 pub use apps::{
@@ -39,3 +40,4 @@ pub use modes::{AppsMode, ReleaseState, UnitRemains};
 pub use operations::OperationState;
 pub use projects::{Namespace, Project};
 pub use quantity::{format_cpu, format_memory, parse_cpu, parse_memory, QuantityError};
+pub use secrets::{KubeSecret, SecretOutcome, SecretType};

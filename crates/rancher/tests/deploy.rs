@@ -76,10 +76,12 @@ async fn insight_deploys_in_order_and_is_idempotent() {
         .unwrap()
         .unwrap();
     assert_eq!(influx.chart_version, "4.3.2");
+    // The chart gets the name of the Secret holding the credentials, never the password.
     assert_eq!(
-        influx.values["setDefaultUser"]["user"]["password"],
-        "pa: ss#word"
+        influx.values["setDefaultUser"]["user"]["existingSecret"],
+        "trucking-db"
     );
+    assert!(!influx.values.to_string().contains("pa: ss#word"));
 
     // Re-running the same plan changes nothing and sends no Helm action.
     let installs = sim.count("POST clusterrepo action=install");

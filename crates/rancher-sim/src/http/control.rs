@@ -137,3 +137,58 @@ fn unknown_cluster(id: &str) -> Response {
     )
         .into_response()
 }
+
+/// One Secret written through the Kubernetes proxy, as the control API shows it: `data`
+/// decoded (values that are not UTF-8 are shown lossily).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredSecret {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub labels: serde_json::Map<String, serde_json::Value>,
+    pub data: BTreeMap<String, String>,
+    #[serde(rename = "resourceVersion")]
+    pub resource_version: u64,
+}
+
+pub(crate) fn stored_secrets(s: &Shared, ns: &str) -> Vec<StoredSecret> {
+    let mut world = s.world();
+    world.advance(std::time::Instant::now());
+    world
+        .k8s_secrets
+        .iter()
+        .filter(|((_, n, _), _)| n == ns)
+        .map(|((c, n, name), sec)| StoredSecret {
+            cluster: c.clone(),
+            namespace: n.clone(),
+            name: name.clone(),
+            kind: sec.kind.clone(),
+            labels: sec.labels.clone(),
+            data: sec
+                .data
+                .iter()
+                .map(|(k, v)| {
+                    let raw = super::kube::base64_decode(v.as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                    (k.clone(), String::from_utf8_lossy(&raw).into_owned())
+                })
+                .collect(),
+            resource_version: sec.resource_version,
+        })
+        .collect()
+}
+
+/// `GET /__sim/secrets/<ns>`: the Secrets in the namespace (any cluster), values decoded.
+pub async fn get_secrets(State(s): State<Arc<Shared>>, Path(ns): Path<String>) -> Response {
+    Json(stored_secrets(&s, &ns)).into_response()
+}
+
+/// `GET /__sim/stored`: what the simulator keeps of releases and apps (values, answers,
+/// operations' requests; see `World::stored_app_data`).
+pub async fn get_stored(State(s): State<Arc<Shared>>) -> Response {
+    let mut world = s.world();
+    world.advance(std::time::Instant::now());
+    Json(world.stored_app_data()).into_response()
+}

@@ -180,6 +180,10 @@ fn route_key(method: &Method, segs: &[String], query: &[(String, String)]) -> St
                 .map(str::to_owned)
                 .unwrap_or(t)
         }
+        // The Kubernetes API behind the proxy: `GET k8s secret`, `PUT k8s secret`, …
+        ["k8s", "clusters", _, "api", "v1", "namespaces", _, t, ..] => {
+            format!("k8s {}", norm_type(t))
+        }
         _ => "other".to_owned(),
     };
     let mut key = format!("{method} {kind}");

@@ -7,6 +7,9 @@
 //! share `request` and `respond`; none of them imports this module or another's caller.
 
 mod control;
+pub(crate) use control::stored_secrets;
+pub use control::StoredSecret;
+mod kube;
 mod legacy;
 mod middleware;
 mod releases;
@@ -66,6 +69,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(control::get_release_history),
         )
         .route("/__sim/tokens", post(control::post_token))
+        .route("/__sim/secrets/{ns}", get(control::get_secrets))
+        .route("/__sim/stored", get(control::get_stored))
         .route(
             "/__sim/clusters/{id}/resources",
             get(control::get_cluster_resources).patch(control::patch_cluster_resources),
@@ -109,6 +114,24 @@ async fn dispatch(
                 return proxy_401();
             }
             steve::steve(&mut world, now, &req, "local", "/v1", rest)
+        }
+        ["k8s", "clusters", cluster, "api", "v1", "namespaces", ns, "secrets", rest @ ..] => {
+            let cluster = (*cluster).to_owned();
+            if token.cluster.as_deref().is_some_and(|c| c != cluster) {
+                return proxy_401();
+            }
+            if world.cluster(&cluster).is_none() {
+                return norman_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("clusters.management.cattle.io \"{cluster}\" not found"),
+                    None,
+                );
+            }
+            if world.faults.tunnel_down {
+                return tunnel_down(&cluster);
+            }
+            kube::secrets(&mut world, &req, &cluster, ns, rest)
         }
         ["k8s", "clusters", cluster, "v1", rest @ ..] => {
             let cluster = (*cluster).to_owned();

@@ -88,6 +88,18 @@ pub struct Namespace {
     pub removing_since: Option<Instant>,
 }
 
+/// A Kubernetes Secret as a client sent it (`data` base64, as stored by Kubernetes).
+#[derive(Debug, Clone)]
+pub struct KubeSecret {
+    /// `Opaque`, `kubernetes.io/dockerconfigjson`, …
+    pub kind: String,
+    pub labels: serde_json::Map<String, Value>,
+    /// key → base64 value.
+    pub data: serde_json::Map<String, Value>,
+    pub resource_version: u64,
+    pub created_wall: SystemTime,
+}
+
 pub struct World {
     pub config_timings: Timings,
     pub faults: Faults,
@@ -107,7 +119,10 @@ pub struct World {
     pub legacy_enabled: bool,
     /// (project id, app name) → legacy v3 app
     pub legacy_apps: BTreeMap<(String, String), LegacyApp>,
+    /// (cluster, namespace, name) → Secret written through the Kubernetes proxy.
+    pub k8s_secrets: BTreeMap<(String, String, String), KubeSecret>,
     next_id: u64,
+    next_resource_version: u64,
 }
 
 pub const ADMIN_USER: &str = "user-admin1";
@@ -136,7 +151,9 @@ impl World {
             history: Vec::new(),
             legacy_enabled: config.legacy_apps,
             legacy_apps: BTreeMap::new(),
+            k8s_secrets: BTreeMap::new(),
             next_id: 0,
+            next_resource_version: 1000,
         };
         for (name, id) in &config.clusters {
             if !world.clusters.iter().any(|c| &c.id == id) {
@@ -185,6 +202,66 @@ impl World {
             n /= 36;
         }
         String::from_utf8(s.to_vec()).expect("ascii")
+    }
+
+    /// The next `metadata.resourceVersion` (one counter for every object, as etcd's revision).
+    pub fn next_resource_version(&mut self) -> u64 {
+        self.next_resource_version += 1;
+        self.next_resource_version
+    }
+
+    /// Everything clients sent that the simulator keeps about releases and apps: every Helm
+    /// revision (chart, values, description, annotations), every operation's requests, command
+    /// and log, every legacy app's answers and `valuesYaml` (current, apprevisions, Helm
+    /// revisions) and the Helm action log. Secrets written through the Kubernetes proxy are not
+    /// part of it. For tests that prove no secret value reaches a release.
+    pub fn stored_app_data(&self) -> Value {
+        let releases: Vec<Value> = self
+            .releases
+            .iter()
+            .map(|((c, n, r), rel)| {
+                serde_json::json!({"cluster": c, "namespace": n, "release": r,
+                    "revisions": rel.revisions.iter().map(|rev| serde_json::json!({
+                        "info": RevisionInfo::from(rev), "annotations": rev.annotations,
+                    })).collect::<Vec<_>>()})
+            })
+            .collect();
+        let operations: Vec<Value> = self
+            .operations
+            .values()
+            .map(|op| {
+                serde_json::json!({"cluster": op.cluster, "namespace": op.namespace,
+                    "name": op.name, "command": op.command, "logs": op.logs,
+                    "charts": op.charts.iter().map(|c| serde_json::json!({
+                        "chart": c.chart, "version": c.version, "release": c.release,
+                        "values": c.values, "description": c.description,
+                        "annotations": c.annotations,
+                    })).collect::<Vec<_>>()})
+            })
+            .collect();
+        let legacy: Vec<Value> = self
+            .legacy_apps
+            .values()
+            .map(|a| {
+                let rev = |r: &LegacyRevision| {
+                    serde_json::json!({"externalId": r.external_id, "answers": r.answers,
+                                       "valuesYaml": r.values_yaml})
+                };
+                serde_json::json!({"project": a.project_id, "name": a.name,
+                    "namespace": a.target_namespace, "current": rev(&a.current),
+                    "history": a.history.iter().map(rev).collect::<Vec<_>>(),
+                    "helm": a.helm.iter().map(|h| serde_json::json!({
+                        "chart": h.chart, "version": h.version, "valuesYaml": h.values_yaml,
+                        "description": h.description,
+                    })).collect::<Vec<_>>()})
+            })
+            .collect();
+        serde_json::json!({
+            "releases": releases,
+            "operations": operations,
+            "legacy_apps": legacy,
+            "history": serde_json::to_value(&self.history).unwrap_or(Value::Null),
+        })
     }
 
     pub fn count(&mut self, key: String) {
@@ -270,6 +347,8 @@ impl World {
             self.releases
                 .retain(|(c, n, _), _| !(*c == cluster && *n == name));
             self.operations
+                .retain(|(c, n, _), _| !(*c == cluster && *n == name));
+            self.k8s_secrets
                 .retain(|(c, n, _), _| !(*c == cluster && *n == name));
             self.legacy_apps.retain(|(project, _), a| {
                 !(a.target_namespace == name && project.split(':').next() == Some(cluster.as_str()))
