@@ -193,6 +193,17 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
     // Running the same steps again changes nothing outside (reconcile): a fresh retry of the
     // whole run is not possible (it succeeded), so re-run the executor directly on the charts.
     let installs_before = sim.count("POST clusterrepo action=install");
+    // One Secret drifted meanwhile (edited by hand, or an older value): the re-run puts it back.
+    client
+        .ensure_secret(
+            &target.cluster_id,
+            &target.namespace,
+            &berth_rancher::KubeSecret::opaque(format!("{slug}-db"))
+                .with("influxdb-user", "someone")
+                .with("influxdb-password", "drifted"),
+        )
+        .await
+        .unwrap();
     sqlx::query(
         "UPDATE steps SET status = 'pending', finished_at = NULL WHERE run_id = $1
          AND name LIKE 'chart:%'",
@@ -216,12 +227,35 @@ async fn provisions_insight_through_aws_and_rancher_surviving_a_restart(pool: Pg
         sim.count("POST clusterrepo action=install"),
         installs_before
     );
+    // No Secret created again; the drifted one replaced. (The chart steps reset here can run
+    // at once and race on it: a stale replace is a 409, re-read, and ends as "unchanged".)
+    assert_eq!(sim.count("POST k8s secret"), 4);
+    assert!(sim.count("PUT k8s secret") >= 2, "{:?}", sim.counters());
+    let db = sim
+        .secrets(&target.namespace)
+        .into_iter()
+        .find(|s| s.name == format!("{slug}-db"))
+        .unwrap();
     assert_eq!(
-        sim.count("POST k8s secret") + sim.count("PUT k8s secret"),
-        4
+        db.data["influxdb-password"],
+        secrets.database.password.expose()
     );
+    assert_eq!(db.data["influxdb-user"], secrets.database.username);
+    assert!(db.labels.contains_key("app.kubernetes.io/managed-by"));
     let steps = steps_of_run(&pool, run).await.unwrap();
     assert!(steps[6].log.contains("dsm unchanged"), "{}", steps[6].log);
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s.log.contains(&format!("secret {slug}-db updated")))
+            .count(),
+        1,
+        "{steps:#?}"
+    );
+    for step in &steps {
+        let text = format!("{} {:?} {:?}", step.log, step.output, step.error);
+        assert!(!text.contains(secrets.database.password.expose()));
+    }
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
