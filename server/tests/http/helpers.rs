@@ -214,6 +214,25 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Maria, signed in, requests a unit named `name`: her client, the request and its
+    /// environment (the start of most tests about one environment).
+    pub async fn maria_requests(&self, name: &str) -> (Client, Uuid, Uuid) {
+        let maria = self.signed_in("maria").await;
+        let request = self.submit(&maria, name).await;
+        let env = self.environment_of(request).await;
+        (maria, request, env)
+    }
+
+    /// Signs `client` out as the page's button does.
+    pub async fn sign_out(&self, client: &Client) -> reqwest::Response {
+        client
+            .post(format!("{}/auth/logout", self.base))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The environment a request belongs to.
     pub async fn environment_of(&self, request: Uuid) -> Uuid {
         sqlx::query_scalar("SELECT environment_id FROM requests WHERE id = $1")

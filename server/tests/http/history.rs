@@ -156,9 +156,7 @@ async fn history_exports_are_for_auditors_and_admins(pool: PgPool) {
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
     let app = spawn(pool, true).await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (maria, _, env) = app.maria_requests("Trucking").await;
     // 118 engine events after the submission and its plan request: 120 in all, three pages of
     // 50.
     sqlx::query(
@@ -251,9 +249,7 @@ async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn the_environment_page_loads_each_part_once(pool: PgPool) {
     let app = spawn(pool, true).await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (maria, _, env) = app.maria_requests("Trucking").await;
     let res = maria
         .get(format!("{}/environments/{env}", app.base))
         .send()
@@ -273,9 +269,7 @@ async fn the_environment_page_loads_each_part_once(pool: PgPool) {
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn exports_come_from_our_pages_and_are_always_recorded(pool: PgPool) {
     let app = spawn(pool, true).await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (_, _, env) = app.maria_requests("Trucking").await;
     let audrey = app.signed_in("audrey").await;
     let urls = [
         format!("{}/environments/{env}/history.csv", app.base),

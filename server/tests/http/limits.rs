@@ -60,9 +60,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off(pool: PgPool) {
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn one_change_costs_one_snapshot_however_many_watch(pool: PgPool) {
     let app = spawn(pool, true).await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (_, request, env) = app.maria_requests("Trucking").await;
     let url = format!("{}/environments/{env}/progress", app.base);
 
     let mut streams = Vec::new();
@@ -104,9 +102,7 @@ async fn streams_are_capped_per_session_and_in_all(pool: PgPool) {
         s.limits.streams_total = 5;
     })
     .await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (maria, _, env) = app.maria_requests("Trucking").await;
     let url = format!("{}/environments/{env}/progress", app.base);
 
     let mut open = Vec::new();
@@ -156,9 +152,7 @@ async fn streams_end_when_the_reader_signs_out_or_loses_the_role(pool: PgPool) {
         s.limits.stream_recheck = Duration::from_millis(300)
     })
     .await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (maria, _, env) = app.maria_requests("Trucking").await;
     let url = format!("{}/environments/{env}/progress", app.base);
     let ends = |mut res: reqwest::Response| async move {
         read_until(&mut res, "\n\n").await;
@@ -178,13 +172,7 @@ async fn streams_end_when_the_reader_signs_out_or_loses_the_role(pool: PgPool) {
 
     // Signed out (in another tab): the open stream ends.
     let res = maria.get(&url).send().await.unwrap();
-    let out = maria
-        .post(format!("{}/auth/logout", app.base))
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.sign_out(&maria).await.status(), StatusCode::SEE_OTHER);
     assert!(ends(res).await, "the stream outlived the sign-out");
 
     // The role removed (as the identity provider's groups would): the stream ends.
@@ -200,9 +188,7 @@ async fn streams_end_when_the_reader_signs_out_or_loses_the_role(pool: PgPool) {
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn a_person_runs_a_few_downloads_at_once(pool: PgPool) {
     let app = spawn(pool, true).await;
-    let maria = app.signed_in("maria").await;
-    let request = app.submit(&maria, "Trucking").await;
-    let env = app.environment_of(request).await;
+    let (_, _, env) = app.maria_requests("Trucking").await;
     // A history long enough that a download which is not read stays open (beyond socket
     // buffers): 20,000 events of about 2 KB.
     sqlx::query(
