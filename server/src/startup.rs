@@ -93,9 +93,31 @@ impl Application {
         leptos_options: LeptosOptions,
         pool: berth_db::PgPool,
     ) -> anyhow::Result<Self> {
-        berth_db::migrate(&pool)
+        // Only when something is pending: a runtime role (no owner's rights) cannot run the
+        // migrator at all, and needs `server migrate` run as the owner first.
+        let pending = berth_db::pending_migrations(&pool)
             .await
-            .context("database migration failed")?;
+            .context("cannot read which migrations are applied")?;
+        if !pending.is_empty() {
+            berth_db::migrate(&pool).await.with_context(|| {
+                format!(
+                    "database migration failed ({} pending; when Berth runs as a runtime role, \
+                     run `server migrate` as the database owner first)",
+                    pending.len()
+                )
+            })?;
+        }
+        match berth_db::can_disable_audit_triggers(&pool).await {
+            Ok(true) => tracing::warn!(
+                "the database role Berth runs as owns the audit trail (or is a superuser), so it \
+                 could switch off its append-only triggers: run migrations as the owner and Berth \
+                 as a role given berth_grant_runtime_role (docs/security.md)"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether the audit trail's triggers are safe")
+            }
+        }
         let company =
             berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
                 .await
