@@ -55,9 +55,13 @@ pub enum Frame {
     /// Not read yet.
     Pending,
     /// The snapshot's JSON as readers see it, and as those who may operate runs see it.
+    /// `stale` while a change is being read: a stream opening then waits for the new one
+    /// rather than sending this one and, a moment later, the next (each message makes a page
+    /// reload its parts).
     Ready {
         reader: Arc<str>,
         operator: Arc<str>,
+        stale: bool,
     },
     /// It could not be read (the environment is gone, or the database failed): streams end.
     Failed,
@@ -196,6 +200,7 @@ async fn run_feed(hub: ProgressHub, id: Uuid, feed: Arc<watch::Sender<Frame>>) {
                 Frame::Ready {
                     reader: json(&snapshot),
                     operator: json(&operator),
+                    stale: false,
                 }
             }
             Err(e) => {
@@ -207,7 +212,7 @@ async fn run_feed(hub: ProgressHub, id: Uuid, feed: Arc<watch::Sender<Frame>>) {
         feed.send_replace(frame);
         if !failed {
             tokio::select! {
-                changed = wait_for_change(&mut changes, id) => if !changed { return },
+                changed = wait_for_change(&mut changes, id, &feed) => if !changed { return },
                 () = feed.closed() => {}
             }
         }
@@ -223,8 +228,9 @@ async fn run_feed(hub: ProgressHub, id: Uuid, feed: Arc<watch::Sender<Frame>>) {
     }
 }
 
-/// Waits until `id` (or possibly everything) changed; `false` when the hub is gone.
-async fn wait_for_change(rx: &mut Receiver<Uuid>, id: Uuid) -> bool {
+/// Waits until `id` (or possibly everything) changed, then marks `feed`'s frame stale (without
+/// waking its streams); `false` when the hub is gone.
+async fn wait_for_change(rx: &mut Receiver<Uuid>, id: Uuid, feed: &watch::Sender<Frame>) -> bool {
     loop {
         match rx.recv().await {
             Ok(changed) if changed == id || changed.is_nil() => break,
@@ -233,6 +239,12 @@ async fn wait_for_change(rx: &mut Receiver<Uuid>, id: Uuid) -> bool {
             Err(RecvError::Closed) => return false,
         }
     }
+    feed.send_if_modified(|frame| {
+        if let Frame::Ready { stale, .. } = frame {
+            *stale = true;
+        }
+        false
+    });
     // Let a burst of changes (a step finishing and the next starting) settle into one read.
     tokio::time::sleep(COALESCE).await;
     while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {}

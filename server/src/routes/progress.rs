@@ -144,11 +144,12 @@ pub fn environment_stream(
                 }
                 c.wait = true;
                 let json = match &*c.rx.borrow_and_update() {
-                    Frame::Pending => continue,
+                    Frame::Pending | Frame::Ready { stale: true, .. } => continue,
                     Frame::Failed => return None,
                     Frame::Ready {
                         reader,
                         operator: op,
+                        ..
                     } => {
                         if operator {
                             op.clone()
