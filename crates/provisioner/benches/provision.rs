@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_provisioner::WorkerSettings;
-use berth_rancher_sim::{Action, Faults, RancherSim, SimConfig, Timings};
+use berth_rancher_sim::{Action, ClusterResources, Faults, RancherSim, SimConfig, Timings};
 use berth_runs::testing as common;
 use berth_runs::{
     latest_run, steps_of_run, Engine, EngineConfig, PlanWorker, PlanWorkerConfig, RunStatus,
@@ -127,8 +127,16 @@ fn main() -> anyhow::Result<()> {
         .thread_name("rancher-sim")
         .enable_all()
         .build()?;
+    // A cluster with room for every environment at once: the bench times the engine, and the
+    // default (64 CPUs) fits fewer than 50 small units, so approvals past it would need the
+    // capacity override.
+    let mut roomy = ClusterResources::new("1024", "4Ti");
+    for list in [&mut roomy.capacity, &mut roomy.allocatable] {
+        list.insert("pods".into(), "100000".into());
+    }
     let sim = sim_rt.block_on(RancherSim::start(SimConfig {
         timings: timings.clone(),
+        cluster_resources: roomy,
         ..SimConfig::default()
     }))?;
     sim.set_faults(Faults {
