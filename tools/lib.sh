@@ -273,6 +273,10 @@ ensure_postgres() {
       || runuser -u postgres -- psql -q -p "$port" -c "CREATE ROLE berth LOGIN CREATEDB PASSWORD 'berth'"
     runuser -u postgres -- psql -qAt -p "$port" -c "SELECT 1 FROM pg_database WHERE datname = 'berth'" | grep -q 1 \
       || runuser -u postgres -- psql -q -p "$port" -c "CREATE DATABASE berth OWNER berth"
+    # The runtime role (insert and read only on the audit trail; docs/security.md), which the
+    # database tests take on with SET ROLE.
+    runuser -u postgres -- psql -qAt -p "$port" -c "SELECT 1 FROM pg_roles WHERE rolname = 'berth_app'" | grep -q 1 \
+      || runuser -u postgres -- psql -q -p "$port" -c "CREATE ROLE berth_app LOGIN PASSWORD 'berth_app'; GRANT berth_app TO berth"
   else
     # As a normal user: a project-local cluster, git-ignored.
     local data="$LOCAL/pg/data" sock="$LOCAL/pg/sock"
@@ -290,6 +294,8 @@ ensure_postgres() {
     fi
     psql -qAt -h 127.0.0.1 -p "$port" -U berth postgres -c "SELECT 1 FROM pg_database WHERE datname = 'berth'" | grep -q 1 \
       || psql -q -h 127.0.0.1 -p "$port" -U berth postgres -c "CREATE DATABASE berth"
+    psql -qAt -h 127.0.0.1 -p "$port" -U berth postgres -c "SELECT 1 FROM pg_roles WHERE rolname = 'berth_app'" | grep -q 1 \
+      || psql -q -h 127.0.0.1 -p "$port" -U berth postgres -c "CREATE ROLE berth_app LOGIN PASSWORD 'berth_app'"
   fi
   export DATABASE_URL="postgres://berth:berth@127.0.0.1:$port/berth"
 }
