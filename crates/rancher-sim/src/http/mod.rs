@@ -117,37 +117,15 @@ async fn dispatch(
         }
         ["k8s", "clusters", cluster, "api", "v1", "namespaces", ns, "secrets", rest @ ..] => {
             let cluster = (*cluster).to_owned();
-            if token.cluster.as_deref().is_some_and(|c| c != cluster) {
-                return proxy_401();
-            }
-            if world.cluster(&cluster).is_none() {
-                return norman_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    format!("clusters.management.cattle.io \"{cluster}\" not found"),
-                    None,
-                );
-            }
-            if world.faults.tunnel_down {
-                return tunnel_down(&cluster);
+            if let Some(refused) = cluster_proxy_refusal(&world, &token, &cluster) {
+                return refused;
             }
             kube::secrets(&mut world, &req, &cluster, ns, rest)
         }
         ["k8s", "clusters", cluster, "v1", rest @ ..] => {
             let cluster = (*cluster).to_owned();
-            if token.cluster.as_deref().is_some_and(|c| c != cluster) {
-                return proxy_401();
-            }
-            if world.cluster(&cluster).is_none() {
-                return norman_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    format!("clusters.management.cattle.io \"{cluster}\" not found"),
-                    None,
-                );
-            }
-            if world.faults.tunnel_down {
-                return tunnel_down(&cluster);
+            if let Some(refused) = cluster_proxy_refusal(&world, &token, &cluster) {
+                return refused;
             }
             let prefix = format!("/k8s/clusters/{cluster}/v1");
             steve::steve(&mut world, now, &req, &cluster, &prefix, rest)
@@ -159,4 +137,29 @@ async fn dispatch(
             None,
         ),
     }
+}
+
+/// Why a call through the Kubernetes proxy of `cluster` is refused before it reaches the
+/// cluster, as Rancher does: a token scoped to another cluster (401), an unknown cluster (404),
+/// the cluster's agent tunnel down (503). `None`: it goes through.
+fn cluster_proxy_refusal(
+    world: &crate::world::World,
+    token: &crate::world::Token,
+    cluster: &str,
+) -> Option<Response> {
+    if token.cluster.as_deref().is_some_and(|c| c != cluster) {
+        return Some(proxy_401());
+    }
+    if world.cluster(cluster).is_none() {
+        return Some(norman_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("clusters.management.cattle.io \"{cluster}\" not found"),
+            None,
+        ));
+    }
+    if world.faults.tunnel_down {
+        return Some(tunnel_down(cluster));
+    }
+    None
 }
