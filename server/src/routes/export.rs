@@ -101,12 +101,6 @@ impl Format {
     }
 }
 
-/// An [`app::error::AppError`] as a plain-text response with its status.
-fn refuse(e: app::error::AppError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, e.to_string()).into_response()
-}
-
 /// The signed-in auditor or admin; 401 when nobody is signed in, 403 for other roles, and 403
 /// when another site sent the browser here (see [`crate::middleware::csrf::download_allowed`]).
 async fn auditor(
@@ -126,7 +120,7 @@ async fn auditor(
     }
     let user = guard::user_in_session(services, session)
         .await
-        .map_err(refuse)?;
+        .map_err(super::refuse)?;
     guard::check(
         services,
         user.map(|u| u.actor()),
@@ -134,7 +128,7 @@ async fn auditor(
         Some(peer.ip().to_string()),
     )
     .await
-    .map_err(refuse)
+    .map_err(super::refuse)
 }
 
 /// Records an export in the audit trail before anything is sent: an export that cannot be
@@ -217,7 +211,7 @@ async fn history(
     };
     history_for(services, &state.exports, &actor, peer, id, &query, format)
         .await
-        .unwrap_or_else(refuse)
+        .unwrap_or_else(super::refuse)
 }
 
 /// An environment's history as a download, for an `actor` allowed to export (the API's
@@ -359,18 +353,18 @@ pub async fn audit_csv(
     };
     let filter = match list_filter(&query.status, &query.q) {
         Ok(f) => f,
-        Err(e) => return refuse(e),
+        Err(e) => return super::refuse(e),
     };
     let slot = match state.exports.take(actor.user_id) {
         Ok(s) => s,
-        Err(e) => return refuse(e),
+        Err(e) => return super::refuse(e),
     };
     let what = format!(
         "audit/environments.csv status={} q={}",
         query.status, query.q
     );
     if let Err(e) = record_export(&services, &actor, peer, &what).await {
-        return refuse(e);
+        return super::refuse(e);
     }
     let company = services.company.id;
     let pool = services.pool.clone();

@@ -12,7 +12,6 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use app::api::guard;
 use axum::{
     extract::{ConnectInfo, Path, State},
-    http::StatusCode,
     response::{
         sse::{Event, KeepAlive, Sse},
         IntoResponse, Response,
@@ -44,7 +43,7 @@ pub async fn stream(
     let services = state.services.clone();
     let user = match guard::user_in_session(&services, &session).await {
         Ok(u) => u,
-        Err(e) => return error(e),
+        Err(e) => return super::refuse(e),
     };
     let actor = match guard::check(
         &services,
@@ -55,7 +54,7 @@ pub async fn stream(
     .await
     {
         Ok(a) => a,
-        Err(e) => return error(e),
+        Err(e) => return super::refuse(e),
     };
     let owner = match session.id() {
         Some(sid) => format!("session:{sid}"),
@@ -63,19 +62,19 @@ pub async fn stream(
     };
     let slot = match state.progress.open_stream(owner) {
         Ok(s) => s,
-        Err(e) => return error(e),
+        Err(e) => return super::refuse(e),
     };
     let recheck = session_recheck(&state, &session);
     if id == "all" {
         return company_stream(&state, slot, recheck);
     }
     let Ok(id) = id.parse::<Uuid>() else {
-        return error(app::error::AppError::NotFound);
+        return super::refuse(app::error::AppError::NotFound);
     };
     match berth_db::requests::get_environment(&services.pool, id).await {
         Ok(Some(_)) => {}
-        Ok(_) => return error(app::error::AppError::NotFound),
-        Err(e) => return error(e.into()),
+        Ok(_) => return super::refuse(app::error::AppError::NotFound),
+        Err(e) => return super::refuse(e.into()),
     }
     environment_stream(&state, &actor, id, slot, recheck)
 }
@@ -215,9 +214,4 @@ fn sse(
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
-}
-
-fn error(e: app::error::AppError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, e.to_string()).into_response()
 }
