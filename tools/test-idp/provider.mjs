@@ -17,14 +17,18 @@
 //   IDP_KEY_FILE                   signing key (JWKS with private parts), created when missing;
 //                                  relative paths are from the repository root
 //                                  (default .local/test-idp/jwks.json, git-ignored)
-//   IDP_USERS_FILE                 demo users (default users.json beside this script)
+//   IDP_USERS_FILE                 demo users (default users.json beside this script); read
+//                                  again when it changes, so a test can remove a group or a
+//                                  person while sessions are open
+//   IDP_REFRESH_TOKENS             "0" issues no refresh tokens (Berth then re-checks groups
+//                                  with UserInfo while the access token lasts)
 //   IDP_ID_TOKEN_GROUPS            "0" leaves `groups` out of the ID token (userinfo still has
 //                                  it), like IdPs that only serve groups at userinfo
 //   IDP_QUIET                      "1" silences the per-request log lines
 
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes, timingSafeEqual, createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +57,7 @@ const keyFileSetting = process.env.IDP_KEY_FILE || '.local/test-idp/jwks.json';
 const keyFile = isAbsolute(keyFileSetting) ? keyFileSetting : join(repoRoot, keyFileSetting);
 const usersFile = process.env.IDP_USERS_FILE || join(here, 'users.json');
 const groupsInIdToken = process.env.IDP_ID_TOKEN_GROUPS !== '0';
+const refreshTokens = process.env.IDP_REFRESH_TOKENS !== '0';
 const quiet = process.env.IDP_QUIET === '1';
 
 const SCOPES = 'openid profile email groups';
@@ -71,7 +76,23 @@ function loadUsers() {
   }
   return users;
 }
-const users = loadUsers();
+let users = loadUsers();
+let usersStamp = statSync(usersFile).mtimeMs;
+// The users as the file says now: a changed file is read again (a broken one is reported and
+// the last good list kept).
+function currentUsers() {
+  try {
+    const stamp = statSync(usersFile).mtimeMs;
+    if (stamp !== usersStamp) {
+      users = loadUsers();
+      usersStamp = stamp;
+      if (!quiet) console.log(`test-idp: ${usersFile} changed; ${users.size} users`);
+    }
+  } catch (err) {
+    console.error(`test-idp: cannot read ${usersFile} again: ${err.message}`);
+  }
+  return users;
+}
 
 // Compare digests so the time taken does not depend on how much of a password matched.
 function passwordMatches(given, expected) {
@@ -195,7 +216,7 @@ const configuration = {
     redirect_uris: redirectUris,
     post_logout_redirect_uris: postLogoutRedirectUris,
     response_types: ['code'],
-    grant_types: ['authorization_code'],
+    grant_types: refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: 'RS256',
   }],
@@ -213,7 +234,13 @@ const configuration = {
   enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
   jwks: loadOrCreateKeys(),
   cookies: { keys: [randomBytes(32).toString('base64url')] },
+  // Refresh tokens without the offline_access scope, as Keycloak gives them: Berth uses them
+  // to ask again about a person's groups during a session.
+  async issueRefreshToken(_ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
+  },
   ttl: {
+    RefreshToken: 8 * 3600,
     AccessToken: 600,
     AuthorizationCode: 60,
     IdToken: 600,
@@ -258,7 +285,7 @@ ${form}
     return grant;
   },
   async findAccount(_ctx, id) {
-    const user = users.get(id);
+    const user = currentUsers().get(id);
     if (!user) return undefined;
     return {
       accountId: id,
@@ -316,7 +343,7 @@ async function interaction(req, res, url) {
   if (req.method === 'POST' && action === 'login') {
     const form = await readForm(req);
     const username = (form.get('username') || '').trim();
-    const user = users.get(username);
+    const user = currentUsers().get(username);
     const ok = passwordMatches(form.get('password') || '', user ? user.password : `!${randomBytes(8).toString('hex')}`);
     if (!user || !ok) {
       if (!quiet) console.log(`test-idp: failed sign-in for '${username}'`);

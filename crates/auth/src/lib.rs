@@ -13,8 +13,8 @@ mod lazy;
 pub mod settings;
 
 pub use client::{
-    safe_return_to, CallbackParams, GroupsSource, OidcClient, PendingLogin, SignedIn,
-    VerifiedIdToken, LOGIN_TIMEOUT,
+    safe_return_to, CallbackParams, GroupsSource, OidcClient, PendingLogin, ProviderTokens,
+    RecheckError, Rechecked, SignedIn, VerifiedIdToken, LOGIN_TIMEOUT,
 };
 pub use error::{AuthError, TokenProblem};
 pub use lazy::LazyOidcClient;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use berth_domain::Role;
 use openidconnect::url::{Host, Url};
@@ -26,7 +27,14 @@ pub mod env {
     pub const GROUPS_CLAIM: &str = "BERTH_OIDC_GROUPS_CLAIM";
     pub const ROLE_MAP: &str = "BERTH_OIDC_ROLE_MAP";
     pub const POST_LOGOUT_REDIRECT_URL: &str = "BERTH_OIDC_POST_LOGOUT_REDIRECT_URL";
+    pub const RECHECK_SECS: &str = "BERTH_OIDC_RECHECK_SECS";
 }
+
+/// How often, by default, a session's groups are confirmed at the provider.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(300);
+/// The bounds of [`OidcSettings::recheck_every`]: often enough to follow a removed role within
+/// the hour, rarely enough not to hammer the provider.
+pub const RECHECK_RANGE: std::ops::RangeInclusive<u64> = 30..=3600;
 
 /// Everything Berth needs to sign people in with one OpenID Connect provider.
 #[derive(Clone, Debug)]
@@ -46,6 +54,9 @@ pub struct OidcSettings {
     pub role_map: BTreeMap<String, Vec<Role>>,
     /// Where the provider sends the browser after logout (must be registered there).
     pub end_session_redirect: Url,
+    /// How long a session's roles stand before the provider is asked again (refresh token,
+    /// else UserInfo) whether the person is still in their groups.
+    pub recheck_every: Duration,
 }
 
 /// One problem in the settings: which variable, and what is wrong with it (never its value when
@@ -195,6 +206,24 @@ impl OidcSettings {
             }),
         };
 
+        let recheck_every = match get(env::RECHECK_SECS) {
+            None => DEFAULT_RECHECK,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if RECHECK_RANGE.contains(&secs) => Duration::from_secs(secs),
+                _ => {
+                    problem(
+                        env::RECHECK_SECS,
+                        format!(
+                            "must be a number of seconds from {} to {}",
+                            RECHECK_RANGE.start(),
+                            RECHECK_RANGE.end()
+                        ),
+                    );
+                    DEFAULT_RECHECK
+                }
+            },
+        };
+
         match (
             issuer_url,
             client_id,
@@ -219,6 +248,7 @@ impl OidcSettings {
                 groups_claim,
                 role_map,
                 end_session_redirect,
+                recheck_every,
             }),
             _ => Err(ConfigError { problems }),
         }

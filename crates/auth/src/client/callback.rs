@@ -4,7 +4,7 @@
 use berth_domain::Role;
 use openidconnect::core::{CoreErrorResponseType, CoreGenderClaim};
 use openidconnect::{
-    AuthorizationCode, HttpClientError, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
+    AccessToken, AuthorizationCode, HttpClientError, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
     RequestTokenError, StandardErrorResponse, SubjectIdentifier, TokenResponse, UserInfoError,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -13,9 +13,10 @@ use subtle::ConstantTimeEq;
 
 use super::authorize::{PendingLogin, LOGIN_TIMEOUT};
 use super::http::transport_detail;
-use super::provider::{Discovered, TokenResp};
+use super::provider::Discovered;
+use super::recheck::ProviderTokens;
 use super::token::check_access_token_hash;
-use super::{expose, OidcClient};
+use super::OidcClient;
 use crate::claims::{groups_claim, GroupsClaim, OtherClaims};
 use crate::error::{clean_code, clean_description, AuthError, TokenProblem};
 
@@ -53,7 +54,7 @@ pub enum GroupsSource {
 }
 
 /// A person the provider vouched for, with the Berth roles their groups map to.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 pub struct SignedIn {
     pub issuer: String,
     pub subject: String,
@@ -67,8 +68,9 @@ pub struct SignedIn {
     /// Mapped roles, sorted; empty means "no access".
     pub roles: Vec<Role>,
     /// The raw ID token, kept only as `id_token_hint` for logout at the provider.
-    #[serde(serialize_with = "expose")]
     pub id_token: SecretString,
+    /// What the provider gave to ask it again about the person's groups during the session.
+    pub tokens: ProviderTokens,
 }
 
 impl std::fmt::Debug for SignedIn {
@@ -83,6 +85,7 @@ impl std::fmt::Debug for SignedIn {
             .field("groups_source", &self.groups_source)
             .field("roles", &self.roles)
             .field("id_token", &"[REDACTED]")
+            .field("tokens", &self.tokens)
             .finish()
     }
 }
@@ -182,7 +185,7 @@ impl OidcClient {
             .id_token()
             .ok_or(AuthError::InvalidToken(TokenProblem::Missing))?;
         let nonce = Nonce::new(pending.nonce.expose_secret().to_owned());
-        let (verified, discovered) = self.verify(id_token, &nonce, discovered).await?;
+        let (verified, discovered) = self.verify(id_token, Some(&nonce), discovered).await?;
         check_access_token_hash(&discovered, id_token, &verified, &token)?;
 
         // 7. groups: ID token, else UserInfo, else none.
@@ -196,8 +199,12 @@ impl OidcClient {
                 (Vec::new(), GroupsSource::Missing)
             }
             GroupsClaim::Absent => {
-                self.groups_from_userinfo(&discovered, &token, &verified.subject)
-                    .await?
+                self.groups_from_userinfo(
+                    &discovered,
+                    token.access_token().clone(),
+                    &verified.subject,
+                )
+                .await?
             }
         };
         let roles = settings.roles_for(&groups);
@@ -215,22 +222,48 @@ impl OidcClient {
             groups_source,
             roles,
             id_token: SecretString::from(id_token.to_string()),
+            tokens: ProviderTokens::from_response(&token, None, (self.inner.clock)()),
         })
     }
 
     async fn groups_from_userinfo(
         &self,
         discovered: &Discovered,
-        token: &TokenResp,
+        access_token: AccessToken,
         subject: &str,
     ) -> Result<(Vec<String>, GroupsSource), AuthError> {
         let claim = &self.inner.settings.groups_claim;
-        let Ok(request) = discovered.client.user_info(
-            token.access_token().clone(),
-            Some(SubjectIdentifier::new(subject.to_owned())),
-        ) else {
+        let Some(claims) = self.userinfo(discovered, access_token, subject).await? else {
             tracing::warn!(%claim, "groups claim absent from the ID token and the provider has no UserInfo endpoint; no roles");
             return Ok((Vec::new(), GroupsSource::Missing));
+        };
+        Ok(match groups_claim(&claims.claims, claim) {
+            GroupsClaim::Present(g) => (g, GroupsSource::UserInfo),
+            GroupsClaim::Unusable => {
+                tracing::warn!(%claim, "groups claim at UserInfo is neither a string nor a list of strings; no roles");
+                (Vec::new(), GroupsSource::Missing)
+            }
+            GroupsClaim::Absent => {
+                tracing::warn!(%claim, "groups claim absent from the ID token and UserInfo (check the scopes and the provider's claim settings); no roles");
+                (Vec::new(), GroupsSource::Missing)
+            }
+        })
+    }
+
+    /// The provider's UserInfo claims for `subject` (checked to be the same person); `None`
+    /// when it has no UserInfo endpoint. A server error counts as unreachable: trying again
+    /// later may help.
+    pub(super) async fn userinfo(
+        &self,
+        discovered: &Discovered,
+        access_token: AccessToken,
+        subject: &str,
+    ) -> Result<Option<OtherClaims>, AuthError> {
+        let Ok(request) = discovered.client.user_info(
+            access_token,
+            Some(SubjectIdentifier::new(subject.to_owned())),
+        ) else {
+            return Ok(None);
         };
         let info: openidconnect::UserInfoClaims<OtherClaims, CoreGenderClaim> = request
             .request_async(&self.inner.http)
@@ -241,6 +274,12 @@ impl OidcClient {
                     detail: transport_detail(&e),
                 },
                 UserInfoError::ClaimsVerification(_) => AuthError::InvalidUserInfo,
+                UserInfoError::Response(status, _, _) if status.is_server_error() => {
+                    AuthError::Unreachable {
+                        endpoint: "userinfo",
+                        detail: format!("HTTP {status}"),
+                    }
+                }
                 UserInfoError::Response(status, _, _) => AuthError::ProviderResponse {
                     endpoint: "userinfo",
                     detail: format!("HTTP {status}"),
@@ -250,23 +289,11 @@ impl OidcClient {
                     detail: other.to_string(),
                 },
             })?;
-        Ok(
-            match groups_claim(&info.additional_claims().claims, claim) {
-                GroupsClaim::Present(g) => (g, GroupsSource::UserInfo),
-                GroupsClaim::Unusable => {
-                    tracing::warn!(%claim, "groups claim at UserInfo is neither a string nor a list of strings; no roles");
-                    (Vec::new(), GroupsSource::Missing)
-                }
-                GroupsClaim::Absent => {
-                    tracing::warn!(%claim, "groups claim absent from the ID token and UserInfo (check the scopes and the provider's claim settings); no roles");
-                    (Vec::new(), GroupsSource::Missing)
-                }
-            },
-        )
+        Ok(Some(info.additional_claims().clone()))
     }
 }
 
-fn token_error(
+pub(super) fn token_error(
     e: RequestTokenError<
         HttpClientError<reqwest::Error>,
         StandardErrorResponse<CoreErrorResponseType>,

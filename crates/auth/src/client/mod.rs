@@ -3,13 +3,15 @@
 //! Split along the steps of a sign-in: `provider` (discovery and what Berth requires of it),
 //! `authorize` (the authorization URL: PKCE, `state`, `nonce`), `callback` (the redirect back,
 //! code exchange, groups), `token` (ID token verification and key rotation), `logout`
-//! (RP-initiated logout) and `http` (the one HTTP client for the provider).
+//! (RP-initiated logout), `recheck` (the person's groups asked again during a session) and
+//! `http` (the one HTTP client for the provider).
 
 mod authorize;
 mod callback;
 mod http;
 mod logout;
 mod provider;
+mod recheck;
 mod token;
 
 use std::sync::{Arc, RwLock};
@@ -24,6 +26,7 @@ use provider::{discover_with, Discovered};
 
 pub use authorize::{safe_return_to, PendingLogin, LOGIN_TIMEOUT};
 pub use callback::{CallbackParams, GroupsSource, SignedIn};
+pub use recheck::{ProviderTokens, RecheckError, Rechecked};
 pub use token::VerifiedIdToken;
 
 type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;

@@ -37,13 +37,17 @@ impl OidcClient {
             .parse()
             .map_err(|_| AuthError::InvalidToken(TokenProblem::Malformed))?;
         let nonce = Nonce::new(nonce.to_owned());
-        Ok(self.verify(&token, &nonce, self.inner.current()).await?.0)
+        Ok(self
+            .verify(&token, Some(&nonce), self.inner.current())
+            .await?
+            .0)
     }
 
+    /// `nonce` is `None` only for an ID token from a refresh, which carries no new nonce.
     pub(super) async fn verify(
         &self,
         id_token: &RpIdToken,
-        nonce: &Nonce,
+        nonce: Option<&Nonce>,
         discovered: Arc<Discovered>,
     ) -> Result<(VerifiedIdToken, Arc<Discovered>), AuthError> {
         match verify_with(&discovered, id_token, nonce, &self.inner.clock) {
@@ -72,7 +76,7 @@ fn chrono_now(clock: &Clock) -> chrono::DateTime<chrono::Utc> {
 fn verify_with(
     discovered: &Discovered,
     id_token: &RpIdToken,
-    nonce: &Nonce,
+    nonce: Option<&Nonce>,
     clock: &Clock,
 ) -> Result<VerifiedIdToken, ClaimsVerificationError> {
     let clock = clock.clone();
@@ -80,7 +84,10 @@ fn verify_with(
         .client
         .id_token_verifier()
         .set_time_fn(move || chrono_now(&clock));
-    let claims = id_token.claims(&verifier, nonce)?;
+    let claims = match nonce {
+        Some(nonce) => id_token.claims(&verifier, nonce)?,
+        None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(()))?,
+    };
     Ok(VerifiedIdToken {
         subject: claims.subject().to_string(),
         name: claims

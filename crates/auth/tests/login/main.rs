@@ -6,5 +6,6 @@ mod common;
 
 mod callback;
 mod discovery;
+mod recheck;
 mod signin;
 mod tokens;

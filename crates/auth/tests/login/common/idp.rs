@@ -16,7 +16,7 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn idp_dir() -> PathBuf {
+pub fn idp_dir() -> PathBuf {
     repo_root().join("tools/test-idp")
 }
 
@@ -91,6 +91,11 @@ pub struct IdpOptions {
     pub port: Option<u16>,
     pub key_file: Option<PathBuf>,
     pub groups_in_id_token: bool,
+    /// Serve these users instead of tools/test-idp/users.json (the provider reads the file
+    /// again when it changes).
+    pub users_file: Option<PathBuf>,
+    /// Issue refresh tokens (the provider's default).
+    pub refresh_tokens: bool,
 }
 
 impl Default for IdpOptions {
@@ -99,6 +104,8 @@ impl Default for IdpOptions {
             port: None,
             key_file: None,
             groups_in_id_token: true,
+            users_file: None,
+            refresh_tokens: true,
         }
     }
 }
@@ -137,7 +144,11 @@ impl TestIdp {
             .clone()
             .unwrap_or_else(|| dir.0.join("jwks.json"));
         let log = dir.0.join("provider.log");
-        let child = Command::new("node")
+        let mut command = Command::new("node");
+        if let Some(users) = &opts.users_file {
+            command.env("IDP_USERS_FILE", users);
+        }
+        let child = command
             .arg(idp_dir().join("provider.mjs"))
             .env("IDP_PORT", port.to_string())
             .env("IDP_ISSUER", &issuer)
@@ -149,6 +160,10 @@ impl TestIdp {
             .env(
                 "IDP_ID_TOKEN_GROUPS",
                 if opts.groups_in_id_token { "1" } else { "0" },
+            )
+            .env(
+                "IDP_REFRESH_TOKENS",
+                if opts.refresh_tokens { "1" } else { "0" },
             )
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log file"))

@@ -9,7 +9,7 @@ mod idp;
 use berth_auth::{CallbackParams, OidcClient, PendingLogin, SignedIn};
 
 pub use browser::{query_param, Browser, Outcome};
-pub use idp::{free_port, IdpOptions, TempDir, TestIdp};
+pub use idp::{free_port, idp_dir, IdpOptions, TempDir, TestIdp};
 
 pub const CLIENT_ID: &str = "berth-test";
 pub const CLIENT_SECRET: &str = "berth-test-secret";
