@@ -14,6 +14,9 @@ adds:
   ``Replacement`` value);
 * after executing a change set, the stack's outputs, parameters and description follow the
   executed template (plain moto keeps the empty ones of a CREATE change set);
+* ``{{resolve:secretsmanager:…}}`` dynamic references in resource properties resolved when
+  the resource is created or updated (by name or ARN, JSON key, version stage or id), the
+  template keeping the reference;
 * ``DeletionPolicy: RetainExceptOnCreate`` retained on stack deletion, like ``Retain``;
 * a fault switch, ``POST /berth-emulator/fail-next-update``: the next update of a named stack
   fails at a named resource and rolls back (``UPDATE_ROLLBACK_COMPLETE``, or
@@ -394,6 +397,93 @@ def get_references_from_template(template: Any) -> list[str]:
 
 
 parsing.get_references_from_template = get_references_from_template
+
+
+# ------------------------------------------ dynamic references to Secrets Manager
+#
+# CloudFormation resolves ``{{resolve:secretsmanager:<secret-id>:SecretString:<json-key>:
+# <version-stage>:<version-id>}}`` in resource properties when it creates or updates the
+# resource (after Fn::Sub and the other functions), and keeps only the reference in the
+# template and parameters. moto 5.2.5 passes the reference through as text. Here it is
+# resolved, in the copy of the properties moto hands to the resource, from the Secrets
+# Manager backend of the stack's account and region; GetTemplate still returns the reference.
+# A reference that does not resolve (no such secret, version or key) fails the operation with
+# a ValidationError naming the reference (real CloudFormation fails the resource and rolls
+# back, which moto cannot).
+
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:([^{}]*)\}\}")
+
+
+def _resolve_secret_reference(reference: str, account_id: str, region_name: str) -> str:
+    """The value a ``resolve:secretsmanager`` reference (the part after it) stands for."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    # The secret id may be an ARN, which has colons of its own: the last four fields are
+    # SecretString, json-key, version-stage and version-id (each optional from the right).
+    fields = reference.split(":")
+    if reference.startswith("arn:"):
+        secret_id, rest = ":".join(fields[:7]), fields[7:]
+    else:
+        secret_id, rest = fields[0], fields[1:]
+    rest += [""] * (4 - len(rest))
+    if len(rest) > 4 or rest[0] not in ("", "SecretString"):
+        raise ValidationError(message=f"malformed dynamic reference {{{{resolve:secretsmanager:{reference}}}}}")
+    _, json_key, version_stage, version_id = rest
+    if version_stage and version_id:
+        raise ValidationError(message=f"dynamic reference {{{{resolve:secretsmanager:{reference}}}}} names both a version stage and a version id")
+    backend = sm_models.secretsmanager_backends[account_id][region_name]
+    try:
+        out = backend.get_secret_value(secret_id, version_id or None, version_stage or ("AWSCURRENT" if not version_id else None))
+    except Exception as err:  # moto's Secrets Manager errors: not found, deleted, no such version
+        raise ValidationError(message=f"dynamic reference {{{{resolve:secretsmanager:{reference}}}}} does not resolve: {getattr(err, 'message', err)}") from None
+    value = out.get("SecretString")
+    if value is None:
+        raise ValidationError(message=f"dynamic reference {{{{resolve:secretsmanager:{reference}}}}}: the secret has no string value")
+    if not json_key:
+        return value
+    try:
+        document = json.loads(value)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or json_key not in document:
+        raise ValidationError(message=f"dynamic reference {{{{resolve:secretsmanager:{reference}}}}}: no key {json_key} in the secret's JSON")
+    found = document[json_key]
+    return found if isinstance(found, str) else json.dumps(found)
+
+
+def resolve_dynamic_references(value: Any, account_id: str, region_name: str) -> Any:
+    """``value`` with every ``{{resolve:secretsmanager:…}}`` in its strings resolved."""
+    if isinstance(value, str):
+        if "{{resolve:secretsmanager:" not in value:
+            return value
+        return _DYNAMIC_REFERENCE.sub(lambda m: _resolve_secret_reference(m.group(1), account_id, region_name), value)
+    if isinstance(value, dict):
+        return {k: resolve_dynamic_references(v, account_id, region_name) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_dynamic_references(v, account_id, region_name) for v in value]
+    return value
+
+
+_original_parse_resource = parsing.parse_resource
+
+
+def _parse_resource(resource_json: dict[str, Any], resources_map: Any) -> Any:
+    parsed = _original_parse_resource(resource_json, resources_map)
+    if not parsed:
+        return parsed
+    resource_class, cleaned, resource_type = parsed
+    if isinstance(cleaned, dict) and "Properties" in cleaned:
+        # clean_json built a new dict: the stored template keeps the reference.
+        cleaned = {
+            **cleaned,
+            "Properties": resolve_dynamic_references(
+                cleaned["Properties"], resources_map._account_id, resources_map._region_name
+            ),
+        }
+    return resource_class, cleaned, resource_type
+
+
+parsing.parse_resource = _parse_resource
 
 
 # ------------------------------------------------------------- deletion policies

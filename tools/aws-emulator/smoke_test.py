@@ -1,9 +1,11 @@
 """Smoke test of berth_moto_ext: fails loudly when a moto upgrade moved what it hooks.
 
 Runs in-process (moto's mock_aws, no server) against the real business-unit template:
-create through a change set, read secrets and tags back, parameter-only update, an update
-without changes, an update failed by the fault switch and rolled back, delete (secrets
-retained), scheduled secret deletion. Exit code 0 only when every check passed.
+create through a change set, read secrets and tags back (the registry password resolved from
+the company's secret by dynamic reference, never in the template or parameters), a rotated
+password reaching the unit's secret by the version parameter, parameter-only update, an
+update without changes, an update failed by the fault switch and rolled back, delete
+(secrets retained), scheduled secret deletion. Exit code 0 only when every check passed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ from moto.secretsmanager import utils as sm_utils  # noqa: E402
 
 REGION = os.environ["AWS_DEFAULT_REGION"]
 RESULTS: list[tuple[str, bool, str]] = []
+# The company's registry password secret (Berth writes it; the template reads it by reference).
+PASSWORD_SECRET = "berth/seaview/registry-password"
+PASSWORD = 'pull-"secret-value'
+ROTATED = "rotated-pull-secret"
+VERSION = {"id": ""}
 
 
 def check(name: str, condition: bool, detail: str = "") -> None:
@@ -47,7 +54,7 @@ def params(**overrides: str) -> list[dict[str, str]]:
         "TagValue": "Trucking",
         "RegistryServer": "registry.example.com",
         "RegistryUsername": "puller",
-        "RegistryPasswordJson": "pull-secret-value",
+        "RegistryPasswordVersion": VERSION["id"],
         "OAuthClientId": "seaview-trucking",
         "DbUsername": "trucking",
     }
@@ -65,6 +72,10 @@ def check_internals() -> None:
     check("model map holds the secret model",
           parsing.get_model_map().get("AWS::SecretsManager::Secret") is ext.BerthCfnSecret)
     check("references hook installed", parsing.get_references_from_template is ext.get_references_from_template)
+    check("parse_resource hooked (dynamic references)", parsing.parse_resource is ext._parse_resource
+          and "parse_resource(" in inspect.getsource(parsing.parse_resource_and_generate_name))
+    check("secretsmanager get_secret_value arguments", signature_has(
+        sm_models.SecretsManagerBackend.get_secret_value, "secret_id", "version_id", "version_stage"))
     check("ResourceMap.build_resource_diff(template, parameters)",
           signature_has(parsing.ResourceMap.build_resource_diff, "other_template", "parameters"))
     check("ResourceMap internals", hasattr(parsing.ResourceMap, "__init__") and
@@ -120,6 +131,11 @@ def check_end_to_end() -> None:
         sm = boto3.client("secretsmanager", region_name=REGION)
         iam = boto3.client("iam", region_name=REGION)
 
+        def password_document(password: str) -> str:
+            return json.dumps({"password": password, "password_json": json.dumps(password)[1:-1]})
+
+        VERSION["id"] = sm.create_secret(Name=PASSWORD_SECRET, SecretString=password_document(PASSWORD))["VersionId"]
+
         cfn.create_change_set(StackName=stack, ChangeSetName="c1", ChangeSetType="CREATE",
                               TemplateBody=body, Parameters=params(), Tags=tags,
                               Capabilities=["CAPABILITY_IAM"])
@@ -145,6 +161,32 @@ def check_end_to_end() -> None:
               secret_tags.get("SeaView") == "Trucking" and secret_tags.get("berth:unit") == "trucking"
               and secret_tags.get("aws:cloudformation:stack-name") == stack
               and secret_tags.get("aws:cloudformation:logical-id") == "DatabaseSecret", str(secret_tags))
+
+        registry = json.loads(sm.get_secret_value(SecretId=outputs["RegistrySecretArn"])["SecretString"])
+        check("registry password resolved by dynamic reference", registry.get("password") == PASSWORD,
+              "a different value" if "password" in registry else "no password key")
+        held = json.dumps(cfn.get_template(StackName=stack)["TemplateBody"]) + json.dumps(described_stack.get("Parameters", []))
+        check("template and parameters hold the reference, not the password",
+              "{{resolve:secretsmanager:" in held and "secret-value" not in held)
+
+        # Rotation: a new version of the company's secret, and only the version parameter changes.
+        VERSION["id"] = sm.put_secret_value(SecretId=PASSWORD_SECRET, SecretString=password_document(ROTATED))["VersionId"]
+        cfn.create_change_set(StackName=stack, ChangeSetName="r1", ChangeSetType="UPDATE",
+                              TemplateBody=body, Parameters=params(), Capabilities=["CAPABILITY_IAM"])
+        rotated_changes = [c["ResourceChange"]["LogicalResourceId"] for c in wait_and_describe(cfn, stack, "r1")["Changes"]]
+        check("a new password version modifies the registry secret", rotated_changes == ["RegistrySecret"], str(rotated_changes))
+        cfn.execute_change_set(StackName=stack, ChangeSetName="r1")
+        registry = json.loads(sm.get_secret_value(SecretId=outputs["RegistrySecretArn"])["SecretString"])
+        check("rotated password reaches the unit's secret", registry.get("password") == ROTATED)
+        try:
+            cfn.create_change_set(StackName=stack, ChangeSetName="r2", ChangeSetType="UPDATE", TemplateBody=body,
+                                  Parameters=params(RegistryPasswordVersion="0" * 36), Capabilities=["CAPABILITY_IAM"])
+            cfn.execute_change_set(StackName=stack, ChangeSetName="r2")
+            unresolved = ""
+        except Exception as err:  # botocore ClientError
+            unresolved = str(err)
+        check("an unknown version fails the update", "does not resolve" in unresolved, unresolved)
+        cfn.delete_change_set(StackName=stack, ChangeSetName="r2")
 
         user_name = outputs["S3UserArn"].rsplit("/", 1)[-1]
         policies = iam.list_user_policies(UserName=user_name)["PolicyNames"]
@@ -200,7 +242,7 @@ def check_end_to_end() -> None:
         check("fault used up: next update works", after == "UPDATE_COMPLETE", after)
 
         cfn.delete_stack(StackName=stack)
-        remaining = sorted(s["Name"] for s in sm.list_secrets()["SecretList"])
+        remaining = sorted(s["Name"] for s in sm.list_secrets()["SecretList"] if s["Name"] != PASSWORD_SECRET)
         check("secrets retained by RetainExceptOnCreate", len(remaining) == 4, str(remaining))
         sm.delete_secret(SecretId=remaining[0], RecoveryWindowInDays=7)
         listed = sm.list_secrets(IncludePlannedDeletion=True, Filters=[

@@ -48,12 +48,16 @@ pub struct StackResource {
 pub enum ParameterValue {
     Plain(String),
     Secret(SecretString),
+    /// The version id of a secret the template reads itself (a `{{resolve:secretsmanager:…}}`
+    /// reference): not secret, shown in previews, but left out of the fingerprint like a
+    /// secret's value, since a rotated secret does not change what approvers reviewed.
+    SecretVersion(String),
 }
 
 impl std::fmt::Debug for ParameterValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ParameterValue::Plain(v) => write!(f, "{v:?}"),
+            ParameterValue::Plain(v) | ParameterValue::SecretVersion(v) => write!(f, "{v:?}"),
             ParameterValue::Secret(_) => f.write_str("[redacted]"),
         }
     }
@@ -62,7 +66,8 @@ impl std::fmt::Debug for ParameterValue {
 impl PartialEq for ParameterValue {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (ParameterValue::Plain(a), ParameterValue::Plain(b)) => a == b,
+            (ParameterValue::Plain(a), ParameterValue::Plain(b))
+            | (ParameterValue::SecretVersion(a), ParameterValue::SecretVersion(b)) => a == b,
             (ParameterValue::Secret(a), ParameterValue::Secret(b)) => {
                 a.expose_secret() == b.expose_secret()
             }
@@ -321,7 +326,7 @@ impl CloudFormationApi for SdkCloudFormation {
             .iter()
             .map(|(key, value)| {
                 let value = match value {
-                    ParameterValue::Plain(v) => v.as_str(),
+                    ParameterValue::Plain(v) | ParameterValue::SecretVersion(v) => v.as_str(),
                     ParameterValue::Secret(v) => v.expose_secret(),
                 };
                 cfn::types::Parameter::builder()

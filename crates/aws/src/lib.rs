@@ -1,6 +1,8 @@
 //! Berth's AWS stage: one CloudFormation stack per business unit (Secrets Manager secrets,
 //! an S3 IAM user, tags), created and updated through change sets, found again by tag, and
-//! its secrets read back into redacting types.
+//! its secrets read back into redacting types. The registry password is never a stack
+//! parameter: it is kept in the company's secret and read by the template through a
+//! `{{resolve:secretsmanager:…}}` reference ([`AwsStage::store_registry_password`]).
 //!
 //! The pipeline calls [`AwsStage`]: [`AwsStage::ensure_unit_stack`] (idempotent "ensure the
 //! stack is at the desired template and parameters"), [`AwsStage::read_unit_secrets`],
@@ -32,7 +34,8 @@ pub use driver::{
 };
 pub use error::{ApiError, AwsError};
 pub use secrets::{
-    DatabaseCredentials, OAuthClient, RegistryCredentials, S3Credentials, SecretValue, UnitSecrets,
+    registry_password_secret_name, DatabaseCredentials, OAuthClient, RegistryCredentials,
+    S3Credentials, SecretValue, StoredSecretVersion, UnitSecrets,
 };
 pub use settings::{load_sdk_config, AwsSettings};
 pub use stage::{

@@ -6,6 +6,7 @@ use aws_sdk_secretsmanager as sm;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use zeroize::Zeroizing;
 
 use crate::error::{ApiError, AwsError, Result};
 
@@ -17,6 +18,11 @@ pub struct SecretValue(SecretString);
 impl SecretValue {
     pub fn new(value: impl Into<String>) -> Self {
         Self(SecretString::from(value.into()))
+    }
+
+    /// Takes ownership of `value` without copying it, so no unzeroed copy is left behind.
+    pub fn from_string(value: String) -> Self {
+        Self(SecretString::from(value))
     }
 
     pub fn expose(&self) -> &str {
@@ -141,8 +147,10 @@ impl SecretsReader {
                     ApiError::from_sdk("GetSecretValue", e),
                 )
             })?;
-        match out.secret_string() {
-            Some(value) => Ok(SecretValue::new(value)),
+        // Moved, not copied: the SDK's own copy is the one Berth cannot wipe.
+        let mut out = out;
+        match out.secret_string.take() {
+            Some(value) => Ok(SecretValue::from_string(value)),
             None => Err(AwsError::SecretFormat {
                 arn: arn.into(),
                 detail: "no string value (binary secrets are not used by Berth)".into(),
@@ -157,6 +165,170 @@ impl SecretsReader {
             arn: arn.into(),
             detail: describe_json_error(&e),
         })
+    }
+}
+
+/// The name of the company's registry password secret, the one place the units' stacks read
+/// the password from (template `business-unit.yaml`, `RegistrySecret`). Three segments, so it
+/// cannot be a unit's secret (`berth/<company>/<unit>/…`), and it carries no `berth:unit` tag,
+/// so no unit's decommission lists it.
+pub fn registry_password_secret_name(company_slug: &str) -> String {
+    format!("berth/{company_slug}/registry-password")
+}
+
+/// The JSON document of the company's registry password secret: the password, and the
+/// password JSON-string-escaped (`password_json`, without quotes) for the template, which
+/// embeds it in the unit secret's JSON document through a dynamic reference.
+fn registry_password_document(password: &SecretString) -> Result<Zeroizing<String>> {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        password: &'a str,
+        password_json: &'a str,
+    }
+    let password = password.expose_secret();
+    if password.is_empty() {
+        return Err(AwsError::InvalidInput("registry password is empty".into()));
+    }
+    let quoted = Zeroizing::new(
+        serde_json::to_string(password)
+            .map_err(|_| AwsError::InvalidInput("registry password cannot be encoded".into()))?,
+    );
+    let document = serde_json::to_string(&Document {
+        password,
+        password_json: &quoted[1..quoted.len() - 1],
+    })
+    .map_err(|_| AwsError::InvalidInput("registry password cannot be encoded".into()))?;
+    Ok(Zeroizing::new(document))
+}
+
+/// The company's registry password secret after [`SecretsReader::store_registry_password`]:
+/// names and ids only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecretVersion {
+    pub name: String,
+    pub arn: String,
+    /// The version holding the password now, which the unit stacks' reference is pinned to.
+    pub version_id: String,
+    /// Whether this call wrote it (created the secret or put a new version).
+    pub written: bool,
+}
+
+impl SecretsReader {
+    /// Makes the company's registry password secret hold `password` and returns the version
+    /// that does. Writes only when the stored value differs (created on first use, then a new
+    /// version per rotation), so the version id, and with it the stacks' parameters, change
+    /// exactly when the password does. `kms_key_id` is used when creating the secret.
+    #[tracing::instrument(skip_all, fields(company = %company_slug))]
+    pub async fn store_registry_password(
+        &self,
+        company_slug: &str,
+        password: &SecretString,
+        kms_key_id: Option<&str>,
+    ) -> Result<StoredSecretVersion> {
+        let name = registry_password_secret_name(company_slug);
+        let document = registry_password_document(password)?;
+        let missing = |err: &ApiError| err.code.as_deref() == Some("ResourceNotFoundException");
+        // Twice at most: a concurrent worker may create the secret between our read and create.
+        for _ in 0..2 {
+            match self.client.get_secret_value().secret_id(&name).send().await {
+                Ok(mut out) => {
+                    let current = Zeroizing::new(out.secret_string.take().unwrap_or_default());
+                    let arn = out.arn.take().unwrap_or_else(|| name.clone());
+                    if *current == *document {
+                        let version_id = out.version_id.take().ok_or_else(|| {
+                            AwsError::api(
+                                format!("secret {name}"),
+                                ApiError::new("GetSecretValue", None, "no VersionId returned"),
+                            )
+                        })?;
+                        return Ok(StoredSecretVersion {
+                            name,
+                            arn,
+                            version_id,
+                            written: false,
+                        });
+                    }
+                    let put = self
+                        .client
+                        .put_secret_value()
+                        .secret_id(&arn)
+                        .secret_string(document.as_str())
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            AwsError::api(
+                                format!("secret {name}"),
+                                ApiError::from_sdk("PutSecretValue", e),
+                            )
+                        })?;
+                    let version_id = put.version_id().unwrap_or_default().to_owned();
+                    tracing::info!(secret = %name, %version_id, "registry password stored (new version)");
+                    return Ok(StoredSecretVersion {
+                        name,
+                        arn,
+                        version_id,
+                        written: true,
+                    });
+                }
+                Err(err) => {
+                    let err = ApiError::from_sdk("GetSecretValue", err);
+                    if !missing(&err) {
+                        return Err(AwsError::api(format!("secret {name}"), err));
+                    }
+                }
+            }
+            let created = self
+                .client
+                .create_secret()
+                .name(&name)
+                .description(
+                    "Registry pull password of the company's units, kept by Berth from its \
+                     settings; the units' stacks read it by dynamic reference.",
+                )
+                .secret_string(document.as_str())
+                .set_kms_key_id(kms_key_id.map(str::to_owned))
+                .tags(
+                    sm::types::Tag::builder()
+                        .key("berth:company")
+                        .value(company_slug)
+                        .build(),
+                )
+                .tags(
+                    sm::types::Tag::builder()
+                        .key("berth:managed-by")
+                        .value("berth")
+                        .build(),
+                )
+                .send()
+                .await;
+            match created {
+                Ok(out) => {
+                    let version_id = out.version_id().unwrap_or_default().to_owned();
+                    let arn = out.arn().unwrap_or(&name).to_owned();
+                    tracing::info!(secret = %name, %version_id, "registry password stored (secret created)");
+                    return Ok(StoredSecretVersion {
+                        name,
+                        arn,
+                        version_id,
+                        written: true,
+                    });
+                }
+                Err(err) => {
+                    let err = ApiError::from_sdk("CreateSecret", err);
+                    if err.code.as_deref() != Some("ResourceExistsException") {
+                        return Err(AwsError::api(format!("secret {name}"), err));
+                    }
+                }
+            }
+        }
+        Err(AwsError::api(
+            format!("secret {name}"),
+            ApiError::new(
+                "CreateSecret",
+                Some("ResourceExistsException"),
+                "created and gone again twice while storing the registry password",
+            ),
+        ))
     }
 }
 
@@ -287,6 +459,30 @@ mod tests {
         let shown = format!("{creds:?} {} {:?}", creds.password, creds.password);
         assert!(!shown.contains("s3cr3t-V4lue"), "{shown}");
         assert_eq!(creds.password.expose(), "s3cr3t-V4lue");
+    }
+
+    #[test]
+    fn the_registry_password_document_carries_the_escaped_form_for_the_template() {
+        let document =
+            registry_password_document(&SecretString::from("a\"b\\c".to_owned())).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+        assert_eq!(parsed["password"], "a\"b\\c");
+        assert_eq!(parsed["password_json"], "a\\\"b\\\\c");
+        // What the template builds from it is the unit secret's JSON with the password intact.
+        let unit = format!(
+            r#"{{"server":"s","username":"u","password":"{}"}}"#,
+            parsed["password_json"].as_str().unwrap()
+        );
+        let creds: RegistryCredentials = serde_json::from_str(&unit).unwrap();
+        assert_eq!(creds.password.expose(), "a\"b\\c");
+        assert!(matches!(
+            registry_password_document(&SecretString::from(String::new())),
+            Err(AwsError::InvalidInput(_))
+        ));
+        assert_eq!(
+            registry_password_secret_name("seaview"),
+            "berth/seaview/registry-password"
+        );
     }
 
     #[test]

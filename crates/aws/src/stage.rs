@@ -18,7 +18,7 @@ use crate::driver::{
     DeletionOutcome, DesiredStack, EnsureOutcome, StackDriver, StackPlan, StackPreview, WaitPolicy,
 };
 use crate::error::{AwsError, Result};
-use crate::secrets::{SecretsReader, UnitSecrets};
+use crate::secrets::{SecretsReader, StoredSecretVersion, UnitSecrets};
 use crate::settings::{load_sdk_config, AwsSettings};
 use crate::unit::{Tag, TagScheme, UnitIdentity};
 
@@ -31,6 +31,8 @@ pub const BUSINESS_UNIT_TEMPLATE: &str =
 pub struct UnitParameters {
     pub registry_server: String,
     pub registry_username: String,
+    /// Never a stack parameter: stored in the company's registry password secret, which the
+    /// template reads by dynamic reference ([`AwsStage::store_registry_password`]).
     pub registry_password: SecretString,
     pub oauth_client_id: String,
     pub db_username: String,
@@ -59,18 +61,17 @@ impl std::fmt::Debug for UnitParameters {
 }
 
 impl UnitParameters {
+    /// The template's parameters; `registry_password_version` is the version id of the
+    /// company's registry password secret that the template's reference is pinned to.
     fn template_parameters(
         &self,
         unit: &UnitIdentity,
         tag: &Tag,
+        registry_password_version: &str,
     ) -> Result<Vec<(String, ParameterValue)>> {
         if self.registry_password.expose_secret().is_empty() {
             return Err(AwsError::InvalidInput("registry password is empty".into()));
         }
-        // The template embeds the password in a JSON document: pass it JSON-escaped.
-        let quoted = serde_json::to_string(self.registry_password.expose_secret())
-            .map_err(|_| AwsError::InvalidInput("registry password cannot be encoded".into()))?;
-        let escaped = SecretString::from(quoted[1..quoted.len() - 1].to_owned());
         for (what, value) in [
             ("registry server", &self.registry_server),
             ("registry username", &self.registry_username),
@@ -96,8 +97,8 @@ impl UnitParameters {
             plain("RegistryServer", &self.registry_server),
             plain("RegistryUsername", &self.registry_username),
             (
-                "RegistryPasswordJson".into(),
-                ParameterValue::Secret(escaped),
+                "RegistryPasswordVersion".into(),
+                ParameterValue::SecretVersion(registry_password_version.to_owned()),
             ),
             plain("OAuthClientId", &self.oauth_client_id),
             plain("DbUsername", &self.db_username),
@@ -237,26 +238,61 @@ impl<A: CloudFormationApi> AwsStage<A> {
         &self.tag_scheme
     }
 
-    /// The desired stack for a unit; validates every input before anything reaches AWS.
-    pub fn desired_stack(
+    /// The desired stack for a unit, with the registry password version it reads: validates
+    /// every input, then stores the password ([`Self::store_registry_password`]).
+    pub async fn desired_stack(
         &self,
         unit: &UnitIdentity,
         params: &UnitParameters,
         known_stack_id: Option<&str>,
     ) -> Result<DesiredStack> {
+        // Validated before the password is written anywhere.
+        self.desired_stack_at(unit, params, known_stack_id, "")?;
+        let stored = self.store_registry_password(unit, params).await?;
+        self.desired_stack_at(unit, params, known_stack_id, &stored.version_id)
+    }
+
+    fn desired_stack_at(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+        known_stack_id: Option<&str>,
+        registry_password_version: &str,
+    ) -> Result<DesiredStack> {
         let tags = self.tag_scheme.stack_tags(unit)?;
         Ok(DesiredStack {
             stack_name: unit.stack_name(),
             template_body: BUSINESS_UNIT_TEMPLATE.to_owned(),
-            parameters: params.template_parameters(unit, &tags[0])?,
+            parameters: params.template_parameters(unit, &tags[0], registry_password_version)?,
             tags,
             known_stack_id: known_stack_id.map(str::to_owned),
             former_names: vec![unit.legacy_stack_name()],
         })
     }
 
+    /// Makes the company's registry password secret (`berth/<company>/registry-password`) hold
+    /// `params.registry_password`, writing a new version only when it differs, and returns the
+    /// version the unit's stack is to read. The password reaches CloudFormation only through
+    /// this secret: the template resolves it by a reference pinned to the version id, so a
+    /// rotated password changes the `RegistryPasswordVersion` parameter and the update reads
+    /// it again. Called by [`Self::desired_stack`], so by every preview, plan and build.
+    pub async fn store_registry_password(
+        &self,
+        unit: &UnitIdentity,
+        params: &UnitParameters,
+    ) -> Result<StoredSecretVersion> {
+        self.secrets
+            .store_registry_password(
+                unit.company_slug(),
+                &params.registry_password,
+                params.kms_key_id.as_deref(),
+            )
+            .await
+    }
+
     /// [`DesiredStack::fingerprint`] of the unit's desired stack, without any AWS call: the
     /// same inputs give the same value, so a build can check it still matches an approval.
+    /// The registry password's version is not part of it (nor is the password).
     pub fn desired_fingerprint(
         &self,
         unit: &UnitIdentity,
@@ -264,7 +300,7 @@ impl<A: CloudFormationApi> AwsStage<A> {
         known_stack_id: Option<&str>,
     ) -> Result<String> {
         Ok(self
-            .desired_stack(unit, params, known_stack_id)?
+            .desired_stack_at(unit, params, known_stack_id, "")?
             .fingerprint())
     }
 
@@ -278,7 +314,7 @@ impl<A: CloudFormationApi> AwsStage<A> {
         params: &UnitParameters,
         known_stack_id: Option<&str>,
     ) -> Result<StackPreview> {
-        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        let desired = self.desired_stack(unit, params, known_stack_id).await?;
         self.driver.preview(&desired).await
     }
 
@@ -291,7 +327,7 @@ impl<A: CloudFormationApi> AwsStage<A> {
         params: &UnitParameters,
         known_stack_id: Option<&str>,
     ) -> Result<StackPlan> {
-        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        let desired = self.desired_stack(unit, params, known_stack_id).await?;
         self.driver.plan(&desired).await
     }
 
@@ -312,7 +348,7 @@ impl<A: CloudFormationApi> AwsStage<A> {
         params: &UnitParameters,
         known_stack_id: Option<&str>,
     ) -> Result<EnsuredUnit> {
-        let desired = self.desired_stack(unit, params, known_stack_id)?;
+        let desired = self.desired_stack(unit, params, known_stack_id).await?;
         let (kind, plan, stack) = match self.driver.ensure(&desired).await? {
             EnsureOutcome::Created { stack, plan } => (EnsureKind::Created, Some(plan), stack),
             EnsureOutcome::Updated { stack, plan } => (EnsureKind::Updated, Some(plan), stack),
@@ -571,20 +607,29 @@ mod tests {
         }
     }
 
+    const VERSION: &str = "0b7e2a4c-5f0e-4c8e-9d61-1f2a3b4c5d6e";
+
+    /// The password is no parameter at all, only the version of the secret holding it.
     #[test]
-    fn password_is_json_escaped_and_redacted() {
+    fn the_password_is_no_parameter_only_its_version() {
         let unit = UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap();
         let tag = TagScheme::default().unit_tag(&unit).unwrap();
-        let list = params("a\"b\\c").template_parameters(&unit, &tag).unwrap();
-        let (_, value) = list
-            .iter()
-            .find(|(k, _)| k == "RegistryPasswordJson")
+        let list = params("a\"b\\c-pw")
+            .template_parameters(&unit, &tag, VERSION)
             .unwrap();
-        let ParameterValue::Secret(secret) = value else {
-            panic!("password must be a secret parameter")
-        };
-        assert_eq!(secret.expose_secret(), "a\\\"b\\\\c");
-        assert!(!format!("{list:?} {:?}", params("a\"b\\c")).contains("a\\\"b"));
+        assert!(list.iter().all(|(_, v)| match v {
+            ParameterValue::Plain(v) | ParameterValue::SecretVersion(v) => !v.contains("-pw"),
+            ParameterValue::Secret(_) => false,
+        }));
+        assert!(list.iter().any(|(k, v)| k == "RegistryPasswordVersion"
+            && *v == ParameterValue::SecretVersion(VERSION.into())));
+        assert!(!format!("{list:?} {:?}", params("a\"b\\c-pw")).contains("-pw"));
+        // The template reads it from the secret the stage writes, at that version.
+        assert!(BUSINESS_UNIT_TEMPLATE.contains(&format!(
+            "{{{{resolve:secretsmanager:{}:SecretString:password_json::${{RegistryPasswordVersion}}}}}}",
+            crate::secrets::registry_password_secret_name("${CompanySlug}")
+        )));
+        assert!(!BUSINESS_UNIT_TEMPLATE.contains("NoEcho"));
     }
 
     /// Every parameter Berth passes is declared by the template (CloudFormation refuses unknown
@@ -598,7 +643,7 @@ mod tests {
             permissions_boundary: Some(boundary.into()),
             ..params("pw")
         }
-        .template_parameters(&unit, &tag)
+        .template_parameters(&unit, &tag, VERSION)
         .unwrap();
         for (key, _) in &list {
             assert!(
@@ -641,9 +686,10 @@ mod tests {
         assert_eq!(
             fingerprint,
             stage
-                .desired_stack(&unit, &params("pw"), Some("id"))
+                .desired_stack_at(&unit, &params("pw"), Some("id"), VERSION)
                 .unwrap()
-                .fingerprint()
+                .fingerprint(),
+            "neither the recorded stack id nor the password's version count"
         );
         assert_eq!(
             stage
@@ -678,6 +724,6 @@ mod tests {
         let tag = TagScheme::default().unit_tag(&unit).unwrap();
         let mut p = params("x");
         p.registry_username = "pu\"ller".into();
-        assert!(p.template_parameters(&unit, &tag).is_err());
+        assert!(p.template_parameters(&unit, &tag, VERSION).is_err());
     }
 }

@@ -16,6 +16,7 @@ use common::{
     account, emulator_available, fail_next_update, params, stage, trucking, Clients,
     REGISTRY_PASSWORD,
 };
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 #[tokio::test]
@@ -165,7 +166,7 @@ async fn two_stacks_with_the_unit_tag_are_an_error_naming_both() {
     // A second stack with all of the unit's tags (one under the former name, its secrets
     // named apart): an error.
     let apart = unit.clone().with_incarnation("0a1b2c3d").unwrap();
-    let mut former = stage.desired_stack(&apart, &params(), None).unwrap();
+    let mut former = stage.desired_stack(&apart, &params(), None).await.unwrap();
     former.stack_name = unit.legacy_stack_name();
     former.former_names.clear();
     stage.driver().ensure(&former).await.unwrap();
@@ -298,7 +299,7 @@ async fn a_stack_under_the_former_name_keeps_working() {
     }
     let stage = stage().await;
     let unit = trucking();
-    let mut former = stage.desired_stack(&unit, &params(), None).unwrap();
+    let mut former = stage.desired_stack(&unit, &params(), None).await.unwrap();
     former.stack_name = unit.legacy_stack_name();
     former.former_names.clear();
     let made = stage.driver().ensure(&former).await.unwrap();
@@ -330,6 +331,7 @@ async fn a_stack_under_the_former_name_keeps_working() {
         UnitIdentity::parse("seaview-x", "SeaView X", "trucking", "Trucking").unwrap();
     let mut theirs = stage
         .desired_stack(&other_company, &params(), None)
+        .await
         .unwrap();
     theirs.stack_name = other_company.legacy_stack_name();
     theirs.former_names.clear();
@@ -479,7 +481,14 @@ async fn previewing_a_new_unit_shows_the_create_and_leaves_nothing_behind() {
             .find(|p| p.key == key)
             .map(|p| p.value.as_str())
     };
-    assert_eq!(shown("RegistryPasswordJson"), Some("[redacted]"));
+    // No parameter holds the password: only the version of the secret the template reads.
+    assert_eq!(
+        shown("RegistryPasswordVersion").map(str::len),
+        Some(36),
+        "{:?}",
+        preview.parameters
+    );
+    assert!(preview.parameters.iter().all(|p| p.value != "[redacted]"));
     assert_eq!(shown("RegistryServer"), Some("registry.seaview.example"));
     assert_eq!(
         preview.template_sha256,
@@ -629,7 +638,10 @@ async fn a_preview_of_a_refused_template_leaves_nothing_behind() {
 
     let clients = Clients::in_account(&account(), no_retries).await;
     let stage = clients.stage();
-    let mut desired = stage.desired_stack(&trucking(), &params(), None).unwrap();
+    let mut desired = stage
+        .desired_stack(&trucking(), &params(), None)
+        .await
+        .unwrap();
     desired.template_body = bad_template.into();
     let err = stage.driver().preview(&desired).await.unwrap_err();
     let text = err.to_string();
@@ -966,4 +978,138 @@ async fn decommissioning_deletes_once_schedules_the_secrets_and_proves_it() {
     assert!(stage.find_unit_stack(&neighbour).await.unwrap().is_some());
     let neighbour_proof = stage.prove_unit_removed(&neighbour).await.unwrap();
     assert!(!neighbour_proof.passed);
+}
+
+/// The registry password never travels as a stack parameter: Berth keeps it in the company's
+/// secret and the template reads it by a dynamic reference pinned to a version id. Neither
+/// the stack's parameters (DescribeStacks) nor its template (GetTemplate) hold it, the unit's
+/// registry secret does, and a rotated password reaches that secret on the next update.
+#[tokio::test]
+async fn the_registry_password_reaches_the_unit_secret_by_reference_never_as_a_parameter() {
+    if !emulator_available(
+        "the_registry_password_reaches_the_unit_secret_by_reference_never_as_a_parameter",
+    ) {
+        return;
+    }
+    let clients = Clients::new().await;
+    let stage = clients.stage();
+    let unit = trucking();
+    // Searched for as is, JSON-escaped, and by its tail (however often its quote was escaped).
+    let tail = |password: &str| password[password.find('"').unwrap() + 1..].to_owned();
+    let leaks = |text: &str, password: &str| {
+        text.contains(password)
+            || text.contains(&password.replace('"', "\\\""))
+            || text.contains(&tail(password))
+    };
+    // What CloudFormation holds of the stack: its parameters and its template.
+    let stack_text = |stack_id: String| {
+        let cfn = clients.cloudformation.clone();
+        async move {
+            let described = cfn
+                .describe_stacks()
+                .stack_name(&stack_id)
+                .send()
+                .await
+                .unwrap();
+            let parameters: Vec<(String, String)> = described.stacks()[0]
+                .parameters()
+                .iter()
+                .map(|p| {
+                    (
+                        p.parameter_key().unwrap_or_default().to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let template = cfn
+                .get_template()
+                .stack_name(&stack_id)
+                .send()
+                .await
+                .unwrap()
+                .template_body()
+                .unwrap_or_default()
+                .to_owned();
+            (parameters, template)
+        }
+    };
+    let version_of = |parameters: &[(String, String)]| {
+        parameters
+            .iter()
+            .find(|(k, _)| k == "RegistryPasswordVersion")
+            .map(|(_, v)| v.clone())
+            .expect("the version parameter")
+    };
+
+    let created = stage
+        .ensure_unit_stack(&unit, &params(), None)
+        .await
+        .unwrap();
+    let (parameters, template) = stack_text(created.stack.stack_id.clone()).await;
+    assert!(
+        !leaks(&format!("{parameters:?}"), REGISTRY_PASSWORD),
+        "the password is a stack parameter"
+    );
+    assert!(
+        !leaks(&template, REGISTRY_PASSWORD),
+        "the password is in the template"
+    );
+    assert!(template.contains(
+        "{{resolve:secretsmanager:berth/${CompanySlug}/registry-password:SecretString:password_json::${RegistryPasswordVersion}}}"
+    ));
+    let first_version = version_of(&parameters);
+    let source = clients
+        .secretsmanager
+        .describe_secret()
+        .secret_id("berth/seaview/registry-password")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        source
+            .version_ids_to_stages()
+            .and_then(|v| v.get(&first_version))
+            .is_some_and(|stages| stages.iter().any(|s| s == "AWSCURRENT")),
+        "the stack reads the company secret's current version"
+    );
+    let secrets = stage.read_unit_secrets(&created.outputs).await.unwrap();
+    assert_eq!(secrets.registry.password.expose(), REGISTRY_PASSWORD);
+
+    // The same password again: no new version, nothing to update.
+    let again = stage
+        .ensure_unit_stack(&unit, &params(), Some(&created.stack.stack_id))
+        .await
+        .unwrap();
+    assert_eq!(again.kind, EnsureKind::Unchanged);
+
+    // Rotation: a new version of the company's secret, and the update reads it.
+    let rotated_password = "Rotated\"pull-Secret-93ab";
+    let mut rotated = params();
+    rotated.registry_password = SecretString::from(rotated_password.to_owned());
+    let plan = stage
+        .plan_unit_stack(&unit, &rotated, Some(&created.stack.stack_id))
+        .await
+        .unwrap();
+    let touched: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.action, c.logical_id.as_str()))
+        .collect();
+    assert_eq!(
+        touched,
+        vec![(ChangeAction::Modify, "RegistrySecret")],
+        "{plan}"
+    );
+    stage.apply_plan(&plan).await.unwrap();
+    let (parameters, template) = stack_text(created.stack.stack_id.clone()).await;
+    let text = format!("{parameters:?} {template}");
+    assert!(!leaks(&text, REGISTRY_PASSWORD) && !leaks(&text, rotated_password));
+    assert_ne!(version_of(&parameters), first_version);
+    let secrets = stage.read_unit_secrets(&created.outputs).await.unwrap();
+    assert_eq!(secrets.registry.password.expose(), rotated_password);
+    assert_eq!(
+        stage.desired_fingerprint(&unit, &rotated, None).unwrap(),
+        stage.desired_fingerprint(&unit, &params(), None).unwrap(),
+        "a rotated password does not void an approval"
+    );
 }

@@ -42,14 +42,18 @@ impl DesiredStack {
     /// order means nothing to CloudFormation), not the recorded stack id. Secret parameter
     /// values are replaced by `null`: the fingerprint is stored and shown, and a hash of a
     /// low-entropy password could be guessed back. Changing only a secret therefore keeps the
-    /// fingerprint, as approvers never see secrets anyway.
+    /// fingerprint, as approvers never see secrets anyway. So do version ids of secrets the
+    /// template reads itself ([`ParameterValue::SecretVersion`], also `null`): a rotated
+    /// registry password is a new version, and it must not void an approval either.
     pub fn fingerprint(&self) -> String {
         let parameters: Vec<serde_json::Value> = self
             .parameters
             .iter()
             .map(|(key, value)| match value {
                 ParameterValue::Plain(v) => serde_json::json!([key, v]),
-                ParameterValue::Secret(_) => serde_json::json!([key, null]),
+                ParameterValue::Secret(_) | ParameterValue::SecretVersion(_) => {
+                    serde_json::json!([key, null])
+                }
             })
             .collect();
         let mut tags: Vec<&Tag> = self.tags.iter().collect();
@@ -339,6 +343,24 @@ mod tests {
         let mut rotated = desired();
         rotated.parameters[1].1 = ParameterValue::Secret("correct horse".to_owned().into());
         assert_eq!(rotated.fingerprint(), desired().fingerprint());
+    }
+
+    #[test]
+    fn secret_versions_do_not_reach_the_fingerprint() {
+        let version = |id: &str| {
+            let mut d = desired();
+            d.parameters.push((
+                "RegistryPasswordVersion".into(),
+                ParameterValue::SecretVersion(id.into()),
+            ));
+            d
+        };
+        let first = version("0b7e2a4c-5f0e-4c8e-9d61-1f2a3b4c5d6e");
+        assert_eq!(
+            first.fingerprint(),
+            version("9c1d3e5f-7a8b-4c2d-8e4f-6a7b8c9d0e1f").fingerprint()
+        );
+        assert_ne!(first.fingerprint(), desired().fingerprint());
     }
 
     #[test]

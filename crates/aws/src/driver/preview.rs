@@ -56,7 +56,7 @@ impl StackPreview {
             .map(|(key, value)| PreviewParameter {
                 key: key.clone(),
                 value: match value {
-                    ParameterValue::Plain(v) => v.clone(),
+                    ParameterValue::Plain(v) | ParameterValue::SecretVersion(v) => v.clone(),
                     ParameterValue::Secret(_) => REDACTED.into(),
                 },
             })
