@@ -93,6 +93,22 @@ run "berth_policy_is_scoped_to_the_company" {
     error_message = "The unit-user boundary must allow only the company's buckets."
   }
 
+  # The company's registry password secret: Berth writes it from its settings, and
+  # CloudFormation, calling with Berth's credentials, reads it for the units' stacks'
+  # {{resolve:secretsmanager:...}} reference.
+  assert {
+    condition = alltrue([
+      for a in ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:TagResource"] :
+      anytrue([
+        for s in data.aws_iam_policy_document.berth.statement :
+        s.effect != "Deny" && contains(s.actions, a) && anytrue([
+          for r in s.resources : can(regex("^${replace(r, "*", ".*")}$", "arn:aws:secretsmanager:eu-central-1:123456789012:secret:berth/seaview/registry-password-AbC123"))
+        ])
+      ])
+    ])
+    error_message = "Berth's policy does not let it keep the company's registry password secret, nor CloudFormation read it for the units' stacks."
+  }
+
   assert {
     condition     = aws_secretsmanager_secret.config.name == "berth-system/seaview/config" && module.role.role_name == "berth-seaview-app"
     error_message = "Berth's secret and role must be named after the company."

@@ -124,6 +124,9 @@ data "aws_iam_policy_document" "berth" {
     resources = ["*"]
   }
 
+  # The units' secrets, and the company's registry password secret berth/<company>/registry-password
+  # that Berth writes from its settings: CloudFormation, calling with Berth's credentials (no
+  # service role), reads it with GetSecretValue for the units' stacks' dynamic reference.
   statement {
     sid = "UnitSecrets"
     actions = [
