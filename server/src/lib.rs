@@ -7,6 +7,7 @@ pub mod config;
 pub mod middleware;
 pub mod progress;
 pub mod routes;
+pub mod schema;
 pub mod seed;
 pub mod startup;
 pub mod state;

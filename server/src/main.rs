@@ -1,8 +1,10 @@
-//! `server` — run Berth (default); `server migrate` applies migrations and exits; `server
-//! worker` runs only the provisioning worker (beside servers started with `BERTH_WORKER=false`,
-//! or to add workers: they share the queue safely); `server token LOGIN SCOPES [DAYS]` prints
-//! a new personal API token for the person signed in as LOGIN (scopes comma-separated, no wider
-//! than their roles) — for bootstrapping automation from a shell with database access;
+//! `server` — run Berth (default); `server migrate` applies migrations as the tables' owner
+//! (`BERTH_MIGRATE_DATABASE_URL`, else `DATABASE_URL`), grants the runtime role (see
+//! `server::schema`) and exits; `server worker` runs only the provisioning worker (beside
+//! servers started with `BERTH_WORKER=false`, or to add workers: they share the queue safely);
+//! `server token LOGIN SCOPES [DAYS]` prints a new personal API token for the person signed in
+//! as LOGIN (scopes comma-separated, no wider than their roles) — for bootstrapping automation
+//! from a shell with database access;
 //! `server verify-audit ['seq=N; sha256=HEX']` verifies the hash-chained history (and that a
 //! head kept earlier is still in it), exiting 1 when it does not hold.
 
@@ -31,10 +33,17 @@ async fn main() -> anyhow::Result<()> {
 
     match command.as_str() {
         "migrate" => {
-            let pool = server::startup::connect(&settings, 1).await?;
-            berth_db::migrate(&pool).await?;
-            tracing::info!("migrations applied");
-            Ok(())
+            let migrate = match server::schema::MigrateSettings::from_env() {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            let role = migrate.runtime_role(&settings.database_url)?;
+            let pool =
+                server::startup::connect_to(migrate.owner_url(&settings.database_url), 1).await?;
+            server::schema::migrate(&pool, role.as_deref()).await
         }
         "serve" => {
             let app = Application::build(settings, leptos.leptos_options).await?;
@@ -48,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("`server worker` needs the worker on: unset BERTH_WORKER=false");
             };
             let pool = server::startup::connect(&settings, settings.db_max_connections).await?;
-            berth_db::migrate(&pool).await?;
+            server::schema::wait_until_current(&pool).await?;
             let templates = server::startup::load_templates(&settings)?;
             let engine = server::startup::worker(worker_settings, pool, templates).await?;
             engine.run_until(shutdown_signal()).await?;
@@ -64,14 +73,14 @@ async fn main() -> anyhow::Result<()> {
             };
             let days = rest.first().map(String::as_str).unwrap_or("30");
             let pool = server::startup::connect(&settings, 1).await?;
-            berth_db::migrate(&pool).await?;
+            server::schema::ensure_current(&pool).await?;
             let secret = server::tokens::issue_for_login(&pool, login, scopes, days).await?;
             println!("{secret}");
             Ok(())
         }
         "verify-audit" => {
             let pool = server::startup::connect(&settings, 1).await?;
-            berth_db::migrate(&pool).await?;
+            server::schema::ensure_current(&pool).await?;
             let company =
                 berth_db::companies::ensure(&pool, &settings.company_name, &settings.company_slug)
                     .await?;

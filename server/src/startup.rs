@@ -65,16 +65,24 @@ pub async fn worker(
         .context("cannot set up the provisioning worker")
 }
 
-/// Opens the pool: the one place the database URL (and its password) is exposed.
+/// Opens the pool on `DATABASE_URL`.
 pub async fn connect(
     settings: &Settings,
     max_connections: u32,
 ) -> anyhow::Result<berth_db::PgPool> {
-    let options: PgConnectOptions = settings
-        .database_url
+    connect_to(&settings.database_url, max_connections).await
+}
+
+/// Opens a pool on `url` (`DATABASE_URL`, or the owner's for `server migrate`): the one place a
+/// database URL (and its password) is exposed.
+pub async fn connect_to(
+    url: &berth_settings::DatabaseUrl,
+    max_connections: u32,
+) -> anyhow::Result<berth_db::PgPool> {
+    let options: PgConnectOptions = url
         .expose()
         .parse()
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        .context("the database URL is not a valid PostgreSQL URL")?;
     berth_db::connect(options, max_connections)
         .await
         .context("cannot connect to PostgreSQL")
@@ -95,18 +103,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         // Only when something is pending: a runtime role (no owner's rights) cannot run the
         // migrator at all, and needs `server migrate` run as the owner first.
-        let pending = berth_db::pending_migrations(&pool)
-            .await
-            .context("cannot read which migrations are applied")?;
-        if !pending.is_empty() {
-            berth_db::migrate(&pool).await.with_context(|| {
-                format!(
-                    "database migration failed ({} pending; when Berth runs as a runtime role, \
-                     run `server migrate` as the database owner first)",
-                    pending.len()
-                )
-            })?;
-        }
+        crate::schema::ensure_current(&pool).await?;
         match berth_db::can_disable_audit_triggers(&pool).await {
             Ok(true) => tracing::warn!(
                 "the database role Berth runs as owns the audit trail (or is a superuser), so it \
@@ -136,10 +133,7 @@ impl Application {
         }
 
         let store = PostgresStore::new(pool.clone());
-        store
-            .migrate()
-            .await
-            .context("session store migration failed")?;
+        crate::schema::ensure_session_table(&pool, &store).await?;
         let cookie_name = if settings.secure_cookies {
             "__Host-berth.sid"
         } else {

@@ -139,6 +139,34 @@ pub async fn can_disable_audit_triggers<'c>(
     .await?)
 }
 
+/// Whether the role this connection acts as may apply migrations: it has the rights of the
+/// tables' owner or is a superuser, or, on a database without Berth's tables yet, may create in
+/// the schema. False for a runtime role, so that start-up asks for `server migrate` as the owner
+/// rather than failing inside a migration.
+pub async fn can_migrate(pool: &PgPool) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT coalesce(
+               (SELECT pg_has_role(current_user, c.relowner, 'USAGE')
+                FROM pg_class c WHERE c.oid = to_regclass('events'))
+               OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+               has_schema_privilege(current_schema(), 'CREATE'),
+               false) AS "can!""#
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Whether `name` (`schema.table`) is a relation this connection's role can see: a table
+/// another component creates (the session store's) is only created when missing, since a
+/// runtime role may not create it.
+pub async fn relation_exists(pool: &PgPool, name: &str) -> Result<bool, DbError> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT to_regclass($1) IS NOT NULL AS "exists!""#, name)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// True when the database answers a trivial query (the `/readyz` check).
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query_scalar!("SELECT 1 AS \"one!\"")

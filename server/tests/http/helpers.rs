@@ -24,6 +24,15 @@ pub async fn spawn_with(
     dev_login: bool,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    try_spawn_with(pool, dev_login, tweak).await.unwrap()
+}
+
+/// As [`spawn_with`], returning start-up's error instead of panicking on it.
+pub async fn try_spawn_with(
+    pool: PgPool,
+    dev_login: bool,
+    tweak: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
     let mut vars: HashMap<&str, String> = HashMap::from([
         (
             "DATABASE_URL",
@@ -62,17 +71,15 @@ pub async fn spawn_with(
         .site_root(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http/site"))
         .site_addr(addr)
         .build();
-    let app = Application::build_with_pool(settings, options, pool.clone())
-        .await
-        .unwrap();
+    let app = Application::build_with_pool(settings, options, pool.clone()).await?;
     let base = format!("http://{}", app.local_addr());
     let progress = app.progress();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp {
+    Ok(TestApp {
         base,
         pool,
         progress,
-    }
+    })
 }
 
 pub fn browser() -> Client {
