@@ -308,6 +308,26 @@ fresh_database() {
   echo "$base/$name"
 }
 
+# Berth's two database roles (docs/security.md, "Database roles"): `server migrate` (the
+# target/debug build) as the owner whose URL is given, then Berth runs as the runtime role
+# berth_app (ensure_postgres makes it) on the same database. Prints the URL to run Berth with:
+# berth_app's, or the owner's when the cluster has no berth_app (a DATABASE_URL given from
+# outside). migrate_as_owner OWNER_URL [LOG] (the migration's output; default stderr).
+migrate_as_owner() {
+  local owner="$1" log_file="${2:-/dev/stderr}" runtime
+  runtime="$(printf '%s' "$owner" | sed -E 's#^(postgres(ql)?://)[^@/]*@#\1berth_app:berth_app@#')"
+  if [ "$(psql -qAt "$owner" -c "SELECT count(*) FROM pg_roles WHERE rolname = 'berth_app'")" != 1 ]; then
+    log "no database role berth_app here: Berth runs as the owner of the tables"
+    runtime="$owner"
+  fi
+  if ! env BERTH_MIGRATE_DATABASE_URL="$owner" DATABASE_URL="$runtime" BERTH_WORKER=false \
+    "$ROOT/target/debug/server" migrate >>"$log_file" 2>&1; then
+    [ -f "$log_file" ] && tail -n 20 "$log_file" >&2
+    die "server migrate failed"
+  fi
+  printf '%s\n' "$runtime"
+}
+
 # --- other local services --------------------------------------------------------------------
 AWS_EMULATOR_PORT="${AWS_EMULATOR_PORT:-5055}"
 start_aws_emulator() {

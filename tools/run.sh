@@ -40,6 +40,11 @@ for login, u in json.load(open(sys.argv[1]))["users"].items():
     print(f"{'':25}{login + ' / ' + u['password']:<24}{u['name']} ({groups})")
 PY
 }
+# Migrations as the owner (ensure_postgres's berth), then Berth as the runtime role berth_app,
+# which may only insert and read the audit trail (docs/security.md, "Database roles").
+owner_database_url="$DATABASE_URL"
+DATABASE_URL="$(migrate_as_owner "$owner_database_url")"
+export DATABASE_URL
 cat >&2 <<MSG
 
   Berth:               http://$LEPTOS_SITE_ADDR
@@ -47,7 +52,7 @@ cat >&2 <<MSG
                        single sign-on through the local identity provider ($BERTH_OIDC_ISSUER):
 $(demo_accounts)
                        or the development sign-in below it (same people, one click)
-  PostgreSQL:          $DATABASE_URL
+  PostgreSQL:          $DATABASE_URL (migrations: $owner_database_url)
   AWS emulator:        $AWS_ENDPOINT_URL
   Rancher simulator:   $BERTH_RANCHER_URL
   Mail catcher:        $MAILDEV_URL (every email Berth sends lands here)

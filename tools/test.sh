@@ -15,13 +15,16 @@ started=$SECONDS
 step() { log "[$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $*"; }
 
 # Starts the server the tests built (dev profile; with the release WASM once built):
-# start_berth ADDR DB LOG [VAR=VALUE...] (the extra settings of this instance).
+# start_berth ADDR DB LOG [VAR=VALUE...] (the extra settings of this instance). DB is the
+# owner's URL: `server migrate` runs as the owner, then Berth as the runtime role berth_app.
 start_berth() {
-  local addr="$1" db="$2" log_file="$3"
+  local addr="$1" db="$2" log_file="$3" runtime_db
   shift 3
-  env DATABASE_URL="$db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR="$addr" \
+  : >"$log_file"
+  runtime_db="$(migrate_as_owner "$db" "$log_file")"
+  env DATABASE_URL="$runtime_db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR="$addr" \
     BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
-    "$@" target/debug/server >"$log_file" 2>&1 &
+    "$@" target/debug/server >>"$log_file" 2>&1 &
   local pid=$!
   at_exit "kill $pid"
   wait_http "http://$addr/readyz" 120 "$pid" "$log_file" || die "Berth on $addr did not become ready (see $log_file)"
