@@ -5,6 +5,8 @@ point 8), asserted on `kubectl kustomize` output:
 * the provisioning worker runs as its own Deployment (`server worker`) with its own service
   account, the one Terraform's IRSA role trusts; the web pods run with BERTH_WORKER=false and hold
   no AWS role, no Rancher token and no registry password (no shared Secret, no such variables);
+* only the web pods' migrate init container gets the database owner's URL (Secret berth-migrate);
+  the server and the worker connect as the runtime role;
 * every container image is pinned by digest;
 * a default-deny NetworkPolicy, and egress allowlists per component: only the listed ports, to
   the listed peers, never to the instance metadata endpoint.
@@ -47,6 +49,9 @@ WORKER_ONLY_VARIABLES = {
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
 }
+# The database owner's URL (migrations), for the migrate init container alone.
+OWNER_SECRET = "berth-migrate"
+OWNER_VARIABLE = "BERTH_MIGRATE_DATABASE_URL"
 DIGEST_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
 
 # Egress allowlists: (port, protocol) per component, nothing else.
@@ -134,6 +139,15 @@ def env_value(container: dict, name: str):
         if e["name"] == name:
             return e.get("value")
     return None
+
+
+def container_secrets(c: dict) -> set[str]:
+    names = {ref["secretRef"]["name"] for ref in c.get("envFrom", []) if "secretRef" in ref}
+    for e in c.get("env", []):
+        key_ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if key_ref:
+            names.add(key_ref["name"])
+    return names
 
 
 def secrets_referenced(pod: dict) -> set[str]:
@@ -259,6 +273,30 @@ def worker_problems(docs) -> list[str]:
     return problems
 
 
+def owner_secret_problems(docs) -> list[str]:
+    """The owner's URL reaches the web pods' migrate init container and nothing else: the server
+    and the worker run as the runtime role, which may only insert into and read the audit trail."""
+    problems = []
+    for d in deployments(docs):
+        pod = pod_spec(d)
+        init_names = {c["name"] for c in pod.get("initContainers", [])}
+        for c in containers(pod):
+            where = f"Deployment {d['metadata']['name']}: container {c['name']}"
+            migrates = d["metadata"]["name"] == WEB and c["name"] in init_names and runs(c) == ["/app/server", "migrate"]
+            holds = OWNER_SECRET in container_secrets(c) or any(e["name"] == OWNER_VARIABLE for e in c.get("env", []))
+            if holds and not migrates:
+                problems.append(f"{where} gets the database owner's URL")
+            if migrates and not any(
+                e["name"] == OWNER_VARIABLE and e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == OWNER_SECRET
+                for e in c.get("env", [])
+            ):
+                problems.append(f"{where} migrates without {OWNER_VARIABLE} from Secret {OWNER_SECRET}")
+        for v in pod.get("volumes", []):
+            if v.get("secret", {}).get("secretName") == OWNER_SECRET:
+                problems.append(f"Deployment {d['metadata']['name']} mounts {OWNER_SECRET} as a volume")
+    return problems
+
+
 def image_problems(docs) -> list[str]:
     problems = []
     for d in docs:
@@ -367,6 +405,10 @@ def test_worker_runs_apart_with_its_own_service_account(docs):
     assert worker_problems(docs) == []
 
 
+def test_only_migrations_get_the_database_owner(docs):
+    assert owner_secret_problems(docs) == []
+
+
 def test_every_image_is_pinned_by_digest(docs):
     assert image_problems(docs) == []
 
@@ -412,7 +454,7 @@ def test_config_and_secrets_come_from_configmaps_and_existing_secrets(docs):
     assert configmaps_referenced(worker) == {shared, worker_only}
     # The Secrets exist beforehand (created by the operator); the manifests never carry one.
     assert not [d for d in docs if d["kind"] == "Secret"]
-    assert secrets_referenced(web) == {"berth-web-secrets"}
+    assert secrets_referenced(web) == {"berth-web-secrets", OWNER_SECRET}
     assert secrets_referenced(worker) == {"berth-worker-secrets"}
     for key in ("LEPTOS_SITE_ROOT", "LEPTOS_SITE_ADDR", "LEPTOS_OUTPUT_NAME", "BERTH_PUBLIC_URL",
                 "BERTH_OIDC_ISSUER", "BERTH_OIDC_CLIENT_ID", "BERTH_COMPANY_NAME"):
@@ -432,7 +474,14 @@ def test_migrations_run_before_the_server(docs):
     pod = pod_spec(named(docs, "Deployment", WEB))
     init = pod.get("initContainers", [])
     assert [c["command"] for c in init] == [["/app/server", "migrate"]]
-    assert init[0]["envFrom"] == pod["containers"][0]["envFrom"]
+    # The server's settings, the owner's URL, and of the web's Secret only DATABASE_URL (whose
+    # user is the runtime role to grant).
+    assert init[0]["envFrom"] == [r for r in pod["containers"][0]["envFrom"] if "configMapRef" in r]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in init[0]["env"] if "valueFrom" in e}
+    assert refs == {
+        "DATABASE_URL": {"name": "berth-web-secrets", "key": "DATABASE_URL"},
+        OWNER_VARIABLE: {"name": OWNER_SECRET, "key": OWNER_VARIABLE},
+    }
 
 
 def test_service_and_ingress_reach_the_web_pods(docs):
@@ -547,6 +596,40 @@ def test_worker_check_catches(docs, breaks, expected):
     assert any(expected in p for p in worker_problems(docs)), worker_problems(docs)
 
 
+def owner_url_to(container):
+    container.setdefault("env", []).append(
+        {"name": OWNER_VARIABLE, "valueFrom": {"secretKeyRef": {"name": OWNER_SECRET, "key": OWNER_VARIABLE}}}
+    )
+
+
+@pytest.mark.parametrize(
+    "breaks, expected",
+    [
+        (lambda d: owner_url_to(web_container(d)), "container server gets the database owner's URL"),
+        (lambda d: owner_url_to(worker_container(d)), "container worker gets the database owner's URL"),
+        (
+            lambda d: worker_container(d)["envFrom"].append({"secretRef": {"name": OWNER_SECRET}}),
+            "container worker gets the database owner's URL",
+        ),
+        (
+            lambda d: web_container(d, "migrate").update(
+                env=[e for e in web_container(d, "migrate")["env"] if e["name"] != OWNER_VARIABLE]
+            ),
+            "migrates without BERTH_MIGRATE_DATABASE_URL",
+        ),
+        (
+            lambda d: pod_spec(named(d, "Deployment", WORKER))["volumes"].append(
+                {"name": "owner", "secret": {"secretName": OWNER_SECRET}}
+            ),
+            "mounts berth-migrate as a volume",
+        ),
+    ],
+)
+def test_owner_secret_check_catches(docs, breaks, expected):
+    breaks(docs)
+    assert any(expected in p for p in owner_secret_problems(docs)), owner_secret_problems(docs)
+
+
 @pytest.mark.parametrize(
     "image",
     [
@@ -648,6 +731,11 @@ def secret_split_problems(doc: str) -> list[str]:
         problems.append("berth-worker-secrets lacks the database URL, Rancher token or registry password")
     if worker & {"BERTH_OIDC_CLIENT_SECRET", "BERTH_SMTP_URL"}:
         problems.append(f"berth-worker-secrets gets the web's {sorted(worker & {'BERTH_OIDC_CLIENT_SECRET', 'BERTH_SMTP_URL'})}")
+    for name, got in (("berth-web-secrets", web), ("berth-worker-secrets", worker)):
+        if OWNER_VARIABLE in got:
+            problems.append(f"{name} gets the database owner's URL")
+    if keys.get(OWNER_SECRET) != {OWNER_VARIABLE}:
+        problems.append(f"the docs do not create {OWNER_SECRET} with {OWNER_VARIABLE} alone")
     return problems
 
 
@@ -671,6 +759,16 @@ def test_docs_create_each_secret_with_its_own_keys():
             "jq -r '{DATABASE_URL, BERTH_OIDC_CLIENT_SECRET} | x' | kubectl create secret generic berth-web-secrets\n"
             "jq -r '{DATABASE_URL, BERTH_RANCHER_TOKEN, BERTH_REGISTRY_PASSWORD, BERTH_SMTP_URL} | x' | kubectl create secret generic berth-worker-secrets",
             "berth-worker-secrets gets the web's ['BERTH_SMTP_URL']",
+        ),
+        (
+            "jq -r '{DATABASE_URL, BERTH_OIDC_CLIENT_SECRET} | x' | kubectl create secret generic berth-web-secrets\n"
+            "jq -r '{DATABASE_URL, BERTH_MIGRATE_DATABASE_URL, BERTH_RANCHER_TOKEN, BERTH_REGISTRY_PASSWORD} | x' | kubectl create secret generic berth-worker-secrets",
+            "berth-worker-secrets gets the database owner's URL",
+        ),
+        (
+            "jq -r '{DATABASE_URL, BERTH_OIDC_CLIENT_SECRET} | x' | kubectl create secret generic berth-web-secrets\n"
+            "jq -r '{DATABASE_URL, BERTH_RANCHER_TOKEN, BERTH_REGISTRY_PASSWORD} | x' | kubectl create secret generic berth-worker-secrets",
+            "the docs do not create berth-migrate",
         ),
     ],
 )
