@@ -21,6 +21,7 @@ use pages::{
     login::LoginPage,
     new_request::NewRequestPage,
     not_found::NotFound,
+    people::PeoplePage,
     plan::PlanPage,
     request::RequestPage,
     service_accounts::ServiceAccountsPage,
@@ -75,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/webhooks/:id") ssr=SsrMode::Async view={Lazy::<WebhookRoute>::new()} />
                     <Route path=path!("/tokens") ssr=SsrMode::Async view={Lazy::<TokensRoute>::new()} />
                     <Route path=path!("/admin/service-accounts") ssr=SsrMode::Async view={Lazy::<ServiceAccountsRoute>::new()} />
+                    <Route path=path!("/admin/people") ssr=SsrMode::Async view={Lazy::<PeopleRoute>::new()} />
                 </Routes>
             </Layout>
         </Router>
@@ -116,6 +118,7 @@ lazy_page!(WebhooksRoute => WebhooksPage);
 lazy_page!(WebhookRoute => WebhookPage);
 lazy_page!(TokensRoute => TokensPage);
 lazy_page!(ServiceAccountsRoute => ServiceAccountsPage);
+lazy_page!(PeopleRoute => PeoplePage);
 
 /// Sets the page's Content-Security-Policy: scripts only from Berth with this response's nonce
 /// (the hydration script is inline), WASM compilation allowed, nothing framed, no plugins.

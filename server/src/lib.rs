@@ -9,6 +9,7 @@ pub mod progress;
 pub mod routes;
 pub mod schema;
 pub mod seed;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -155,7 +155,24 @@ impl Application {
                 .ok()
                 .map(|u| u.origin().ascii_serialization())
         });
+        let oidc = settings
+            .oidc
+            .clone()
+            .map(|o| Arc::new(berth_auth::LazyOidcClient::new(o)));
+        let sign_in_check = oidc.as_ref().map(|oidc| {
+            Arc::new(crate::sessions::ProviderCheck {
+                pool: pool.clone(),
+                oidc: oidc.clone(),
+            }) as Arc<dyn app::api::guard::SignInCheck>
+        });
+        let login_cookie = settings.oidc.as_ref().map(|o| {
+            crate::routes::pending_login::PendingLoginCookie::new(
+                &o.client_secret,
+                settings.secure_cookies,
+            )
+        });
         let services = Services {
+            sign_in_check,
             pool,
             company,
             dev_login: settings.dev_login,
@@ -168,10 +185,6 @@ impl Application {
                 .map(|w| Arc::new(w.provisioner().setup_digests())),
             webhooks_allow_private: settings.notify.webhooks.allow_private,
         };
-        let oidc = settings
-            .oidc
-            .clone()
-            .map(|o| Arc::new(berth_auth::LazyOidcClient::new(o)));
         let progress =
             crate::progress::ProgressHub::start(services.clone(), settings.limits.clone());
         let state = AppState {
@@ -184,8 +197,15 @@ impl Application {
                 settings.api_burst,
             ),
             exports: Default::default(),
-            session_store: Arc::new(store),
+            session_store: Arc::new(store.clone()),
+            login_cookie,
+            login_limiter: Default::default(),
         };
+        crate::sessions::spawn_purge(
+            state.services.pool.clone(),
+            store,
+            crate::sessions::PURGE_EVERY,
+        );
 
         crate::api::spawn_housekeeping(state.services.pool.clone(), state.api_limiter.clone());
         crate::audit::spawn_daily_head_log(state.services.pool.clone(), state.services.company.id);

@@ -21,4 +21,8 @@ pub struct AppState {
     pub session_store: Arc<tower_sessions_sqlx_store::PostgresStore>,
     /// Downloads running per person (history and audit exports).
     pub exports: crate::routes::export::ExportSlots,
+    /// The login in progress travels in this encrypted cookie (with single sign-on).
+    pub login_cookie: Option<crate::routes::pending_login::PendingLoginCookie>,
+    /// Logins an address may start.
+    pub login_limiter: crate::routes::pending_login::LoginLimiter,
 }

@@ -10,16 +10,20 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
-/// Where the signed-in user's id lives in the session.
-pub const SESSION_USER_KEY: &str = "berth.user_id";
-/// When the user signed in (Unix seconds), for the absolute session timeout.
-pub const SESSION_SIGNED_IN_AT_KEY: &str = "berth.signed_in_at";
+/// Where the session keeps the id of its sign-in (`berth_db::sign_ins`): the row says who, and
+/// whether the sign-in still stands (not signed out, not ended by an admin or the provider,
+/// not past its absolute lifetime).
+pub const SESSION_SIGN_IN_KEY: &str = "berth.sign_in";
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+/// Confirms a single sign-on sign-in at the identity provider when it is due (the server
+/// provides it; the UI crate compiles no provider client).
+pub trait SignInCheck: Send + Sync {
+    /// The person of `current` as they stand after asking the provider, or `None` when the
+    /// sign-in has ended (the provider no longer vouches for them).
+    fn confirm(
+        &self,
+        current: berth_db::sign_ins::Current,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<User>, AppError>> + Send + '_>>;
 }
 
 /// What server functions need from the server, provided as context by the server crate.
@@ -35,6 +39,8 @@ pub struct Services {
     pub idp_origin: Option<String>,
     /// Absolute session lifetime after sign-in.
     pub session_max_age: std::time::Duration,
+    /// Re-checks single sign-on sign-ins at the provider (`None` without single sign-on).
+    pub sign_in_check: Option<std::sync::Arc<dyn SignInCheck>>,
     /// Blueprints (an approval plans its run from one) and values templates.
     pub templates: std::sync::Arc<berth_blueprint::Templates>,
     /// The in-process worker's fingerprint of each blueprint's templates and settings, to
@@ -62,29 +68,32 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
 }
 
 /// The user signed in on `session`, if any; plain axum routes (exports) call this directly.
+/// A session whose sign-in has ended is emptied, so its cookie stops being sent.
 pub async fn user_in_session(
     services: &Services,
     session: &Session,
 ) -> Result<Option<User>, AppError> {
-    let Some(id) = session.get::<Uuid>(SESSION_USER_KEY).await.map_err(|e| {
-        tracing::warn!(error = %e, "unreadable session");
-        AppError::Internal
-    })?
+    let Some(id) = session
+        .get::<Uuid>(SESSION_SIGN_IN_KEY)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "unreadable session");
+            AppError::Internal
+        })?
     else {
         return Ok(None);
     };
-    let signed_in_at = session
-        .get::<u64>(SESSION_SIGNED_IN_AT_KEY)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if unix_now().saturating_sub(signed_in_at) >= services.session_max_age.as_secs() {
-        // Past the absolute lifetime: sign out, whatever the activity.
+    let user = match berth_db::sign_ins::current(&services.pool, id).await? {
+        Some(current) => match (&services.sign_in_check, current.method) {
+            (Some(check), berth_db::sign_ins::Method::Sso) => check.confirm(current).await?,
+            _ => Some(current.user),
+        },
+        None => None,
+    };
+    if user.is_none() {
         let _ = session.flush().await;
-        return Ok(None);
     }
-    Ok(berth_db::users::get(&services.pool, id).await?)
+    Ok(user)
 }
 
 /// The signed-in person, refused with 401/403 when the policy refuses `action`. Refusals are

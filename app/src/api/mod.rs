@@ -8,6 +8,7 @@ pub mod guard;
 pub mod history;
 pub mod lifecycle;
 pub mod paging;
+pub mod people;
 pub mod plans;
 pub mod provisioning;
 pub mod requests;

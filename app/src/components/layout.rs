@@ -11,7 +11,7 @@ pub struct CurrentUser(pub Resource<Option<Me>>);
 
 /// The navigation links a person's roles open, in the order the bar shows them.
 fn role_links(roles: &[Role]) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
-    const LINKS: [(&str, &str, &[Role]); 5] = [
+    const LINKS: [(&str, &str, &[Role]); 6] = [
         ("/requests/new", "Request a unit", &[Role::Manager]),
         ("/audit", "Audit", &[Role::Auditor, Role::Admin]),
         // Every role may hold a token (scoped to its roles).
@@ -22,6 +22,7 @@ fn role_links(roles: &[Role]) -> impl Iterator<Item = (&'static str, &'static st
             &[Role::Admin],
         ),
         ("/admin/webhooks", "Webhooks", &[Role::Admin]),
+        ("/admin/people", "People", &[Role::Admin]),
     ];
     LINKS
         .into_iter()

@@ -8,6 +8,7 @@ pub mod history;
 pub mod login;
 pub mod new_request;
 pub mod not_found;
+pub mod people;
 pub mod plan;
 pub mod provisioning;
 pub mod request;

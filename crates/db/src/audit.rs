@@ -1,5 +1,6 @@
 //! The sign-in audit trail (`auth_events`): who signed in or out, failed, or was refused; who
-//! exported history, made or revoked a token or a service account, or changed a setting.
+//! exported history, made or revoked a token or a service account, changed a setting, ended a
+//! person's sessions; sessions the identity provider ended and roles it changed.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -23,6 +24,14 @@ pub enum AuthEventKind {
     ServiceAccountEnabled,
     /// A company setting changed (the reason says which, from what, to what).
     SettingChanged,
+    /// An admin ended every session of a person (`user_id` is the person; the reason names
+    /// the admin and how many sessions ended).
+    SessionsEnded,
+    /// One session ended without its holder signing out: the identity provider refused to
+    /// confirm the person, or could not be reached for too long.
+    SessionEnded,
+    /// The identity provider reported other groups during a session, so the roles changed.
+    RolesChanged,
 }
 
 impl AuthEventKind {
@@ -39,6 +48,9 @@ impl AuthEventKind {
             AuthEventKind::ServiceAccountDisabled => "service_account_disabled",
             AuthEventKind::ServiceAccountEnabled => "service_account_enabled",
             AuthEventKind::SettingChanged => "setting_changed",
+            AuthEventKind::SessionsEnded => "sessions_ended",
+            AuthEventKind::SessionEnded => "session_ended",
+            AuthEventKind::RolesChanged => "roles_changed",
         }
     }
 }

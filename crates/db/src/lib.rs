@@ -12,6 +12,7 @@ pub mod mail;
 mod outbox;
 pub mod requests;
 pub mod settings;
+pub mod sign_ins;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

@@ -3,18 +3,18 @@
 
 use std::net::SocketAddr;
 
-use app::api::{
-    guard::{unix_now, SESSION_SIGNED_IN_AT_KEY, SESSION_USER_KEY},
-    session::DEMO_ISSUER,
-};
+use app::api::{guard::SESSION_SIGN_IN_KEY, session::DEMO_ISSUER};
 use axum::{
     extract::{ConnectInfo, Query, State},
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     Form,
 };
-use berth_auth::{AuthError, CallbackParams, PendingLogin};
-use berth_db::audit::{self, AuthEvent, AuthEventKind};
+use berth_auth::{AuthError, CallbackParams, ProviderTokens};
+use berth_db::{
+    audit::{self, AuthEvent, AuthEventKind},
+    sign_ins::{self, Method, NewSignIn, StoredTokens},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -22,8 +22,6 @@ use uuid::Uuid;
 
 use crate::state::AppState;
 
-/// The login in progress (state, nonce, PKCE verifier), kept server-side in the session.
-const PENDING_LOGIN_KEY: &str = "berth.pending_login";
 /// The ID token, kept only as the hint for signing out at the provider.
 const ID_TOKEN_KEY: &str = "berth.id_token";
 
@@ -42,23 +40,44 @@ async fn audit(state: &AppState, kind: AuthEventKind, event: AuthEvent<'_>) {
     }
 }
 
-/// Signs `user` in: a fresh session id (no session fixation), the sign-in time for the absolute
-/// timeout, the ID token as logout hint, `users.last_sign_in`, and the audit record.
+/// Signs `user` in: a fresh session id (no session fixation), a `sign_ins` row (who, how,
+/// until when; the provider's tokens for re-checking groups), the ID token as logout hint,
+/// `users.last_sign_in`, and the audit record.
 async fn sign_in(
     state: &AppState,
     session: &Session,
     user: &berth_db::users::User,
-    id_token: Option<&SecretString>,
+    provider: Option<(&SecretString, ProviderTokens)>,
     source_addr: Option<String>,
     reason: &str,
 ) -> Result<(), Response> {
+    let (method, tokens, id_token) = match provider {
+        Some((id_token, t)) => (
+            Method::Sso,
+            Some(StoredTokens {
+                access_token: t.access_token,
+                refresh_token: t.refresh_token,
+                access_expires_at: t.access_expires_at,
+            }),
+            Some(id_token),
+        ),
+        None => (Method::Development, None, None),
+    };
+    let sign_in_id = sign_ins::start(
+        &state.services.pool,
+        NewSignIn {
+            user_id: user.id,
+            method,
+            lifetime: state.services.session_max_age,
+            source_addr: source_addr.as_deref(),
+            tokens,
+        },
+    )
+    .await
+    .map_err(internal)?;
     session.cycle_id().await.map_err(internal)?;
     session
-        .insert(SESSION_USER_KEY, user.id)
-        .await
-        .map_err(internal)?;
-    session
-        .insert(SESSION_SIGNED_IN_AT_KEY, unix_now())
+        .insert(SESSION_SIGN_IN_KEY, sign_in_id)
         .await
         .map_err(internal)?;
     if let Some(token) = id_token {
@@ -182,26 +201,40 @@ pub struct LoginQuery {
 
 /// GET /auth/login?return_to=/path: starts single sign-on (or shows the sign-in page when only
 /// the development sign-in exists). `return_to` (checked by [`local_return_to`]; `/` when
-/// refused) is kept server-side with the login in progress, in the session, and followed after
-/// the callback: nothing the browser sends later can change it.
+/// refused) travels with the login in progress in its encrypted cookie and is followed after
+/// the callback: nothing the browser sends later can change it. No session record is written
+/// before someone has signed in, and each address may start only so many logins a minute.
 pub async fn login(
     State(state): State<AppState>,
-    session: Session,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let return_to = return_to_or_home(q.return_to.as_deref());
-    let Some(oidc) = state.oidc.as_ref() else {
+    let (Some(oidc), Some(cookie)) = (state.oidc.as_ref(), state.login_cookie.as_ref()) else {
         return Redirect::to(&login_page(return_to)).into_response();
     };
+    if let Err(wait) = state.login_limiter.check(peer.ip()) {
+        tracing::warn!(addr = %peer.ip(), "too many sign-ins started from one address");
+        let retry = wait.as_secs().max(1).to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry)],
+            "Too many sign-ins started from your address; please wait a moment.",
+        )
+            .into_response();
+    }
     let client = match oidc.get().await {
         Ok(c) => c,
         Err(e) => return auth_error_page(&e),
     };
     let (url, pending) = client.begin_login(return_to);
-    if let Err(e) = session.insert(PENDING_LOGIN_KEY, &pending).await {
-        return internal(e);
-    }
-    Redirect::to(url.as_str()).into_response()
+    let set_cookie = match cookie.set(&pending) {
+        Ok(v) => v,
+        Err(e) => return internal(e),
+    };
+    let mut res = Redirect::to(url.as_str()).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, set_cookie);
+    res
 }
 
 /// GET /auth/callback: the provider sends the browser back here with a code.
@@ -209,22 +242,40 @@ pub async fn callback(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
+    headers: HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
     let source_addr = Some(peer.ip().to_string());
-    let Some(oidc) = state.oidc.as_ref() else {
+    let (Some(oidc), Some(cookie)) = (state.oidc.as_ref(), state.login_cookie.as_ref()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    // Taken out before anything else: a callback works at most once.
-    let pending: Option<PendingLogin> = match session.remove(PENDING_LOGIN_KEY).await {
-        Ok(p) => p,
-        Err(e) => return internal(e),
-    };
+    // Removed whatever happens next: a callback works at most once.
+    let mut res = callback_inner(
+        &state,
+        oidc,
+        cookie.read(&headers),
+        &session,
+        source_addr,
+        &params,
+    )
+    .await;
+    res.headers_mut().append(header::SET_COOKIE, cookie.clear());
+    res
+}
+
+async fn callback_inner(
+    state: &AppState,
+    oidc: &berth_auth::LazyOidcClient,
+    pending: Option<berth_auth::PendingLogin>,
+    session: &Session,
+    source_addr: Option<String>,
+    params: &CallbackParams,
+) -> Response {
     let result = match pending {
         None => Err(AuthError::NoPendingLogin),
         Some(pending) => match oidc.get().await {
             Ok(client) => client
-                .complete_login(&pending, &params)
+                .complete_login(&pending, params)
                 .await
                 .map(|signed_in| (signed_in, pending.return_to)),
             Err(e) => Err(e),
@@ -239,7 +290,7 @@ pub async fn callback(
                 reason: Some(e.kind()),
                 ..AuthEvent::default()
             };
-            audit(&state, AuthEventKind::SignInFailed, event).await;
+            audit(state, AuthEventKind::SignInFailed, event).await;
             return auth_error_page(&e);
         }
     };
@@ -267,8 +318,8 @@ pub async fn callback(
     } else {
         "single sign-on"
     };
-    let id_token = Some(&signed_in.id_token);
-    match sign_in(&state, &session, &user, id_token, source_addr, reason).await {
+    let provider = Some((&signed_in.id_token, signed_in.tokens.clone()));
+    match sign_in(state, session, &user, provider, source_addr, reason).await {
         // Checked when the login began; checked again, as it is about to be followed.
         Ok(()) => Redirect::to(return_to_or_home(Some(return_to.as_str()))).into_response(),
         Err(r) => r,
@@ -281,8 +332,20 @@ pub async fn logout(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
 ) -> Response {
-    let user_id: Option<Uuid> = session.get(SESSION_USER_KEY).await.ok().flatten();
+    let sign_in_id: Option<Uuid> = session.get(SESSION_SIGN_IN_KEY).await.ok().flatten();
     let id_token: Option<String> = session.get(ID_TOKEN_KEY).await.ok().flatten();
+    let user_id = match sign_in_id {
+        Some(id) => match sign_ins::current(&state.services.pool, id).await {
+            Ok(current) => current.map(|c| c.user.id),
+            Err(e) => return internal(e),
+        },
+        None => None,
+    };
+    if let Some(id) = sign_in_id {
+        if let Err(e) = sign_ins::end(&state.services.pool, id, "signed out", None).await {
+            return internal(e);
+        }
+    }
     if let Err(e) = session.flush().await {
         return internal(e);
     }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod export;
 pub mod health;
+pub mod pending_login;
 pub mod progress;
 pub mod server_fns;
 

@@ -15,6 +15,7 @@ mod lists;
 mod live_list;
 mod plans;
 mod provisioning;
+mod recheck;
 mod requests;
 mod security;
 mod sessions;

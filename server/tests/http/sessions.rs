@@ -54,6 +54,8 @@ async fn sessions_end_at_the_absolute_timeout(pool: PgPool) {
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn the_dev_sign_in_does_not_exist_unless_enabled(pool: PgPool) {
+    // Single sign-on configured (the only other way: start-up refuses both at once), and the
+    // demo people seeded: none of them can be picked.
     let app = spawn(pool, false).await;
     let id = app.user_id("ada").await;
     let res = browser()
@@ -67,6 +69,18 @@ async fn the_dev_sign_in_does_not_exist_unless_enabled(pool: PgPool) {
     let res = app.call(&browser(), "sign_in_options", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("\"demo_users\":[]"));
+    // The sign-in page of a server with single sign-on offers that, and no demo account.
+    let page = browser()
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with single sign-on"), "{page}");
+    assert!(!page.contains("/auth/dev-login"), "{page}");
+    assert!(!page.contains("Ada Admin"), "{page}");
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
@@ -101,4 +115,118 @@ async fn the_dev_sign_in_offers_the_identity_providers_demo_users(pool: PgPool) 
         let who = app.call(&client, "whoami", &[]).await.text().await.unwrap();
         assert!(who.contains(&person.name), "{who}");
     }
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn an_admin_ends_every_session_of_a_person(pool: PgPool) {
+    use berth_db::audit::{recent, AuthEventKind};
+    let app = spawn(pool, true).await;
+    let (maria1, maria2) = (app.signed_in("maria").await, app.signed_in("maria").await);
+    let ada = app.signed_in("ada").await;
+    let maria = app.user_id("maria").await.to_string();
+
+    // Only admins see people and end sessions.
+    let res = app
+        .call(&maria1, "end_sessions", &[("person", &maria)])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.call(&maria1, "people", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let people = app.call(&ada, "people", &[]).await.text().await.unwrap();
+    let row = |list: &str| -> serde_json::Value {
+        let all: Vec<serde_json::Value> = serde_json::from_str(list).unwrap();
+        all.into_iter().find(|p| p["id"] == maria.as_str()).unwrap()
+    };
+    assert_eq!(row(&people)["open_sessions"], 2, "{people}");
+
+    let res = app.call(&ada, "end_sessions", &[("person", &maria)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap().trim(), "2");
+    // Both of her browsers are signed out at their next call; the admin is not.
+    for c in [&maria1, &maria2] {
+        let who = app.call(c, "whoami", &[]).await.text().await.unwrap();
+        assert_eq!(who.trim(), "null");
+        let res = app.call(c, "list_environments", &[("query", "")]).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let who = app.call(&ada, "whoami", &[]).await.text().await.unwrap();
+    assert!(who.contains("Ada Admin"), "{who}");
+    let people = app.call(&ada, "people", &[]).await.text().await.unwrap();
+    assert_eq!(row(&people)["open_sessions"], 0, "{people}");
+    let ended = recent(&app.pool, AuthEventKind::SessionsEnded, 5)
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].0.map(|u| u.to_string()), Some(maria.clone()));
+    let reason = ended[0].2.as_deref().unwrap();
+    assert!(
+        reason.contains("Ada Admin") && reason.contains("2 sessions"),
+        "{reason}"
+    );
+
+    // She can sign in again.
+    let again = app.signed_in("maria").await;
+    let who = app.call(&again, "whoami", &[]).await.text().await.unwrap();
+    assert!(who.contains("Maria Manager"), "{who}");
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn expired_sessions_and_sign_ins_are_purged(pool: PgPool) {
+    let app = spawn(pool.clone(), true).await;
+    let maria = app.signed_in("maria").await;
+    let _ada = app.signed_in("ada").await;
+    // Maria's sign-in passes its lifetime and her session record its idle expiry; Ada's stay.
+    let maria_id = app.user_id("maria").await;
+    sqlx::query("UPDATE sign_ins SET expires_at = now() - interval '1 second' WHERE user_id = $1")
+        .bind(maria_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE tower_sessions.session SET expiry_date = now() - interval '1 second'
+         WHERE id = (SELECT id FROM tower_sessions.session ORDER BY expiry_date LIMIT 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM tower_sessions.session").await,
+        2
+    );
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    server::sessions::purge_once(&pool, &store).await.unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM tower_sessions.session").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sign_ins WHERE ended_reason = 'expired'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sign_ins WHERE ended_at IS NULL").await,
+        1
+    );
+    // Ended long enough ago, a sign-in is deleted (the audit trail keeps its record).
+    sqlx::query(
+        "UPDATE sign_ins SET ended_at = now() - interval '8 days' WHERE ended_at IS NOT NULL",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    server::sessions::purge_once(&pool, &store).await.unwrap();
+    assert_eq!(count("SELECT count(*) FROM sign_ins").await, 1);
+    let who = app.call(&maria, "whoami", &[]).await.text().await.unwrap();
+    assert_eq!(who.trim(), "null");
 }

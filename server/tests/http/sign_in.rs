@@ -5,6 +5,8 @@ use axum::{routing::get, Json, Router};
 use berth_db::PgPool;
 use reqwest::{header::LOCATION, StatusCode};
 
+use server::routes::pending_login::{PendingLoginCookie, LOGIN_BURST};
+
 use crate::helpers::{browser, spawn, spawn_with};
 
 /// What `return_to` must never send anyone to (query-encoded as a browser would send them).
@@ -197,22 +199,36 @@ async fn discovery_only_provider() -> String {
     issuer
 }
 
-/// The sign-in in progress as stored server-side (the session row's bytes).
-async fn stored_sessions(pool: &PgPool) -> Vec<u8> {
-    let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT data FROM tower_sessions.session")
-        .fetch_all(pool)
+/// How many session records the database holds.
+async fn stored_sessions(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM tower_sessions.session")
+        .fetch_one(pool)
         .await
-        .unwrap();
-    rows.concat()
+        .unwrap()
+}
+
+/// A server with single sign-on at a provider that answers discovery only, and the cookie
+/// reader its client secret gives.
+async fn sso_app(pool: PgPool) -> (crate::helpers::TestApp, String, PendingLoginCookie) {
+    let issuer = discovery_only_provider().await;
+    let secret = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let app = spawn_with(pool, false, {
+        let secret = secret.clone();
+        let issuer = issuer.clone();
+        move |s| {
+            let oidc = s.oidc.as_mut().unwrap();
+            oidc.issuer_url = issuer.clone();
+            *secret.lock().unwrap() = Some(oidc.client_secret.clone());
+        }
+    })
+    .await;
+    let secret = secret.lock().unwrap().clone().unwrap();
+    (app, issuer, PendingLoginCookie::new(&secret, false))
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn single_sign_on_keeps_only_a_local_return_address_in_the_pending_login(pool: PgPool) {
-    let issuer = discovery_only_provider().await;
-    let app = spawn_with(pool.clone(), false, |s| {
-        s.oidc.as_mut().unwrap().issuer_url = issuer.clone();
-    })
-    .await;
+    let (app, issuer, cookie) = sso_app(pool.clone()).await;
     let c = browser();
     let res = c
         .get(format!(
@@ -228,20 +244,40 @@ async fn single_sign_on_keeps_only_a_local_return_address_in_the_pending_login(p
         to_provider.starts_with(&format!("{issuer}/auth?")),
         "{to_provider}"
     );
-    // The page to come back to stays on the server, in the login in progress: not in the
-    // provider's URL, not in a cookie of its own.
+    // The page to come back to travels with the login in progress, encrypted: not in the
+    // provider's URL, not readable in the cookie, and no session record is written for an
+    // anonymous visitor.
     assert!(!to_provider.contains("audit"), "{to_provider}");
     let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
-    assert_eq!(cookies.len(), 1, "only the session cookie: {cookies:?}");
-    assert!(!cookies[0].to_str().unwrap().contains("audit"));
-    let stored = stored_sessions(&pool).await;
-    let contains = |needle: &str| stored.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(
-        contains("/audit?status=ready"),
-        "the pending login keeps the page"
+    assert_eq!(
+        cookies.len(),
+        1,
+        "only the pending-login cookie: {cookies:?}"
     );
+    let set = cookies[0].to_str().unwrap();
+    assert!(set.starts_with("berth.login="), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Max-Age=600"),
+        "{set}"
+    );
+    assert!(!set.contains("audit"), "{set}");
+    assert_eq!(
+        stored_sessions(&pool).await,
+        0,
+        "a session record per anonymous hit"
+    );
+    let sent = |set: &str| {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("cookie", set.split(';').next().unwrap().parse().unwrap());
+        h
+    };
+    let pending = cookie.read(&sent(set)).expect("the cookie decrypts");
+    assert_eq!(pending.return_to, "/audit?status=ready");
+    // A cookie changed by one byte is not a login in progress.
+    let tampered = set.replacen("berth.login=", "berth.login=A", 1);
+    assert!(cookie.read(&sent(&tampered)).is_none());
 
-    // Hostile addresses are replaced by `/` before anything is stored.
+    // Hostile addresses are replaced by `/` before anything is kept.
     for hostile in HOSTILE {
         let res = browser()
             .get(format!(
@@ -254,16 +290,30 @@ async fn single_sign_on_keeps_only_a_local_return_address_in_the_pending_login(p
             .unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{hostile:?}");
         assert!(location(&res).starts_with(&format!("{issuer}/auth?")));
+        let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let pending = cookie.read(&sent(&set)).expect("the cookie decrypts");
+        assert_eq!(pending.return_to, "/", "{hostile:?}");
     }
-    let stored = stored_sessions(&pool).await;
-    let contains = |needle: &str| stored.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(
-        !contains("evil.example"),
-        "a hostile return address was stored"
-    );
-    assert!(
-        !contains("javascript:"),
-        "a hostile return address was stored"
-    );
-    assert!(!contains("/a\\b"), "a hostile return address was stored");
+    assert_eq!(stored_sessions(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn starting_sign_ins_is_rate_limited_per_address(pool: PgPool) {
+    let (app, _issuer, _) = sso_app(pool).await;
+    let mut limited = None;
+    for n in 0..=LOGIN_BURST {
+        let res = browser()
+            .get(format!("{}/auth/login", app.base))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some((n, res.headers()["retry-after"].to_str().unwrap().to_owned()));
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let (n, retry) = limited.expect("the burst was never limited");
+    assert!(n >= LOGIN_BURST - 1, "limited after {n}");
+    assert!(retry.parse::<u64>().unwrap() >= 1, "{retry}");
 }
