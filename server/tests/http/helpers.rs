@@ -282,3 +282,36 @@ pub async fn read_until(res: &mut reqwest::Response, needle: &str) -> String {
     }
     seen
 }
+
+/// A local OpenID provider's skeleton on a free port: discovery (with UserInfo) and an empty key
+/// set; `routes` adds what a test needs (token, UserInfo). Returns its issuer.
+pub async fn fake_provider(routes: axum::Router) -> String {
+    use axum::{routing::get, Json};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let doc = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/me"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+    });
+    let router = routes
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc) }
+            }),
+        )
+        .route(
+            "/jwks",
+            get(|| async { Json(serde_json::json!({ "keys": [] })) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    issuer
+}

@@ -21,6 +21,8 @@ use berth_domain::Role;
 use secrecy::SecretString;
 use server::sessions::ProviderCheck;
 
+use crate::helpers::fake_provider;
+
 /// What the provider says, changed by the test as it goes.
 #[derive(Default)]
 struct Says {
@@ -33,19 +35,6 @@ struct Says {
 }
 
 async fn provider(says: Arc<Mutex<Says>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let doc = serde_json::json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/auth"),
-        "token_endpoint": format!("{issuer}/token"),
-        "userinfo_endpoint": format!("{issuer}/me"),
-        "jwks_uri": format!("{issuer}/jwks"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "code_challenge_methods_supported": ["S256"],
-    });
     let token = {
         let says = says.clone();
         move || {
@@ -77,22 +66,12 @@ async fn provider(says: Arc<Mutex<Says>>) -> String {
             async move { Json(serde_json::json!({ "sub": "sam", "groups": groups })) }
         }
     };
-    let router = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || {
-                let doc = doc.clone();
-                async move { Json(doc) }
-            }),
-        )
-        .route(
-            "/jwks",
-            get(|| async { Json(serde_json::json!({ "keys": [] })) }),
-        )
-        .route("/token", post(token))
-        .route("/me", get(me));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    issuer
+    fake_provider(
+        Router::new()
+            .route("/token", post(token))
+            .route("/me", get(me)),
+    )
+    .await
 }
 
 fn settings(issuer: &str) -> berth_auth::OidcSettings {

@@ -1,13 +1,13 @@
 //! Sent to sign in and back: an anonymous visit to any page redirects to `/auth/login` with the
 //! page as `return_to`; sign-in comes back to it; only paths on this site are ever followed.
 
-use axum::{routing::get, Json, Router};
+use axum::Router;
 use berth_db::PgPool;
 use reqwest::{header::LOCATION, StatusCode};
 
 use server::routes::pending_login::{PendingLoginCookie, LOGIN_BURST};
 
-use crate::helpers::{browser, spawn, spawn_with};
+use crate::helpers::{browser, fake_provider, spawn, spawn_with};
 
 /// What `return_to` must never send anyone to (query-encoded as a browser would send them).
 const HOSTILE: &[&str] = &[
@@ -169,36 +169,6 @@ async fn the_development_sign_in_returns_to_the_asked_page_and_nowhere_else(pool
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
-/// A provider that answers discovery only: enough for `/auth/login` to start a sign-in.
-async fn discovery_only_provider() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let doc = serde_json::json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/auth"),
-        "token_endpoint": format!("{issuer}/token"),
-        "jwks_uri": format!("{issuer}/jwks"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "code_challenge_methods_supported": ["S256"],
-    });
-    let router = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || {
-                let doc = doc.clone();
-                async move { Json(doc) }
-            }),
-        )
-        .route(
-            "/jwks",
-            get(|| async { Json(serde_json::json!({ "keys": [] })) }),
-        );
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    issuer
-}
-
 /// How many session records the database holds.
 async fn stored_sessions(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM tower_sessions.session")
@@ -210,7 +180,8 @@ async fn stored_sessions(pool: &PgPool) -> i64 {
 /// A server with single sign-on at a provider that answers discovery only, and the cookie
 /// reader its client secret gives.
 async fn sso_app(pool: PgPool) -> (crate::helpers::TestApp, String, PendingLoginCookie) {
-    let issuer = discovery_only_provider().await;
+    // A provider that answers discovery only: enough for `/auth/login` to start a sign-in.
+    let issuer = fake_provider(Router::new()).await;
     let secret = std::sync::Arc::new(std::sync::Mutex::new(None));
     let app = spawn_with(pool, false, {
         let secret = secret.clone();
