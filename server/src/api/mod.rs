@@ -10,6 +10,7 @@ pub mod environments;
 pub mod history;
 pub mod idempotency;
 pub mod limit;
+pub mod people;
 pub mod problem;
 pub mod reference;
 pub mod requests;
@@ -62,6 +63,8 @@ use crate::state::AppState;
         history::export,
         history::progress,
         audit::verify,
+        people::list,
+        people::end_sessions,
     ),
     components(schemas(problem::Problem, problem::FieldProblem, history::ExportFormat)),
     modifiers(&BearerAuth, &CommonResponses, &Links),
@@ -71,6 +74,7 @@ use crate::state::AppState;
         (name = "requests", description = "Asking for, planning and deciding changes"),
         (name = "runs", description = "Provisioning runs"),
         (name = "history", description = "Timelines, exports and live progress"),
+        (name = "people", description = "People who sign in, and their sessions (admins)"),
     )
 )]
 pub struct ApiDoc;
@@ -275,6 +279,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/whoami", get(whoami::whoami))
         .route("/audit/verify", get(audit::verify))
+        .route("/people", get(people::list))
+        .route("/people/{id}/sessions/end", post(people::end_sessions))
         .route("/environments", get(environments::list))
         .route("/environments/{id}", get(environments::get))
         .route("/environments/{id}/changes", post(requests::change))

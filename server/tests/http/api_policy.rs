@@ -177,6 +177,21 @@ async fn every_endpoint_answers_every_caller_as_the_policy_says(pool: PgPool) {
         ),
         (
             Method::GET,
+            "/people".into(),
+            None,
+            false,
+            [NO, NO, OK, NO, NO],
+        ),
+        // Nobody by that id: past the policy, the admin gets 404 and no session ends.
+        (
+            Method::POST,
+            format!("/people/{}/sessions/end", Uuid::new_v4()),
+            None,
+            false,
+            [NO, NO, S::NOT_FOUND, NO, NO],
+        ),
+        (
+            Method::GET,
             format!("/environments/{env}"),
             None,
             false,

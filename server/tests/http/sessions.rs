@@ -166,10 +166,21 @@ async fn an_admin_ends_every_session_of_a_person(pool: PgPool) {
         "{reason}"
     );
 
-    // She can sign in again.
+    // She can sign in again; over the API an admin's token ends that session too.
     let again = app.signed_in("maria").await;
     let who = app.call(&again, "whoami", &[]).await.text().await.unwrap();
     assert!(who.contains("Maria Manager"), "{who}");
+    let (_, token) = crate::api::token(&app, "ada", &["read", "operate"]).await;
+    let res = browser()
+        .post(format!("{}/api/v1/people/{maria}/sessions/end", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["ended"], 1);
+    let who = app.call(&again, "whoami", &[]).await.text().await.unwrap();
+    assert_eq!(who.trim(), "null");
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
