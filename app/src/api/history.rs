@@ -354,7 +354,13 @@ pub fn list_filter_of(
     status: Option<berth_domain::EnvironmentStatus>,
     q: &str,
 ) -> berth_db::lists::ListFilter {
-    let text = q.trim().chars().take(100).collect::<String>();
+    // No name holds a control character, and PostgreSQL refuses text with a NUL in it.
+    let text = q
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect::<String>();
     berth_db::lists::ListFilter {
         status,
         text: (!text.is_empty()).then_some(text),

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     caller::Caller,
-    problem::{ApiQuery, Problem},
+    problem::{refused_parameters, ApiQuery, Problem},
 };
 
 /// An environment as lists show it.
@@ -74,15 +74,19 @@ pub async fn list(
     caller.allow(Action::ReadEnvironments).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(Problem::from(app::error::AppError::Invalid(
-            "'limit' is from 1 to 100.".into(),
-        )));
+        return Err(Problem::invalid_field("limit", "'limit' is from 1 to 100."));
     }
     let filter = list_filter_of(q.status, q.q.as_deref().unwrap_or_default());
-    let cursor = paging::list_cursor(
+    let (after, before) = (
         q.after.as_deref().unwrap_or_default(),
         q.before.as_deref().unwrap_or_default(),
-    )?;
+    );
+    let cursor = paging::list_cursor(after, before).map_err(|e| {
+        refused_parameters(e, &[("after", after), ("before", before)], |some| {
+            let value = |f: &str| some.iter().find(|(g, _)| *g == f).map_or("", |(_, v)| *v);
+            paging::list_cursor(value("after"), value("before")).map(|_| ())
+        })
+    })?;
     let s = &caller.services;
     let page = berth_db::lists::environments(&s.pool, s.company.id, &filter, cursor, limit).await?;
     let link = |c: Option<berth_db::lists::ListCursor>| {

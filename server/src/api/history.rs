@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{
     caller::Caller,
     parse_id,
-    problem::{ApiQuery, Problem},
+    problem::{refused_parameters, ApiQuery, Problem},
 };
 use crate::{routes, state::AppState};
 
@@ -82,6 +82,33 @@ impl PageQuery {
     }
 }
 
+/// A refused timeline query as a 422 naming each refused parameter.
+fn refused(err: app::error::AppError, q: &HistoryQuery) -> Problem {
+    let given = [
+        ("kind", q.kind.as_str()),
+        ("from", q.from.as_str()),
+        ("to", q.to.as_str()),
+        ("after", q.after.as_str()),
+        ("before", q.before.as_str()),
+        ("page", q.page.as_str()),
+    ];
+    refused_parameters(err, &given, |some| {
+        let mut q = HistoryQuery::default();
+        for &(field, value) in some {
+            let slot = match field {
+                "kind" => &mut q.kind,
+                "from" => &mut q.from,
+                "to" => &mut q.to,
+                "after" => &mut q.after,
+                "before" => &mut q.before,
+                _ => &mut q.page,
+            };
+            *slot = value.to_owned();
+        }
+        q.filter().and(q.cursor()).map(|_| ())
+    })
+}
+
 fn cursor_id(c: Option<Cursor>) -> Option<i64> {
     match c? {
         Cursor::After(id) | Cursor::Before(id) => Some(id),
@@ -111,7 +138,10 @@ pub async fn page(
     caller.allow(Action::ReadEnvironments).await?;
     let id = parse_id(&id, "environment")?;
     let q = q.history();
-    let (filter, cursor) = (q.filter()?, q.cursor()?);
+    let (filter, cursor) = match (q.filter(), q.cursor()) {
+        (Ok(filter), Ok(cursor)) => (filter, cursor),
+        (Err(e), _) | (_, Err(e)) => return Err(refused(e, &q)),
+    };
     let pool = &caller.services.pool;
     if !berth_db::history::environment_exists(pool, id).await? {
         return Err(Problem::not_found());
@@ -186,6 +216,9 @@ pub async fn export(
         to: q.to.unwrap_or_default(),
         ..Default::default()
     };
+    if let Err(e) = query.filter() {
+        return Err(refused(e, &query));
+    }
     let format = match q.format {
         ExportFormat::Csv => routes::export::Format::Csv,
         ExportFormat::Json => routes::export::Format::Json,

@@ -53,6 +53,16 @@ impl Problem {
         )
     }
 
+    /// 422: one refused field (or parameter), named.
+    pub fn invalid_field(field: &str, message: &str) -> Self {
+        let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+        p.errors.push(FieldProblem {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
+        p
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::BAD_REQUEST, detail)
     }
@@ -71,6 +81,53 @@ impl Problem {
         p.retry_after = Some(seconds);
         p
     }
+}
+
+/// A refusal of query parameters (422), each refused one named in `errors`. `check` runs their
+/// parsers on some of them (given as name and value). Each given parameter is checked alone, so
+/// each refused one gets its own message; when each passes alone but not together (`from` after
+/// `to`, two cursors), those whose absence lets the rest pass are named with the refusal's
+/// message (every given one when no single one is the cause).
+pub fn refused_parameters(
+    err: AppError,
+    given: &[(&'static str, &str)],
+    check: impl Fn(&[(&'static str, &str)]) -> Result<(), AppError>,
+) -> Problem {
+    let mut p = Problem::from(err);
+    if p.status != StatusCode::UNPROCESSABLE_ENTITY.as_u16() || !p.errors.is_empty() {
+        return p;
+    }
+    let given: Vec<(&'static str, &str)> = given
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect();
+    let named = |field: &str, message: String| FieldProblem {
+        field: field.to_owned(),
+        message,
+    };
+    p.errors = given
+        .iter()
+        .filter_map(|&(f, v)| check(&[(f, v)]).err().map(|e| named(f, e.to_string())))
+        .collect();
+    if p.errors.is_empty() {
+        let without = |f: &str| -> Vec<(&'static str, &str)> {
+            given.iter().copied().filter(|(g, _)| *g != f).collect()
+        };
+        let mut causes: Vec<&str> = given
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| check(&without(f)).is_ok())
+            .collect();
+        if causes.is_empty() {
+            causes = given.iter().map(|(f, _)| *f).collect();
+        }
+        p.errors = causes
+            .into_iter()
+            .map(|f| named(f, p.detail.clone()))
+            .collect();
+    }
+    p
 }
 
 impl From<AppError> for Problem {

@@ -12,7 +12,7 @@ use app::api::{
 };
 use axum::{
     body::{Body, Bytes},
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{rejection::QueryRejection, ConnectInfo, Path, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -178,8 +178,8 @@ pub async fn history_csv(
     peer: ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
-    id: Path<Uuid>,
-    query: Query<HistoryQuery>,
+    id: Path<String>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Response {
     history(state, peer, session, headers, id, query, Format::Csv).await
 }
@@ -189,8 +189,8 @@ pub async fn history_json(
     peer: ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
-    id: Path<Uuid>,
-    query: Query<HistoryQuery>,
+    id: Path<String>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Response {
     history(state, peer, session, headers, id, query, Format::Json).await
 }
@@ -200,14 +200,22 @@ async fn history(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
-    Query(query): Query<HistoryQuery>,
+    Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
     format: Format,
 ) -> Response {
     let services = &state.services;
     let actor = match auditor(services, &session, &headers, peer).await {
         Ok(a) => a,
         Err(r) => return r,
+    };
+    // Read only once the caller may download: an id that is not one is no environment.
+    let Ok(id) = id.parse::<Uuid>() else {
+        return super::refuse(app::error::AppError::NotFound);
+    };
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return refuse_filters(e),
     };
     history_for(services, &state.exports, &actor, peer, id, &query, format)
         .await
@@ -338,18 +346,31 @@ pub struct AuditQuery {
     q: String,
 }
 
+/// A download's filters that do not parse (a parameter given twice): 422 in words for people;
+/// the deserializer's own text is logged, not sent.
+fn refuse_filters(e: QueryRejection) -> Response {
+    tracing::debug!(error = %e.body_text(), "download filters refused");
+    super::refuse(app::error::AppError::Invalid(
+        "The address's filters could not be read: give each of them once.".into(),
+    ))
+}
+
 /// GET /audit/environments.csv: the auditors' view, every matching environment.
 pub async fn audit_csv(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
-    Query(query): Query<AuditQuery>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Response {
     let services = state.services.clone();
     let actor = match auditor(&services, &session, &headers, peer).await {
         Ok(a) => a,
         Err(r) => return r,
+    };
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return refuse_filters(e),
     };
     let filter = match list_filter(&query.status, &query.q) {
         Ok(f) => f,
@@ -359,9 +380,11 @@ pub async fn audit_csv(
         Ok(s) => s,
         Err(e) => return super::refuse(e),
     };
+    // The search as the filter took it (no control characters: a NUL cannot be stored).
     let what = format!(
         "audit/environments.csv status={} q={}",
-        query.status, query.q
+        query.status,
+        filter.text.as_deref().unwrap_or_default()
     );
     if let Err(e) = record_export(&services, &actor, peer, &what).await {
         return super::refuse(e);
