@@ -388,14 +388,29 @@ start_maildev() {
 }
 
 IDP_PORT="${IDP_PORT:-4444}"
-# Starts the local OpenID Connect provider (tools/test-idp) and points Berth at it.
+# The Berth servers the local provider sends people back to (space-separated origins): the one
+# tools/run.sh starts and the end-to-end run's single sign-on server.
+IDP_BERTH_ORIGINS="${IDP_BERTH_ORIGINS:-http://127.0.0.1:3000 http://127.0.0.1:3003}"
+# Starts the local OpenID Connect provider (tools/test-idp), accepting the callback and the
+# post-logout address of every origin in IDP_BERTH_ORIGINS. Berth's settings for it:
+# idp_berth_settings.
 start_idp() {
-  local pid
-  pid="$("$ROOT/tools/test-idp/start.sh" "$IDP_PORT" | tail -n 1)"
+  local pid origin redirects="" logouts=""
+  for origin in $IDP_BERTH_ORIGINS; do
+    redirects+="${redirects:+,}$origin/auth/callback"
+    logouts+="${logouts:+,}$origin/"
+  done
+  pid="$(IDP_REDIRECT_URIS="$redirects" IDP_POST_LOGOUT_REDIRECT_URIS="$logouts" \
+    "$ROOT/tools/test-idp/start.sh" "$IDP_PORT" | tail -n 1)"
   at_exit "kill $pid"
-  export BERTH_OIDC_ISSUER="http://127.0.0.1:$IDP_PORT" \
+}
+# idp_berth_settings ORIGIN: the single sign-on settings of the Berth at ORIGIN for the local
+# provider, one VAR=VALUE a line (read them into an array for `env` or `export`). The callback
+# is each server's own; a server with these never has the development sign-in (config.rs).
+idp_berth_settings() {
+  printf '%s\n' "BERTH_OIDC_ISSUER=http://127.0.0.1:$IDP_PORT" \
     BERTH_OIDC_CLIENT_ID=berth-local BERTH_OIDC_CLIENT_SECRET=berth-local-secret \
-    BERTH_OIDC_REDIRECT_URL="http://127.0.0.1:3000/auth/callback" \
-    BERTH_OIDC_SCOPES="openid profile email groups" \
-    BERTH_OIDC_ROLE_MAP="berth-managers=manager;berth-admins=admin;berth-auditors=auditor"
+    "BERTH_OIDC_REDIRECT_URL=$1/auth/callback" \
+    "BERTH_OIDC_SCOPES=openid profile email groups" \
+    "BERTH_OIDC_ROLE_MAP=berth-managers=manager;berth-admins=admin;berth-auditors=auditor"
 }

@@ -9,6 +9,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 export CI="${CI:-}"
+# Single sign-on settings only where an instance is given its own (the end-to-end SSO server):
+# every other Berth here has the development sign-in, and Berth refuses to run with both.
+unset "${!BERTH_OIDC_@}"
 # A one-shot build gains nothing from incremental caches, which were a third of target/ on disk.
 [ -n "$CI" ] && export CARGO_INCREMENTAL=0
 started=$SECONDS
@@ -101,15 +104,20 @@ start_idp
 RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
 e2e_db="$(fresh_database berth_e2e)"
 legacy_db="$(fresh_database berth_e2e_legacy)"
-step "end-to-end: starting Berth on 127.0.0.1:3000 (Apps & Marketplace) and 127.0.0.1:3001 (legacy catalog apps)"
+step "end-to-end: starting Berth on 127.0.0.1:3000 (Apps & Marketplace) and 127.0.0.1:3001 (legacy catalog apps), and 127.0.0.1:3003 (single sign-on)"
 start_berth 127.0.0.1:3000 "$e2e_db" "$LOCAL/e2e-server.log"
 start_berth 127.0.0.1:3001 "$legacy_db" "$LOCAL/e2e-server-legacy.log" BERTH_RANCHER_LEGACY_CATALOG=stable
+# Single sign-on through the local provider and no development sign-in, on 3000's database with
+# no worker of its own: what people request and approve there, 3000's worker plans and runs.
+mapfile -t sso_settings < <(idp_berth_settings http://127.0.0.1:3003)
+start_berth 127.0.0.1:3003 "$e2e_db" "$LOCAL/e2e-server-sso.log" \
+  BERTH_DEV_LOGIN=false BERTH_SEED_DEMO=false BERTH_WORKER=false "${sso_settings[@]}"
 step "end-to-end: Playwright"
 (cd end2end && npx playwright test "$@")
 
 step "end-to-end: no secret in the server's log or in stored events and steps"
 # The registry password is a secret Berth itself handles; a full run happened above.
-for log_file in "$LOCAL/e2e-server.log" "$LOCAL/e2e-server-legacy.log"; do
+for log_file in "$LOCAL/e2e-server.log" "$LOCAL/e2e-server-legacy.log" "$LOCAL/e2e-server-sso.log"; do
   if grep -qF "$BERTH_REGISTRY_PASSWORD" "$log_file"; then
     die "the registry password appears in the server log ($log_file)"
   fi

@@ -1,6 +1,12 @@
 import { writeFile } from "node:fs/promises";
 import { expect, test } from "@playwright/test";
 
+/** The Berth with the development sign-in (and no single sign-on), and the one with single
+ * sign-on only, on the same database (playwright.config.mjs, tools/test.sh). A context made with
+ * `browser.newContext({ baseURL: SSO_URL })` signs in through the identity provider. */
+export const DEV_URL = process.env.BERTH_BASE_URL ?? "http://127.0.0.1:3000";
+export const SSO_URL = process.env.BERTH_SSO_BASE_URL ?? "http://127.0.0.1:3003";
+
 /** The HTML of each page's latest document, read as it arrives (see watchConsole). */
 const lastDocument = new WeakMap();
 
@@ -46,7 +52,8 @@ export async function devSignIn(page, name) {
   await expect(page.getByTestId("who")).toHaveText(name);
 }
 
-/** Signs in through the local identity provider's real login form. */
+/** Signs in through the local identity provider's real login form (on a page whose base URL is
+ * the single sign-on server, SSO_URL). */
 export async function ssoSignIn(page, username, password, displayName) {
   await page.goto("/login");
   await page.getByRole("link", { name: "Sign in with single sign-on" }).click();

@@ -1,16 +1,15 @@
 // Every part of a page tells the truth live, and whoever is not signed in is sent to sign in
 // and back: the environment page's request list and the environment list follow the live
-// stream to "ready" without a reload; an anonymous visit signs in through the provider and
-// lands on the page asked for; the auditors' table fits a 1280-pixel window.
+// stream to "ready" without a reload; an anonymous visit signs in through the provider (on the
+// Berth with single sign-on, SSO_URL) and lands on the page asked for; the auditors' table fits
+// a 1280-pixel window.
 import { test, expect } from "@playwright/test";
-import { devSignIn, hydrated, watchConsole } from "./helpers.mjs";
-
-const BASE = "http://127.0.0.1:3000";
+import { SSO_URL, devSignIn, hydrated, watchConsole } from "./helpers.mjs";
 
 /** Fills the local identity provider's login form (the page is the provider's). */
 async function atProvider(page, username, password) {
   await expect(page.getByLabel("Username")).toBeVisible();
-  expect(page.url().startsWith(BASE)).toBe(false);
+  expect(page.url().startsWith(SSO_URL)).toBe(false);
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -26,7 +25,7 @@ async function submit(page, name, slug = "") {
 }
 
 test("an anonymous visitor signs in through the redirect and lands on the page asked for", async ({ browser }) => {
-  const ctx = await browser.newContext();
+  const ctx = await browser.newContext({ baseURL: SSO_URL });
   const page = await ctx.newPage();
 
   // Opened directly: the server answers with the redirect, so no error box is ever shown.
@@ -36,7 +35,7 @@ test("an anonymous visitor signs in through the redirect and lands on the page a
   expect(first.headers()["location"]).toBe("/auth/login?return_to=%2Faudit%3Fstatus%3Dready");
   await page.goto(asked);
   await atProvider(page, "audrey", "audrey-demo");
-  await expect(page).toHaveURL(`${BASE}${asked}`);
+  await expect(page).toHaveURL(`${SSO_URL}${asked}`);
   await expect(page.getByTestId("who")).toHaveText("Audrey Auditor");
   await expect(page.getByRole("heading", { name: /Audit/ })).toBeVisible();
   await expect(page.getByLabel("Status")).toHaveValue("ready");
@@ -50,7 +49,7 @@ test("an anonymous visitor signs in through the redirect and lands on the page a
   await ctx.clearCookies();
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Environments" }).click();
   await atProvider(page, "audrey", "audrey-demo");
-  await expect(page).toHaveURL(`${BASE}/`);
+  await expect(page).toHaveURL(`${SSO_URL}/`);
   await expect(page.getByRole("heading", { name: "Environments" })).toBeVisible();
   await expect(page.getByTestId("sign-in-redirect")).toHaveCount(0);
 
@@ -58,7 +57,7 @@ test("an anonymous visitor signs in through the redirect and lands on the page a
   await ctx.clearCookies();
   await page.goto("/auth/login?return_to=%2F%2Fevil.example%2F");
   await atProvider(page, "audrey", "audrey-demo");
-  await expect(page).toHaveURL(`${BASE}/`);
+  await expect(page).toHaveURL(`${SSO_URL}/`);
   await ctx.close();
 });
 

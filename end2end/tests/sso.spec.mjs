@@ -1,6 +1,7 @@
-// Single sign-on through the real local identity provider's login form.
+// Single sign-on through the real local identity provider's login form, on the Berth that has
+// single sign-on only (project `sso`, baseURL SSO_URL); and each server offers one way to sign in.
 import { test, expect } from "@playwright/test";
-import { hydrated, watchConsole } from "./helpers.mjs";
+import { DEV_URL, SSO_URL, hydrated, watchConsole } from "./helpers.mjs";
 
 async function ssoSignIn(page, username, password) {
   await page.goto("/login");
@@ -21,7 +22,7 @@ test("a manager signs in through the identity provider and out again", async ({ 
 
   await page.getByLabel("Password").fill("maria-demo");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page).toHaveURL("http://127.0.0.1:3000/");
+  await expect(page).toHaveURL(`${SSO_URL}/`);
   await expect(page.getByTestId("who")).toHaveText("Maria Manager");
   // Berth's own pages must be free of console errors (the provider's pages are not ours).
   const problems = watchConsole(page);
@@ -60,5 +61,53 @@ test("a tampered callback creates no session", async ({ browser }) => {
   // Still signed out: Berth's first page sends us to sign in.
   await page.goto("/");
   await expect(page.getByLabel("Password")).toBeVisible();
+  await ctx.close();
+});
+
+test("the single sign-on server offers and accepts no development sign-in; the other no single sign-on", async ({ browser }) => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const problems = watchConsole(page);
+  await page.goto("/login");
+  await hydrated(page);
+  await expect(page.getByRole("link", { name: "Sign in with single sign-on" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Development sign-in" })).toHaveCount(0);
+  await expect(page.locator("form[action='/auth/dev-login']")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: /^Ada Admin/ })).toHaveCount(0);
+  expect(problems).toEqual([]);
+
+  // A real demo account of the shared database, as the development server lists it...
+  const options = await page.request.post(`${DEV_URL}/api/sign_in_options`, {
+    headers: { "Sec-Fetch-Site": "same-origin", Accept: "application/json" },
+  });
+  expect(options.ok(), await options.text()).toBe(true);
+  const { sso, demo_users } = await options.json();
+  expect(sso).toBe(false);
+  const ada = demo_users.find((u) => u.name === "Ada Admin");
+  expect(ada).toBeTruthy();
+  // ...is refused here: the single sign-on server has no development sign-in at all.
+  const res = await page.request.post("/auth/dev-login", {
+    form: { user_id: ada.id, return_to: "/" },
+    headers: { "Sec-Fetch-Site": "same-origin" },
+    maxRedirects: 0,
+  });
+  expect(res.status()).toBe(404);
+  const who = await page.request.post("/api/whoami", { headers: { "Sec-Fetch-Site": "same-origin" } });
+  expect((await who.text()).trim()).toBe("null");
+  const here = await page.request.post("/api/sign_in_options", {
+    headers: { "Sec-Fetch-Site": "same-origin", Accept: "application/json" },
+  });
+  expect(await here.json()).toEqual({ sso: true, demo_users: [] });
+
+  // The development server's sign-in page offers the demo people, and no single sign-on.
+  await page.goto(`${DEV_URL}/login`);
+  await hydrated(page);
+  await expect(page.getByRole("button", { name: /^Ada Admin/ })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Sign in with single sign-on" })).toHaveCount(0);
+  const login = await page.request.get(`${DEV_URL}/auth/login`, { maxRedirects: 0 });
+  expect(login.status()).toBe(303);
+  expect(login.headers()["location"]).toBe("/login");
+  const callback = await page.request.get(`${DEV_URL}/auth/callback?code=x&state=y`, { maxRedirects: 0 });
+  expect(callback.status()).toBe(404);
   await ctx.close();
 });

@@ -8,6 +8,21 @@ use berth_settings::{DatabaseUrl, Env};
 /// Every configuration problem found, one per line (shared with the worker's settings).
 pub use berth_settings::Problems as ConfigError;
 
+/// Every single sign-on setting (docs/sso.md); any of them set means single sign-on is meant.
+const OIDC_VARIABLES: [&str; 8] = {
+    use berth_auth::settings::env::*;
+    [
+        ISSUER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        REDIRECT_URL,
+        SCOPES,
+        GROUPS_CLAIM,
+        ROLE_MAP,
+        POST_LOGOUT_REDIRECT_URL,
+    ]
+};
+
 /// Berth's own settings (Leptos reads its `LEPTOS_*` settings itself).
 #[derive(Clone)]
 pub struct Settings {
@@ -23,7 +38,8 @@ pub struct Settings {
     pub session_idle: Duration,
     /// Signed-in sessions end this long after sign-in, however active.
     pub session_absolute: Duration,
-    /// Development sign-in: pick a seeded demo user. Loopback addresses only.
+    /// Development sign-in: pick a seeded demo user. Loopback addresses only, and never on a
+    /// server with single sign-on (start-up refuses both at once).
     pub dev_login: bool,
     /// Seed the demo users on start-up.
     pub seed_demo: bool,
@@ -202,6 +218,24 @@ impl Settings {
         } else {
             None
         };
+        // One way to sign in per server: a demo account must never be a way around the
+        // company's identity provider. Any BERTH_OIDC_* setting counts, so a half-removed
+        // single sign-on configuration is not silently ignored either.
+        if signs_in && dev_login {
+            let set: Vec<&str> = OIDC_VARIABLES
+                .into_iter()
+                .filter(|k| env.optional(k).is_some())
+                .collect();
+            if !set.is_empty() {
+                env.problem(format!(
+                    "BERTH_DEV_LOGIN: the development sign-in cannot be on while single sign-on \
+                     is configured ({} set); pick one: unset BERTH_DEV_LOGIN to sign in through \
+                     the identity provider, or unset the BERTH_OIDC_* settings for the \
+                     development sign-in (local development only)",
+                    set.join(", ")
+                ));
+            }
+        }
         if signs_in && !dev_login && !sso {
             env.problem(
                 "no way to sign in: set BERTH_OIDC_ISSUER and the other BERTH_OIDC_* settings \
@@ -342,6 +376,57 @@ mod tests {
                 .unwrap()
                 .dev_login
         );
+    }
+
+    #[test]
+    fn dev_login_is_refused_when_single_sign_on_is_configured() {
+        let mut sso = vec![DB, ("BERTH_OIDC_ROLE_MAP", "berth-admins=admin")];
+        sso.extend(SSO);
+        // Both at once: refused, naming what is set, and saying to pick one.
+        for on in ["true", "1"] {
+            let mut vars = sso.clone();
+            vars.push(("BERTH_DEV_LOGIN", on));
+            let err = load("127.0.0.1:3000", &vars).unwrap_err().to_string();
+            assert!(err.contains("pick one"), "{err}");
+            assert!(err.contains("BERTH_DEV_LOGIN"), "{err}");
+            assert!(err.contains("BERTH_OIDC_ISSUER"), "{err}");
+            assert!(!err.contains("s3cret"), "a secret in the error: {err}");
+        }
+        // Any single sign-on setting counts: a half-removed configuration is not ignored.
+        let err = load(
+            "127.0.0.1:3000",
+            &[
+                DB,
+                ("BERTH_DEV_LOGIN", "true"),
+                ("BERTH_OIDC_CLIENT_SECRET", "s3cret"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pick one"), "{err}");
+        assert!(err.contains("BERTH_OIDC_CLIENT_SECRET"), "{err}");
+        assert!(!err.contains("s3cret"), "a secret in the error: {err}");
+        // Blank settings are unset.
+        let s = load(
+            "127.0.0.1:3000",
+            &[DB, ("BERTH_DEV_LOGIN", "true"), ("BERTH_OIDC_ISSUER", " ")],
+        )
+        .unwrap();
+        assert!(s.dev_login && s.oidc.is_none());
+        // Either one alone starts.
+        let s = load("127.0.0.1:3000", &sso).unwrap();
+        assert!(!s.dev_login && s.oidc.is_some());
+        let mut off = sso.clone();
+        off.push(("BERTH_DEV_LOGIN", "false"));
+        let s = load("127.0.0.1:3000", &off).unwrap();
+        assert!(!s.dev_login && s.oidc.is_some());
+        // Commands that sign nobody in read neither.
+        let mut both = sso.clone();
+        both.extend([("BERTH_WORKER", "false"), ("BERTH_DEV_LOGIN", "true")]);
+        let map: HashMap<&str, &str> = both.into_iter().collect();
+        let addr = "127.0.0.1:3000".parse().unwrap();
+        let worker = Settings::read(addr, |k| map.get(k).map(|v| v.to_string()), false).unwrap();
+        assert!(worker.oidc.is_none());
     }
 
     #[test]

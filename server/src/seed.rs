@@ -16,7 +16,7 @@ use serde::Deserialize;
 const USERS_JSON: &str = include_str!("../../tools/test-idp/users.json");
 
 /// Groups to roles exactly as the local setup maps them (`BERTH_OIDC_ROLE_MAP` in
-/// `tools/lib.sh start_idp`), so a demo user has the same roles either way of signing in.
+/// `tools/lib.sh idp_berth_settings`), so a demo user has the same roles either way of signing in.
 pub const DEMO_ROLE_MAP: &str = "berth-managers=manager;berth-admins=admin;berth-auditors=auditor";
 
 /// One demo person: the login is the subject, the issuer is [`DEMO_ISSUER`].
@@ -110,8 +110,8 @@ mod tests {
     fn the_role_map_is_the_local_setups() {
         let lib = include_str!("../../tools/lib.sh");
         assert!(
-            lib.contains(&format!("BERTH_OIDC_ROLE_MAP=\"{DEMO_ROLE_MAP}\"")),
-            "tools/lib.sh start_idp maps groups differently from DEMO_ROLE_MAP"
+            lib.contains(&format!("\"BERTH_OIDC_ROLE_MAP={DEMO_ROLE_MAP}\"")),
+            "tools/lib.sh idp_berth_settings maps groups differently from DEMO_ROLE_MAP"
         );
     }
 }

@@ -201,6 +201,36 @@ fn the_server_refuses_to_start_with_dev_sign_in_off_loopback() {
     );
 }
 
+/// Single sign-on and the development sign-in on one server: it does not start, and says to
+/// pick one (a demo account would be a way around the company's identity provider).
+#[test]
+fn the_server_refuses_to_start_with_dev_sign_in_and_single_sign_on() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env_clear()
+        .env("LEPTOS_OUTPUT_NAME", "berth")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:3999")
+        .env("DATABASE_URL", "postgres://u:p@127.0.0.1:1/db")
+        .env("BERTH_WORKER", "false")
+        .env("BERTH_DEV_LOGIN", "true")
+        .env("BERTH_OIDC_ISSUER", "http://127.0.0.1:4444")
+        .env("BERTH_OIDC_CLIENT_ID", "berth-local")
+        .env("BERTH_OIDC_CLIENT_SECRET", "berth-local-secret")
+        .env(
+            "BERTH_OIDC_REDIRECT_URL",
+            "http://127.0.0.1:3999/auth/callback",
+        )
+        .env("BERTH_OIDC_ROLE_MAP", "berth-admins=admin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BERTH_DEV_LOGIN") && stderr.contains("pick one"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("berth-local-secret"), "{stderr}");
+}
+
 /// Every server function, called with arguments that do not parse (ids that are not ids, a
 /// flag that is not a bool, a page number past any integer, required fields missing): never a
 /// 500, never the deserializer's words; 401 before sign-in, 400 after.
