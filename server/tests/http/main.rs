@@ -7,6 +7,7 @@ mod helpers;
 
 mod api;
 mod api_policy;
+mod bad_input;
 mod db_roles;
 mod history;
 mod lifecycle;
