@@ -79,7 +79,7 @@ step "unit, database, AWS, Rancher, SSO, webhook and email tests"
 rm -f "$LOCAL/bad-input.txt"
 with_clippy cargo test --workspace --exclude frontend --no-fail-fast
 
-step "bad input: the figures of the suite that ran above (server/tests/http/bad_input.rs)"
+step "bad input: the figures of the suite that ran above (server/tests/http/bad_input/)"
 cat "$LOCAL/bad-input.txt" 2>/dev/null || die "the bad-input suite wrote no figures"
 
 step "API: the OpenAPI document through openapi-spec-validator, a running Berth through schemathesis"
