@@ -9,7 +9,7 @@ use berth_settings::{DatabaseUrl, Env};
 pub use berth_settings::Problems as ConfigError;
 
 /// Every single sign-on setting (docs/sso.md); any of them set means single sign-on is meant.
-const OIDC_VARIABLES: [&str; 8] = {
+const OIDC_VARIABLES: [&str; 9] = {
     use berth_auth::settings::env::*;
     [
         ISSUER,
@@ -20,6 +20,7 @@ const OIDC_VARIABLES: [&str; 8] = {
         GROUPS_CLAIM,
         ROLE_MAP,
         POST_LOGOUT_REDIRECT_URL,
+        RECHECK_SECS,
     ]
 };
 

@@ -85,7 +85,7 @@ fn person_row(p: PersonView, end: ServerAction<EndSessions>) -> impl IntoView {
         view! { <time datetime=s.iso>{s.display}</time> }
     });
     let button = (p.open_sessions > 0).then(|| {
-        let label = format!("End every session of {}", p.name);
+        let label = format!("End sessions of {}", p.name);
         view! {
             <ActionForm action=end attr:class="inline">
                 <input type="hidden" name="person" value=p.id.to_string() />
