@@ -92,16 +92,7 @@ async fn create_find_read_update_delete() {
         .plan_unit_stack(&unit, &changed, Some(&created.stack.stack_id))
         .await
         .unwrap();
-    let touched: Vec<_> = plan
-        .changes
-        .iter()
-        .map(|c| (c.action, c.logical_id.as_str()))
-        .collect();
-    assert_eq!(
-        touched,
-        vec![(ChangeAction::Modify, "RegistrySecret")],
-        "{plan}"
-    );
+    assert_only_registry_secret_modified(&plan);
     let updated = stage.apply_plan(&plan).await.unwrap();
     assert_eq!(updated.status, "UPDATE_COMPLETE");
     let after = stage.read_unit_secrets(&created.outputs).await.unwrap();
@@ -654,6 +645,20 @@ async fn a_preview_of_a_refused_template_leaves_nothing_behind() {
     assert_nothing_left(&clients, "berth-seaview--trucking", true).await;
 }
 
+/// The plan modifies the unit's registry secret and nothing else.
+fn assert_only_registry_secret_modified(plan: &berth_aws::StackPlan) {
+    let touched: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.action, c.logical_id.as_str()))
+        .collect();
+    assert_eq!(
+        touched,
+        vec![(ChangeAction::Modify, "RegistrySecret")],
+        "{plan}"
+    );
+}
+
 /// The stack's parameters and its number of events, read with the raw SDK client.
 async fn parameters_and_events(
     clients: &Clients,
@@ -1090,16 +1095,7 @@ async fn the_registry_password_reaches_the_unit_secret_by_reference_never_as_a_p
         .plan_unit_stack(&unit, &rotated, Some(&created.stack.stack_id))
         .await
         .unwrap();
-    let touched: Vec<_> = plan
-        .changes
-        .iter()
-        .map(|c| (c.action, c.logical_id.as_str()))
-        .collect();
-    assert_eq!(
-        touched,
-        vec![(ChangeAction::Modify, "RegistrySecret")],
-        "{plan}"
-    );
+    assert_only_registry_secret_modified(&plan);
     stage.apply_plan(&plan).await.unwrap();
     let (parameters, template) = stack_text(created.stack.stack_id.clone()).await;
     let text = format!("{parameters:?} {template}");
