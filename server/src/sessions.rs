@@ -19,6 +19,15 @@ use tower_sessions_sqlx_store::PostgresStore;
 /// next one for long.
 const CLAIM_FOR: Duration = Duration::from_secs(30);
 
+/// The provider's tokens as the sign-in row keeps them (the storage crate knows no provider).
+pub fn stored(t: ProviderTokens) -> StoredTokens {
+    StoredTokens {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+        access_expires_at: t.access_expires_at,
+    }
+}
+
 /// Confirms single sign-on sign-ins at the provider.
 pub struct ProviderCheck {
     pub pool: PgPool,
@@ -36,17 +45,16 @@ impl ProviderCheck {
         if age < every {
             return Ok(Some(current.user));
         }
-        let Some(stored) =
-            sign_ins::claim_recheck(&self.pool, current.id, every, CLAIM_FOR).await?
+        let Some(kept) = sign_ins::claim_recheck(&self.pool, current.id, every, CLAIM_FOR).await?
         else {
             // Another call is asking the provider right now; the roles it last confirmed
             // stand until it answers.
             return Ok(Some(current.user));
         };
         let tokens = ProviderTokens {
-            access_token: stored.access_token,
-            refresh_token: stored.refresh_token,
-            access_expires_at: stored.access_expires_at,
+            access_token: kept.access_token,
+            refresh_token: kept.refresh_token,
+            access_expires_at: kept.access_expires_at,
         };
         let answer = match self.oidc.get().await {
             Ok(client) => client.recheck(&current.user.subject, &tokens).await,
@@ -55,11 +63,7 @@ impl ProviderCheck {
         };
         match answer {
             Ok(rechecked) => {
-                let kept = StoredTokens {
-                    access_token: rechecked.tokens.access_token,
-                    refresh_token: rechecked.tokens.refresh_token,
-                    access_expires_at: rechecked.tokens.access_expires_at,
-                };
+                let kept = stored(rechecked.tokens);
                 let changed =
                     sign_ins::confirm(&self.pool, current.id, &rechecked.roles, &kept).await?;
                 if changed {

@@ -235,14 +235,14 @@ pub async fn confirm(
 }
 
 /// Ends one sign-in (signing out, or the provider refused the person); its tokens are
-/// forgotten. Returns whether it was still open. `audit_reason` records the end in the audit
+/// forgotten. Returns its person when it was still open. `audit_reason` records the end in the audit
 /// trail (a sign-out is recorded by the caller as such, so it passes `None`).
 pub async fn end(
     pool: &PgPool,
     id: Uuid,
     reason: &str,
     audit_reason: Option<&str>,
-) -> Result<bool, DbError> {
+) -> Result<Option<Uuid>, DbError> {
     let mut tx = pool.begin().await?;
     let ended = sqlx::query_scalar!(
         "UPDATE sign_ins SET ended_at = now(), ended_reason = $2, access_token = NULL,
@@ -263,7 +263,7 @@ pub async fn end(
         audit::record(&mut *tx, AuthEventKind::SessionEnded, event).await?;
     }
     tx.commit().await?;
-    Ok(ended.is_some())
+    Ok(ended)
 }
 
 /// An admin ending sessions: who, for the row and the audit trail.

@@ -13,14 +13,14 @@ use axum::{
 use berth_auth::{AuthError, CallbackParams, ProviderTokens};
 use berth_db::{
     audit::{self, AuthEvent, AuthEventKind},
-    sign_ins::{self, Method, NewSignIn, StoredTokens},
+    sign_ins::{self, Method, NewSignIn},
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{sessions::stored, state::AppState};
 
 /// The ID token, kept only as the hint for signing out at the provider.
 const ID_TOKEN_KEY: &str = "berth.id_token";
@@ -52,15 +52,7 @@ async fn sign_in(
     reason: &str,
 ) -> Result<(), Response> {
     let (method, tokens, id_token) = match provider {
-        Some((id_token, t)) => (
-            Method::Sso,
-            Some(StoredTokens {
-                access_token: t.access_token,
-                refresh_token: t.refresh_token,
-                access_expires_at: t.access_expires_at,
-            }),
-            Some(id_token),
-        ),
+        Some((id_token, t)) => (Method::Sso, Some(stored(t)), Some(id_token)),
         None => (Method::Development, None, None),
     };
     let sign_in_id = sign_ins::start(
@@ -334,18 +326,14 @@ pub async fn logout(
 ) -> Response {
     let sign_in_id: Option<Uuid> = session.get(SESSION_SIGN_IN_KEY).await.ok().flatten();
     let id_token: Option<String> = session.get(ID_TOKEN_KEY).await.ok().flatten();
+    // The person whose sign-in this ends (none when it had ended already).
     let user_id = match sign_in_id {
-        Some(id) => match sign_ins::current(&state.services.pool, id).await {
-            Ok(current) => current.map(|c| c.user.id),
+        Some(id) => match sign_ins::end(&state.services.pool, id, "signed out", None).await {
+            Ok(user) => user,
             Err(e) => return internal(e),
         },
         None => None,
     };
-    if let Some(id) = sign_in_id {
-        if let Err(e) = sign_ins::end(&state.services.pool, id, "signed out", None).await {
-            return internal(e);
-        }
-    }
     if let Err(e) = session.flush().await {
         return internal(e);
     }
