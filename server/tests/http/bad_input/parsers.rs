@@ -47,32 +47,17 @@ pub(super) fn domain_parsers() -> Tally {
         ("new token", |s| {
             NewToken::parse(s, s, &[s.to_owned()], &[Role::Manager], 90)
                 .map(|_| ())
-                .map_err(|e| {
-                    e.iter()
-                        .map(|f| f.message.clone())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
+                .map_err(|e| messages(&e))
         }),
         ("new service account", |s| {
             NewServiceAccount::parse(s, &[s.to_owned()])
                 .map(|_| ())
-                .map_err(|e| {
-                    e.iter()
-                        .map(|f| f.message.clone())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
+                .map_err(|e| messages(&e))
         }),
         ("request spec", |s| {
             RequestSpec::parse(s, s, s, s, s, s)
                 .map(|_| ())
-                .map_err(|e| {
-                    e.0.iter()
-                        .map(|f| f.message.clone())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
+                .map_err(|e| messages(&e.0))
         }),
         ("size", |s| refusal(s.parse::<Size>())),
         ("role", |s| refusal(s.parse::<Role>())),
@@ -96,4 +81,13 @@ pub(super) fn domain_parsers() -> Tally {
         }
     }
     tally
+}
+
+/// A parser's field errors as one text.
+fn messages(fields: &[berth_domain::FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| f.message.clone())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
