@@ -1,6 +1,9 @@
 //! Builds the application (database, sessions, routes) and runs it until told to stop.
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock},
+};
 
 use anyhow::Context;
 use app::{api::guard::Services, shell, App};
@@ -10,13 +13,13 @@ use axum::{
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 use tower_http::{
     limit::RequestBodyLimitLayer,
     services::{ServeDir, ServeFile},
-    timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
+    timeout::RequestBodyTimeoutLayer,
     trace::TraceLayer,
 };
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
@@ -209,7 +212,7 @@ impl Application {
 
         crate::api::spawn_housekeeping(state.services.pool.clone(), state.api_limiter.clone());
         crate::audit::spawn_daily_head_log(state.services.pool.clone(), state.services.company.id);
-        let routes = generate_route_list(App);
+        let routes = route_list();
         let context = {
             let services = services.clone();
             move || {
@@ -284,9 +287,12 @@ impl Application {
             .layer(RequestBodyLimitLayer::new(settings.limits.body_bytes))
             .layer(RequestBodyTimeoutLayer::new(settings.limits.client_timeout))
             // A response's head within this time (a streamed body may go on after it).
-            .layer(TimeoutLayer::with_status_code(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                settings.limits.request_timeout,
+            .layer(middleware::from_fn_with_state(
+                mw::timeout::Timeout {
+                    after: settings.limits.request_timeout,
+                    pool: services.pool.clone(),
+                },
+                mw::timeout::layer,
             ))
             .layer(middleware::from_fn_with_state(
                 Arc::<str>::from(settings.public_origin.as_str()),
@@ -439,4 +445,13 @@ async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The app's routes, worked out once per process. Working them out renders the app with resource
+/// loading switched off for the whole process (leptos_server's `SuppressResourceLoad`), so a page
+/// whose data began loading meanwhile would wait forever (leptos-rs/leptos#4773): a second
+/// generation while pages are served, as when tests start servers in one process, must not happen.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }

@@ -2,3 +2,4 @@
 
 pub mod csrf;
 pub mod headers;
+pub mod timeout;

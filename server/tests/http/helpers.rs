@@ -33,6 +33,14 @@ pub async fn try_spawn_with(
     dev_login: bool,
     tweak: impl FnOnce(&mut Settings),
 ) -> anyhow::Result<TestApp> {
+    // The server's warnings, shown with a failing test's output (`RUST_LOG` to see more).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,sqlx=error".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let mut vars: HashMap<&str, String> = HashMap::from([
         (
             "DATABASE_URL",

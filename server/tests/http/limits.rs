@@ -56,6 +56,35 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off(pool: PgPool) {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
 }
 
+/// A call that waits longer than the request timeout (here on a table another transaction
+/// has locked) is answered 503 then, and the server serves the next call as usual.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn a_call_that_waits_too_long_is_answered_503(pool: PgPool) {
+    let app = spawn_with(pool, true, |s| {
+        s.limits.request_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let token = server::tokens::issue_for_login(&app.pool, "maria", "read", "1")
+        .await
+        .unwrap();
+    let whoami = || {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/whoami", app.base))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(10))
+            .send()
+    };
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let res = whoami().await.expect("an answer before the client gave up");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    lock.rollback().await.unwrap();
+    assert_eq!(whoami().await.unwrap().status(), StatusCode::OK);
+}
+
 /// Twenty streams on one environment: a change costs one snapshot, not twenty.
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn one_change_costs_one_snapshot_however_many_watch(pool: PgPool) {
