@@ -349,7 +349,9 @@ start_rancher_sim() {
   fi
   # --legacy: it also serves the legacy catalog apps API, for a worker started with
   # BERTH_RANCHER_LEGACY_CATALOG=stable (the end-to-end run starts one of each).
-  "$bin" --addr "$RANCHER_SIM_ADDR" --seed insight --legacy >"$LOCAL/rancher-sim.log" 2>&1 &
+  # RANCHER_SIM_SPEED: rollouts that many times faster than realistic (the end-to-end run).
+  "$bin" --addr "$RANCHER_SIM_ADDR" --seed insight --legacy --speed "${RANCHER_SIM_SPEED:-1}" \
+    >"$LOCAL/rancher-sim.log" 2>&1 &
   local pid=$!
   at_exit "kill $pid"
   wait_for_port "${RANCHER_SIM_ADDR%:*}" "${RANCHER_SIM_ADDR##*:}" 30 || die "the Rancher simulator did not start (see .local/rancher-sim.log)"

@@ -105,7 +105,9 @@ fi
 step "end-to-end: the release WASM (linted for the browser as it compiles), the identity provider and the Rancher simulator"
 build_site true true
 start_idp
-RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" start_rancher_sim
+# Rollouts four times faster than the dev stack's: each chart still waits and runs over
+# several of the engine's polls, as the live-progress checks need.
+RANCHER_SIM_BIN="$ROOT/target/debug/rancher-sim" RANCHER_SIM_SPEED=4 start_rancher_sim
 e2e_db="$(fresh_database berth_e2e)"
 legacy_db="$(fresh_database berth_e2e_legacy)"
 step "end-to-end: starting Berth on 127.0.0.1:3000 (Apps & Marketplace) and 127.0.0.1:3001 (legacy catalog apps), and 127.0.0.1:3003 (single sign-on)"

@@ -1,4 +1,4 @@
-//! `rancher-sim --addr 127.0.0.1:8444 [--seed insight] [--token KEY] [--cluster NAME=ID]... [--fast] [--legacy]
+//! `rancher-sim --addr 127.0.0.1:8444 [--seed insight] [--token KEY] [--cluster NAME=ID]... [--fast | --speed N] [--legacy]
 //!  [--cluster-cpu 64] [--cluster-memory 256Gi]`
 //!
 //! Runs the Rancher simulator for the local dev stack. Logs go to stderr (`RUST_LOG` filters).
@@ -31,6 +31,10 @@ struct Args {
     /// Test timings (milliseconds) instead of realistic seconds-long rollouts.
     #[arg(long)]
     fast: bool,
+    /// Realistic rollouts N times faster (the end-to-end run: still seen waiting and running).
+    #[arg(long, default_value_t = 1, conflicts_with = "fast",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    speed: u32,
     /// Also serve the legacy v3 apps API (catalog:// apps, /v3/templates).
     #[arg(long)]
     legacy: bool,
@@ -86,7 +90,7 @@ impl Args {
             timings: if self.fast {
                 Timings::fast()
             } else {
-                Timings::realistic()
+                Timings::realistic().faster(self.speed)
             },
             legacy_apps: self.legacy,
             cluster_resources: ClusterResources::new(&self.cluster_cpu, &self.cluster_memory),
@@ -190,6 +194,17 @@ mod tests {
         assert_eq!(c.timings, Timings::realistic());
         assert!(!c.legacy_apps);
         assert_eq!(c.cluster_resources, ClusterResources::new("64", "256Gi"));
+    }
+
+    #[test]
+    fn speed_shortens_realistic_rollouts() {
+        let (_, c) = parse(&["--speed", "4"]).unwrap();
+        let realistic = Timings::realistic();
+        assert_eq!(c.timings.operation_run, realistic.operation_run / 4);
+        assert_eq!(c.timings.helm_ready, realistic.helm_ready / 4);
+        assert_eq!(c.timings.operation_gc_ttl, realistic.operation_gc_ttl);
+        assert!(parse(&["--speed", "0"]).is_err());
+        assert!(parse(&["--speed", "2", "--fast"]).is_err());
     }
 
     #[test]
