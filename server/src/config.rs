@@ -61,6 +61,8 @@ pub struct Settings {
     pub notify: berth_notify::NotifySettings,
     /// What one caller may take of the server: bodies, time, live streams.
     pub limits: Limits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`BERTH_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::middleware::client_addr::TrustedProxies,
 }
 
 /// The server's own limits, set here rather than inherited from a dependency's defaults
@@ -119,6 +121,7 @@ impl fmt::Debug for Settings {
             .field("api_burst", &self.api_burst)
             .field("notify", &self.notify)
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -195,6 +198,13 @@ impl Settings {
         let api_rate_per_minute = non_zero(env.positive("BERTH_API_RATE_PER_MINUTE", 600));
         let api_burst = non_zero(env.positive("BERTH_API_BURST", 60));
         let limits = Limits::read(&mut env);
+        let trusted_proxies = crate::middleware::client_addr::TrustedProxies::parse(
+            &env.optional("BERTH_TRUSTED_PROXIES").unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| {
+            env.problem(format!("BERTH_TRUSTED_PROXIES: {e}"));
+            Default::default()
+        });
 
         if dev_login && !site_addr.ip().is_loopback() {
             env.problem(format!(
@@ -270,6 +280,7 @@ impl Settings {
             api_burst,
             notify,
             limits,
+            trusted_proxies,
         })
     }
 }

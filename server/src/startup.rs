@@ -302,7 +302,12 @@ impl Application {
                 settings.secure_cookies,
                 mw::headers::layer,
             ))
-            .layer(TraceLayer::new_for_http());
+            .layer(TraceLayer::new_for_http())
+            // Outermost: every layer and handler inside reads the client's address.
+            .layer(middleware::from_fn_with_state(
+                settings.trusted_proxies.clone(),
+                mw::client_addr::layer,
+            ));
 
         let listener = TcpListener::bind(settings.site_addr)
             .await

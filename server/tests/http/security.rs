@@ -297,3 +297,38 @@ async fn malformed_arguments_are_refused_cleanly_after_the_caller_is_known(pool:
         "{took_no_arguments} functions accepted malformed arguments; refused: {refused:?}"
     );
 }
+
+/// Behind a trusted proxy the sign-in audit trail records the client's address from
+/// `X-Forwarded-For`; a caller that is not a trusted proxy cannot name an address. (The login
+/// limit per client: `sign_in.rs`.)
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn a_trusted_proxy_names_the_client(pool: PgPool) {
+    use server::middleware::client_addr::TrustedProxies;
+    let behind = crate::helpers::spawn_with(pool.clone(), true, |s| {
+        s.trusted_proxies = TrustedProxies::parse("127.0.0.1, ::1").unwrap()
+    })
+    .await;
+    let direct = spawn(pool.clone(), true).await;
+    let maria = behind.user_id("maria").await;
+    let last_sign_in_from = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT source_addr FROM auth_events WHERE kind = 'sign_in' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    for (app, expected) in [(&behind, "203.0.113.7"), (&direct, "127.0.0.1")] {
+        let res = browser()
+            .post(format!("{}/auth/dev-login", app.base))
+            .header("sec-fetch-site", "same-origin")
+            // What the client wrote itself, then what the proxy appended.
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .form(&[("user_id", maria.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(last_sign_in_from().await.as_deref(), Some(expected));
+    }
+}

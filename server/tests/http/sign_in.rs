@@ -180,6 +180,13 @@ async fn stored_sessions(pool: &PgPool) -> i64 {
 /// A server with single sign-on at a provider that answers discovery only, and the cookie
 /// reader its client secret gives.
 async fn sso_app(pool: PgPool) -> (crate::helpers::TestApp, String, PendingLoginCookie) {
+    sso_app_with(pool, |_| {}).await
+}
+
+async fn sso_app_with(
+    pool: PgPool,
+    tweak: impl FnOnce(&mut server::config::Settings),
+) -> (crate::helpers::TestApp, String, PendingLoginCookie) {
     // A provider that answers discovery only: enough for `/auth/login` to start a sign-in.
     let issuer = fake_provider(Router::new()).await;
     let secret = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -190,6 +197,7 @@ async fn sso_app(pool: PgPool) -> (crate::helpers::TestApp, String, PendingLogin
             let oidc = s.oidc.as_mut().unwrap();
             oidc.issuer_url = issuer.clone();
             *secret.lock().unwrap() = Some(oidc.client_secret.clone());
+            tweak(s);
         }
     })
     .await;
@@ -287,4 +295,41 @@ async fn starting_sign_ins_is_rate_limited_per_address(pool: PgPool) {
     let (n, retry) = limited.expect("the burst was never limited");
     assert!(n >= LOGIN_BURST - 1, "limited after {n}");
     assert!(retry.parse::<u64>().unwrap() >= 1, "{retry}");
+    // A caller that is not a trusted proxy cannot name another address to get a new burst.
+    let res = browser()
+        .get(format!("{}/auth/login", app.base))
+        .header("x-forwarded-for", "203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Behind a trusted proxy every client has its own burst: the limit counts the address the
+/// proxy forwards, not the proxy's.
+#[sqlx::test(migrator = "berth_db::MIGRATOR")]
+async fn behind_a_trusted_proxy_each_client_has_its_own_allowance(pool: PgPool) {
+    let (app, _issuer, _) = sso_app_with(pool, |s| {
+        s.trusted_proxies =
+            server::middleware::client_addr::TrustedProxies::parse("127.0.0.1, ::1").unwrap()
+    })
+    .await;
+    let start = |from: &'static str| {
+        browser()
+            .get(format!("{}/auth/login", app.base))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    let mut limited = false;
+    for _ in 0..=LOGIN_BURST {
+        if start("203.0.113.7").await.unwrap().status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the burst was never limited");
+    assert_eq!(
+        start("203.0.113.8").await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
 }
