@@ -168,6 +168,17 @@ build_site() {
   local target="${CARGO_TARGET_DIR:-$ROOT/target}"
   local site="$target/site" out_dir="$target/wasm32-unknown-unknown/$dir"
   local pkg="$site/pkg" wasm="$out_dir/frontend.wasm" main="$out_dir/frontend_split.wasm"
+  # The same WASM through the same tools gives the same pkg/: a warm run keeps it (wasm-opt alone
+  # takes a minute and a half).
+  local built_from
+  built_from="$profile $(sha256sum "$wasm" | cut -d' ' -f1) $(berth-wasm-split --version 2>&1) \
+$(wasm-bindgen --version) $(if [ "$release" = true ]; then wasm-opt --version; fi)"
+  if [ -f "$pkg/.built-from" ] && [ "$(cat "$pkg/.built-from")" = "$built_from" ]; then
+    log "the site's WASM is unchanged since its last build: kept"
+    cp "$ROOT/style/main.css" "$pkg/$LEPTOS_OUTPUT_NAME.css"
+    cp -r "$ROOT/public/." "$site/"
+    return
+  fi
   rm -rf "$pkg"
   mkdir -p "$pkg"
   local parts
@@ -188,6 +199,7 @@ build_site() {
   fi
   cp "$ROOT/style/main.css" "$pkg/$LEPTOS_OUTPUT_NAME.css"
   cp -r "$ROOT/public/." "$site/"
+  printf '%s' "$built_from" >"$pkg/.built-from"
 }
 
 # Compiles (and lints) every server-side crate and target in one pass: what `cargo test` runs,
