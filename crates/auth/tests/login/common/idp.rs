@@ -182,10 +182,10 @@ impl TestIdp {
         Some(idp)
     }
 
-    /// Polls discovery (300 tries, 50 ms apart); panics with the provider's log when it exits
-    /// or never answers.
+    /// Polls discovery (1,200 tries, 50 ms apart: start-up once took over 15 s, right after a
+    /// full build); panics with the provider's log when it exits or never answers.
     async fn wait_ready(&mut self) {
-        const TRIES: u32 = 300;
+        const TRIES: u32 = 1_200;
         let http = reqwest::Client::new();
         let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
         let log = self.log.clone();
@@ -206,7 +206,7 @@ impl TestIdp {
                 // Its log says why; `until` alone could only say that it never came up.
                 assert!(
                     up || !last,
-                    "the provider did not answer discovery within 15 s:\n{}",
+                    "the provider did not answer discovery within 60 s:\n{}",
                     read_logs(&log)
                 );
                 up
