@@ -119,6 +119,13 @@ function claimsOf(user, use) {
 // Signing key, persisted so restarts keep the same `kid` (Berth caches the JWKS).
 
 function loadOrCreateKeys() {
+  const jwks = readOrCreateKeys();
+  // A step of start-up in the log: a provider that never listens shows how far it got.
+  if (!quiet) console.log(`test-idp: signing key ready (${keyFile})`);
+  return jwks;
+}
+
+function readOrCreateKeys() {
   if (existsSync(keyFile)) {
     const jwks = JSON.parse(readFileSync(keyFile, 'utf8'));
     if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) {

@@ -189,6 +189,7 @@ impl TestIdp {
         let http = reqwest::Client::new();
         let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
         let log = self.log.clone();
+        let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
         let mut tries = 0;
         let what = format!("the provider answers {discovery}");
         until(&what, TRIES, Duration::from_millis(50), || {
@@ -206,7 +207,8 @@ impl TestIdp {
                 // Its log says why; `until` alone could only say that it never came up.
                 assert!(
                     up || !last,
-                    "the provider did not answer discovery within 60 s:\n{}",
+                    "the provider did not answer discovery within 60 s ({}):\n{}",
+                    process_state(pid),
                     read_logs(&log)
                 );
                 up
@@ -263,6 +265,18 @@ impl Drop for TestIdp {
 }
 
 /// The provider's stdout log and its stderr next to it.
+/// What the kernel says process `pid` is doing (its state and the call it waits in), for a
+/// provider that neither answers nor exits.
+fn process_state(pid: u32) -> String {
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+    let state = read("status")
+        .lines()
+        .find(|l| l.starts_with("State:"))
+        .unwrap_or("State: unknown")
+        .to_owned();
+    format!("pid {pid}, {state}, waiting in {:?}", read("wchan"))
+}
+
 fn read_logs(log: &Path) -> String {
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     format!("{}{}", read(log), read(&log.with_file_name("provider.err")))
