@@ -27,7 +27,6 @@ pub fn StatusBadge(#[prop(into)] status: StatusName) -> impl IntoView {
     view! { <span class=format!("badge badge-{}", status.0)>{status.0}</span> }
 }
 
-/// A `<time>` element showing a stamp.
 /// The status choice of a list's filter form (`status`, empty: any), as the environment list and
 /// the auditors' view offer it; `status` is the value in the address.
 #[component]
@@ -54,6 +53,7 @@ pub fn StatusFilter(status: Memo<String>) -> impl IntoView {
     }
 }
 
+/// A `<time>` element showing a stamp.
 #[component]
 pub fn When(stamp: Stamp) -> impl IntoView {
     view! { <time datetime=stamp.iso>{stamp.display}</time> }
