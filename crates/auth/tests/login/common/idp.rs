@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use berth_auth::OidcSettings;
-use berth_testkit::until;
 
 use super::{CLIENT_ID, CLIENT_SECRET, POST_LOGOUT_URI, REDIRECT_URI, ROLE_MAP};
 
@@ -110,6 +109,12 @@ impl Default for IdpOptions {
     }
 }
 
+/// A provider that has not answered discovery after this long is killed and started again, up
+/// to three starts in all: in full test runs one sometimes stopped before creating its signing
+/// key (sleeping in a futex, says `process_state`) and never answered. Why is not known yet.
+const START_WITHIN: Duration = Duration::from_secs(20);
+const START_ATTEMPTS: u32 = 3;
+
 /// A running `node tools/test-idp/provider.mjs`, killed on drop.
 pub struct TestIdp {
     child: Option<Child>,
@@ -136,85 +141,93 @@ impl TestIdp {
             );
             return None;
         }
-        let dir = TempDir::new();
-        let port = opts.port.unwrap_or_else(free_port);
-        let issuer = format!("http://127.0.0.1:{port}");
-        let key_file = opts
-            .key_file
-            .clone()
-            .unwrap_or_else(|| dir.0.join("jwks.json"));
-        let log = dir.0.join("provider.log");
-        let mut command = Command::new("node");
-        if let Some(users) = &opts.users_file {
-            command.env("IDP_USERS_FILE", users);
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let dir = TempDir::new();
+            let port = opts.port.unwrap_or_else(free_port);
+            let issuer = format!("http://127.0.0.1:{port}");
+            let key_file = opts
+                .key_file
+                .clone()
+                .unwrap_or_else(|| dir.0.join("jwks.json"));
+            let log = dir.0.join("provider.log");
+            let mut command = Command::new("node");
+            if let Some(users) = &opts.users_file {
+                command.env("IDP_USERS_FILE", users);
+            }
+            let child = command
+                .arg(idp_dir().join("provider.mjs"))
+                .env("IDP_PORT", port.to_string())
+                .env("IDP_ISSUER", &issuer)
+                .env("IDP_CLIENT_ID", CLIENT_ID)
+                .env("IDP_CLIENT_SECRET", CLIENT_SECRET)
+                .env("IDP_REDIRECT_URIS", REDIRECT_URI)
+                .env("IDP_POST_LOGOUT_REDIRECT_URIS", POST_LOGOUT_URI)
+                .env("IDP_KEY_FILE", &key_file)
+                .env(
+                    "IDP_ID_TOKEN_GROUPS",
+                    if opts.groups_in_id_token { "1" } else { "0" },
+                )
+                .env(
+                    "IDP_REFRESH_TOKENS",
+                    if opts.refresh_tokens { "1" } else { "0" },
+                )
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log).expect("log file"))
+                .stderr(std::fs::File::create(dir.0.join("provider.err")).expect("log file"))
+                .spawn()
+                .expect("spawn node tools/test-idp/provider.mjs");
+            let mut idp = TestIdp {
+                child: Some(child),
+                port,
+                issuer,
+                key_file,
+                log,
+                _dir: dir,
+            };
+            match idp.wait_ready(START_WITHIN).await {
+                Ok(()) => return Some(idp),
+                // Dropped: killed and its scratch directory removed; a fresh one starts.
+                Err(why) => failures.push(why),
+            }
         }
-        let child = command
-            .arg(idp_dir().join("provider.mjs"))
-            .env("IDP_PORT", port.to_string())
-            .env("IDP_ISSUER", &issuer)
-            .env("IDP_CLIENT_ID", CLIENT_ID)
-            .env("IDP_CLIENT_SECRET", CLIENT_SECRET)
-            .env("IDP_REDIRECT_URIS", REDIRECT_URI)
-            .env("IDP_POST_LOGOUT_REDIRECT_URIS", POST_LOGOUT_URI)
-            .env("IDP_KEY_FILE", &key_file)
-            .env(
-                "IDP_ID_TOKEN_GROUPS",
-                if opts.groups_in_id_token { "1" } else { "0" },
-            )
-            .env(
-                "IDP_REFRESH_TOKENS",
-                if opts.refresh_tokens { "1" } else { "0" },
-            )
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).expect("log file"))
-            .stderr(std::fs::File::create(dir.0.join("provider.err")).expect("log file"))
-            .spawn()
-            .expect("spawn node tools/test-idp/provider.mjs");
-        let mut idp = TestIdp {
-            child: Some(child),
-            port,
-            issuer,
-            key_file,
-            log,
-            _dir: dir,
-        };
-        idp.wait_ready().await;
-        Some(idp)
+        panic!(
+            "the provider never answered in {START_ATTEMPTS} starts:\n{}",
+            failures.join("\n---\n")
+        );
     }
 
-    /// Polls discovery (1,200 tries, 50 ms apart: start-up once took over 15 s, right after a
-    /// full build); panics with the provider's log when it exits or never answers.
-    async fn wait_ready(&mut self) {
-        const TRIES: u32 = 1_200;
+    /// Polls discovery every 50 ms for up to `within`; `Err` with the provider's process state
+    /// and log when it never answers; panics when it exits.
+    async fn wait_ready(&mut self, within: Duration) -> Result<(), String> {
         let http = reqwest::Client::new();
         let discovery = format!("{}/.well-known/openid-configuration", self.issuer);
-        let log = self.log.clone();
         let pid = self.child.as_ref().map(Child::id).unwrap_or_default();
-        let mut tries = 0;
-        let what = format!("the provider answers {discovery}");
-        until(&what, TRIES, Duration::from_millis(50), || {
-            tries += 1;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!(
                     "the provider exited during start-up ({status}):\n{}",
-                    read_logs(&log)
+                    read_logs(&self.log)
                 );
             }
-            let request = http.get(&discovery).send();
-            let (last, log) = (tries == TRIES, log.clone());
-            async move {
-                let up = request.await.is_ok_and(|r| r.status().is_success());
-                // Its log says why; `until` alone could only say that it never came up.
-                assert!(
-                    up || !last,
-                    "the provider did not answer discovery within 60 s ({}):\n{}",
+            let answer = http
+                .get(&discovery)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "no answer at {discovery} within {within:?} ({}):\n{}",
                     process_state(pid),
-                    read_logs(&log)
-                );
-                up
+                    read_logs(&self.log)
+                ));
             }
-        })
-        .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn logs(&self) -> String {
