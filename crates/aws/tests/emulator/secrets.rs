@@ -1,6 +1,7 @@
 //! The registry password: by a dynamic reference in the template, never a stack parameter.
 
 use super::support::assert_only_registry_secret_modified;
+use super::support::stack_parameters;
 use crate::common::{emulator_available, params, trucking, Clients, REGISTRY_PASSWORD};
 use berth_aws::EnsureKind;
 use secrecy::SecretString;
@@ -30,22 +31,7 @@ async fn the_registry_password_reaches_the_unit_secret_by_reference_never_as_a_p
     let stack_text = |stack_id: String| {
         let cfn = clients.cloudformation.clone();
         async move {
-            let described = cfn
-                .describe_stacks()
-                .stack_name(&stack_id)
-                .send()
-                .await
-                .unwrap();
-            let parameters: Vec<(String, String)> = described.stacks()[0]
-                .parameters()
-                .iter()
-                .map(|p| {
-                    (
-                        p.parameter_key().unwrap_or_default().to_owned(),
-                        p.parameter_value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
+            let parameters: Vec<(String, String)> = stack_parameters(&cfn, &stack_id).await;
             let template = cfn
                 .get_template()
                 .stack_name(&stack_id)

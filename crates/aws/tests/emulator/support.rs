@@ -127,19 +127,18 @@ pub(super) fn assert_only_registry_secret_modified(plan: &berth_aws::StackPlan) 
     );
 }
 
-/// The stack's parameters and its number of events, read with the raw SDK client.
-pub(super) async fn parameters_and_events(
-    clients: &Clients,
+/// The stack's parameters as (key, value), read with the raw SDK client.
+pub(super) async fn stack_parameters<B: FromIterator<(String, String)>>(
+    cfn: &aws_sdk_cloudformation::Client,
     stack: &str,
-) -> (std::collections::BTreeMap<String, String>, usize) {
-    let cfn = &clients.cloudformation;
+) -> B {
     let described = cfn
         .describe_stacks()
         .stack_name(stack)
         .send()
         .await
         .unwrap();
-    let parameters = described.stacks()[0]
+    described.stacks()[0]
         .parameters()
         .iter()
         .map(|p| {
@@ -148,7 +147,16 @@ pub(super) async fn parameters_and_events(
                 p.parameter_value().unwrap_or_default().to_owned(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The stack's parameters and its number of events, read with the raw SDK client.
+pub(super) async fn parameters_and_events(
+    clients: &Clients,
+    stack: &str,
+) -> (std::collections::BTreeMap<String, String>, usize) {
+    let cfn = &clients.cloudformation;
+    let parameters = stack_parameters(cfn, stack).await;
     let events = cfn
         .describe_stack_events()
         .stack_name(stack)
