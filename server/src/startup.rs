@@ -33,6 +33,7 @@ pub struct Application {
     router: Router,
     /// How long a client may take to send a request's headers.
     client_timeout: std::time::Duration,
+    trusted_proxies: mw::client_addr::TrustedProxies,
     /// The in-process provisioning worker, when enabled.
     worker: Option<Worker>,
     /// Webhook deliveries and email.
@@ -302,12 +303,7 @@ impl Application {
                 settings.secure_cookies,
                 mw::headers::layer,
             ))
-            .layer(TraceLayer::new_for_http())
-            // Outermost: every layer and handler inside reads the client's address.
-            .layer(middleware::from_fn_with_state(
-                settings.trusted_proxies.clone(),
-                mw::client_addr::layer,
-            ));
+            .layer(TraceLayer::new_for_http());
 
         let listener = TcpListener::bind(settings.site_addr)
             .await
@@ -316,6 +312,7 @@ impl Application {
             listener,
             router,
             client_timeout: settings.limits.client_timeout,
+            trusted_proxies: settings.trusted_proxies.clone(),
             worker,
             notifiers,
             progress,
@@ -364,7 +361,8 @@ impl Application {
                 }
             }))
         };
-        let served = serve(self.listener, self.router, self.client_timeout, {
+        let limits = (self.client_timeout, self.trusted_proxies);
+        let served = serve(self.listener, self.router, limits, {
             let progress = self.progress.clone();
             async move {
                 shutdown.await;
@@ -390,12 +388,13 @@ impl Application {
 ///
 /// What `axum::serve` does, plus a timer: a client gets `client_timeout` to send a request's
 /// headers (the request body has its own limit, see [`Application::build_with_pool`]), so a
-/// connection trickling bytes is cut off instead of held open. Each request carries the peer
-/// address (`ConnectInfo`) for the audit trail.
+/// connection trickling bytes is cut off instead of held open. Each request carries the
+/// client's address (`ConnectInfo`: the peer's, or the one a trusted proxy forwarded) for the
+/// audit trail and the login limit.
 async fn serve(
     listener: TcpListener,
     router: Router,
-    client_timeout: std::time::Duration,
+    (client_timeout, trusted): (std::time::Duration, mw::client_addr::TrustedProxies),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     use hyper_util::{
@@ -410,6 +409,7 @@ async fn serve(
         .header_read_timeout(client_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let trusted = Arc::new(trusted);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -429,11 +429,13 @@ async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
+        let trusted = trusted.clone();
         let service = tower::ServiceExt::map_request(
             router.clone(),
             move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                let client = trusted.client(peer, req.headers());
                 req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
+                    .insert(axum::extract::ConnectInfo(client));
                 req
             },
         );

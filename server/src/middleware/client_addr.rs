@@ -7,12 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::{
-    extract::{ConnectInfo, Request, State},
-    http::HeaderMap,
-    middleware::Next,
-    response::Response,
-};
+use axum::http::HeaderMap;
 use ipnet::IpNet;
 
 /// The proxies whose `X-Forwarded-For` is believed (none by default: the peer's address is the
@@ -78,21 +73,6 @@ fn forwarded_ip(entry: &str) -> Option<IpAddr> {
         .parse::<IpAddr>()
         .ok()
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
-}
-
-/// Replaces the peer address every handler reads (`ConnectInfo`) with the client's.
-pub async fn layer(
-    State(trusted): State<TrustedProxies>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let client = trusted.client(peer, req.headers());
-        if client != peer {
-            req.extensions_mut().insert(ConnectInfo(client));
-        }
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]
