@@ -2,9 +2,12 @@
 //!
 //! Everything here goes through [`CloudFormationApi`], so the paths no emulator can produce
 //! (rollbacks, long in-progress states, failure events) are tested with scripted answers in
-//! `crates/aws/tests/driver.rs`.
+//! `crates/aws/tests/driver/`.
 
+mod delete;
 mod events;
+mod lookup;
+mod owner;
 mod plan;
 mod preview;
 mod wait;
@@ -12,13 +15,14 @@ mod wait;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::api::{
-    ChangeSetKind, ChangeSetRequest, ChangeSetSnapshot, CloudFormationApi, StackResource,
-    StackSnapshot,
+    ChangeSetKind, ChangeSetRequest, ChangeSetSnapshot, CloudFormationApi, StackSnapshot,
 };
 use crate::error::{AwsError, Result};
 use crate::status::{attention_hint, phase, Phase};
-use crate::unit::{Tag, TAG_COMPANY, TAG_UNIT};
+use crate::unit::Tag;
+use owner::{check_owner, owner_tags};
 
+pub use delete::DeletionOutcome;
 pub use events::{operation_failures, summarize_failure, ResourceFailure};
 pub use plan::{ChangeAction, DesiredStack, EnsureOutcome, PlannedChange, StackPlan};
 pub use preview::{PreviewKind, PreviewParameter, StackPreview, REDACTED};
@@ -33,79 +37,6 @@ fn unique_suffix() -> u128 {
 
 fn is_no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
-}
-
-/// The tags that say whose a stack is (`berth:company`, `berth:unit`), from the desired tags.
-/// Without them Berth could not tell its stack from another's, so nothing is touched.
-fn owner_tags(tags: &[Tag]) -> Result<Vec<Tag>> {
-    [TAG_COMPANY, TAG_UNIT]
-        .iter()
-        .map(|key| {
-            tags.iter().find(|t| t.key == *key).cloned().ok_or_else(|| {
-                AwsError::InvalidInput(format!(
-                    "the desired stack carries no {key} tag: Berth only touches stacks whose \
-                     {TAG_COMPANY} and {TAG_UNIT} tags name the unit"
-                ))
-            })
-        })
-        .collect()
-}
-
-fn describe_tags(tags: &[&Tag]) -> String {
-    if tags.is_empty() {
-        return "none".into();
-    }
-    tags.iter()
-        .map(|t| format!("{}={}", t.key, t.value))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Refuses a stack whose `berth:company`/`berth:unit` tags do not name `owner`: Berth never
-/// updates or deletes another unit's (or another tool's) stack, whatever its name. A stack
-/// still in `REVIEW_IN_PROGRESS` (an empty stack a change set made, no resources yet) may
-/// carry no tags at all; it is refused only when its tags name someone else.
-fn check_owner(stack: &StackSnapshot, owner: &[Tag]) -> Result<()> {
-    let missing = owner.iter().any(|t| !stack.tags.contains(t));
-    let contradicted = owner.iter().any(|o| {
-        stack
-            .tags
-            .iter()
-            .any(|t| t.key == o.key && t.value != o.value)
-    });
-    let refused = if phase(&stack.status) == Phase::Review {
-        contradicted
-    } else {
-        missing
-    };
-    if !refused {
-        return Ok(());
-    }
-    let found: Vec<&Tag> = stack
-        .tags
-        .iter()
-        .filter(|t| t.key == TAG_COMPANY || t.key == TAG_UNIT)
-        .collect();
-    Err(AwsError::NotOurStack {
-        stack: format!("{} ({})", stack.stack_name, stack.stack_id),
-        expected: describe_tags(&owner.iter().collect::<Vec<_>>()),
-        found: describe_tags(&found),
-    })
-}
-
-/// What [`StackDriver::delete_once`] found and did; exactly one call over a stack's life
-/// reports [`DeletionOutcome::Deleted`] unless a crash came between `DeleteStack` and the
-/// wait, in which case the repeat reports [`DeletionOutcome::FinishedEarlierDeletion`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeletionOutcome {
-    /// This call sent `DeleteStack` and saw the stack gone.
-    Deleted,
-    /// The stack was already `DELETE_IN_PROGRESS` (an earlier call's deletion); this call
-    /// waited until it was gone and sent nothing.
-    FinishedEarlierDeletion,
-    /// There was no live stack: nothing was sent.
-    AlreadyGone,
 }
 
 /// What a plan is for; decides what it may do to the stack and how strict its clean-up is.
@@ -207,69 +138,6 @@ impl<A: CloudFormationApi> StackDriver<A> {
                 status: stack.status.clone(),
                 summary,
             },
-        }
-    }
-
-    /// Deletes a stack once and waits until it is gone; safe to repeat after a crash. A stack
-    /// already gone (or `DELETE_COMPLETE`) is [`DeletionOutcome::AlreadyGone`]; one found in
-    /// `DELETE_IN_PROGRESS` (a deletion started earlier) is waited for, without a second
-    /// `DeleteStack`, and is [`DeletionOutcome::FinishedEarlierDeletion`]; any other busy
-    /// state is waited out first. `DELETE_FAILED` needs a person
-    /// ([`AwsError::StackNeedsAttention`]). A stack whose `berth:company`/`berth:unit` tags do
-    /// not match `owner` is refused ([`AwsError::NotOurStack`]) before anything is sent.
-    #[tracing::instrument(skip_all, fields(stack = %stack_id))]
-    pub async fn delete_once(&self, stack_id: &str, owner: &[Tag]) -> Result<DeletionOutcome> {
-        let owner = owner_tags(owner)?;
-        let Some(stack) = self.describe(stack_id).await? else {
-            return Ok(DeletionOutcome::AlreadyGone);
-        };
-        if phase(&stack.status) != Phase::Deleted {
-            check_owner(&stack, &owner)?;
-        }
-        let stack = match phase(&stack.status) {
-            Phase::Deleted => return Ok(DeletionOutcome::AlreadyGone),
-            _ if stack.status == "DELETE_IN_PROGRESS" => {
-                tracing::info!("stack already being deleted, waiting for it");
-                return match self.wait_until_settled(&stack.stack_id).await? {
-                    None => Ok(DeletionOutcome::FinishedEarlierDeletion),
-                    Some(s) if phase(&s.status) == Phase::Deleted => {
-                        Ok(DeletionOutcome::FinishedEarlierDeletion)
-                    }
-                    Some(s) => Err(self.failure(&s).await),
-                };
-            }
-            Phase::NeedsAttention => return Err(self.failure(&stack).await),
-            Phase::InProgress => {
-                tracing::info!(status = %stack.status, "stack busy, waiting before deleting");
-                match self.wait_until_settled(&stack.stack_id).await? {
-                    None => return Ok(DeletionOutcome::AlreadyGone),
-                    Some(s) if phase(&s.status) == Phase::Deleted => {
-                        return Ok(DeletionOutcome::AlreadyGone)
-                    }
-                    Some(s) if phase(&s.status) == Phase::NeedsAttention => {
-                        return Err(self.failure(&s).await)
-                    }
-                    Some(s) => s,
-                }
-            }
-            _ => stack,
-        };
-        self.delete(&stack.stack_id).await?;
-        Ok(DeletionOutcome::Deleted)
-    }
-
-    /// Deletes a stack and waits until it is gone.
-    #[tracing::instrument(skip_all, fields(stack = %stack_id))]
-    pub async fn delete(&self, stack_id: &str) -> Result<()> {
-        let token = format!("berth-delete-{}", unique_suffix());
-        self.api
-            .delete_stack(stack_id, &token)
-            .await
-            .map_err(|e| AwsError::api(format!("stack {stack_id}"), e))?;
-        match self.wait_until_settled(stack_id).await? {
-            None => Ok(()),
-            Some(s) if phase(&s.status) == Phase::Deleted => Ok(()),
-            Some(s) => Err(self.failure(&s).await),
         }
     }
 
@@ -636,57 +504,5 @@ impl<A: CloudFormationApi> StackDriver<A> {
             ChangeSetKind::Create => EnsureOutcome::Created { stack, plan },
             ChangeSetKind::Update => EnsureOutcome::Updated { stack, plan },
         })
-    }
-
-    /// Finds the one live stack carrying `tag` by paginating `DescribeStacks`.
-    pub async fn find_by_tag(&self, tag: &Tag) -> Result<Option<StackSnapshot>> {
-        self.find_by_tags(std::slice::from_ref(tag)).await
-    }
-
-    /// Finds the one live stack carrying every tag of `tags` by paginating `DescribeStacks`.
-    /// A stack with only some of them (another unit's stack with the same company tag, say)
-    /// is not it.
-    #[tracing::instrument(skip_all, fields(tags = ?tags))]
-    pub async fn find_by_tags(&self, tags: &[Tag]) -> Result<Option<StackSnapshot>> {
-        let wanted = tags
-            .iter()
-            .map(Tag::to_string)
-            .collect::<Vec<_>>()
-            .join(" and ");
-        let mut found: Option<StackSnapshot> = None;
-        let mut token = None;
-        loop {
-            let (stacks, next) = self
-                .api
-                .list_stacks_page(token)
-                .await
-                .map_err(|e| AwsError::api(format!("stacks tagged {wanted}"), e))?;
-            for stack in stacks {
-                if phase(&stack.status) == Phase::Deleted
-                    || !tags.iter().all(|t| stack.tags.contains(t))
-                {
-                    continue;
-                }
-                if let Some(first) = &found {
-                    return Err(AwsError::AmbiguousStacks {
-                        tag: wanted.clone(),
-                        first: format!("{} ({})", first.stack_name, first.stack_id),
-                        second: format!("{} ({})", stack.stack_name, stack.stack_id),
-                    });
-                }
-                found = Some(stack);
-            }
-            token = next;
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
-    }
-
-    pub async fn resources(&self, stack_id: &str) -> Result<Vec<StackResource>> {
-        self.api
-            .list_resources(stack_id)
-            .await
-            .map_err(|e| AwsError::api(format!("stack {stack_id}"), e))
     }
 }
