@@ -7,15 +7,15 @@
 
 mod claim;
 mod enqueue;
+mod fail;
 mod finish;
 mod operators;
 mod reads;
 
 pub(crate) use claim::{attempt_is_live, claim, heartbeat, load_context, Claimed};
 pub use enqueue::{enqueue_run, enqueue_run_with};
-pub(crate) use finish::{
-    finish_failure, finish_success, reap_exhausted, release, Failure, Finished,
-};
+pub(crate) use fail::{finish_failure, reap_exhausted, Failure};
+pub(crate) use finish::{finish_success, release, Finished};
 pub use operators::{cancel_run, retry_run};
 pub use reads::{
     latest_run, releases_of, run, run_status, steps_of_run, ReleaseRecord, RunView, StepView,
