@@ -2,7 +2,9 @@
 //! states (with the optional born-`active` race), upgrade 204 with replace semantics, rollback,
 //! delete. Only served when the simulator runs with `legacy_apps`.
 
-use std::time::{Instant, SystemTime};
+mod changes;
+
+use std::time::Instant;
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -11,7 +13,8 @@ use serde_json::{json, Map, Value};
 use super::request::Req;
 use super::respond::rfc3339;
 use super::respond::{collection, json_response, norman_error};
-use crate::world::{Action, HelmRecord, LegacyApp, LegacyHelmRevision, LegacyRevision, World};
+use crate::world::{LegacyApp, LegacyRevision, World};
+use changes::{create, rollback, upgrade};
 
 /// `catalog://?catalog=X&type=…&template=T&version=V` → (repo name, template, version).
 fn parse_external_id(id: &str) -> Option<(String, String, String)> {
@@ -204,53 +207,6 @@ pub fn app_revisions(world: &mut World, req: &Req, segs: &[&str]) -> Response {
     }
 }
 
-/// Starts an install, upgrade or rollback of a legacy app: the spec becomes `content`, Helm gets
-/// a new revision, and (when it will succeed) a new apprevision is recorded.
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    world: &mut World,
-    now: Instant,
-    key: &(String, String),
-    kind: &'static str,
-    content: (String, Map<String, Value>, String),
-    template: &str,
-    version: &str,
-    description: String,
-    fail: Option<String>,
-) {
-    let id = format!("apprevision-{}", world.next_suffix());
-    let app = world.legacy_apps.get_mut(key).expect("exists");
-    let number = app.helm.last().map_or(1, |r| r.number + 1);
-    let (external_id, answers, values_yaml) = content;
-    let rev = LegacyRevision {
-        id,
-        external_id,
-        answers,
-        values_yaml,
-        created_wall: SystemTime::now(),
-        created_ms: app.next_created_ms(),
-        helm_revision: number,
-    };
-    app.helm.push(LegacyHelmRevision {
-        number,
-        chart: template.to_owned(),
-        version: version.to_owned(),
-        values_yaml: rev.values_yaml.clone(),
-        description,
-        kind,
-        fail_message: fail.clone(),
-        started: now,
-    });
-    // Rancher records an apprevision only for a deployment that worked.
-    if fail.is_none() {
-        app.history.push(rev.clone());
-    }
-    app.current = rev;
-    app.started = now;
-    app.fail_message = fail;
-    app.born_active = app.born_active && kind == "install";
-}
-
 /// `GET /v3/templates/<ns>:<catalog>-<template>` (or `<catalog>-<template>`).
 pub fn template(world: &mut World, req: &Req, id: &str) -> Response {
     if !world.legacy_enabled {
@@ -340,120 +296,7 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                 ),
             )
         }
-        (Method::POST, 3) => {
-            let body = match req.body_json() {
-                Ok(b) => b,
-                Err(e) => {
-                    return norman_error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "InvalidBodyContent",
-                        e,
-                        None,
-                    )
-                }
-            };
-            let name = body["name"].as_str().unwrap_or_default().to_owned();
-            let ns = body["targetNamespace"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let external_id = body["externalId"].as_str().unwrap_or_default().to_owned();
-            for (field, v) in [
-                ("name", &name),
-                ("targetNamespace", &ns),
-                ("externalId", &external_id),
-            ] {
-                if v.is_empty() {
-                    return norman_error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "MissingRequired",
-                        format!("Field {field} is required"),
-                        Some(field),
-                    );
-                }
-            }
-            let in_project = world
-                .namespaces
-                .get(&cluster)
-                .and_then(|m| m.get(&ns))
-                .is_some_and(|n| n.project_id.as_deref() == Some(project_id.as_str()));
-            if !in_project {
-                return norman_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "InvalidReference",
-                    format!("namespace {ns} is not in project {project_id}"),
-                    Some("targetNamespace"),
-                );
-            }
-            if world
-                .legacy_apps
-                .contains_key(&(project_id.clone(), name.clone()))
-            {
-                return norman_error(
-                    StatusCode::CONFLICT,
-                    "AlreadyExists",
-                    format!("apps \"{name}\" already exists"),
-                    None,
-                );
-            }
-            let (template, version) = match check_external_id(world, &cluster, &external_id) {
-                Ok(v) => v,
-                Err(resp) => return *resp,
-            };
-            let fail = world.faults.fail_charts.get(&template).cloned();
-            let placeholder = LegacyRevision {
-                id: String::new(),
-                external_id: external_id.clone(),
-                answers: Map::new(),
-                values_yaml: String::new(),
-                created_wall: SystemTime::now(),
-                created_ms: 0,
-                helm_revision: 0,
-            };
-            let key = (project_id.clone(), name.clone());
-            world.legacy_apps.insert(
-                key.clone(),
-                LegacyApp {
-                    project_id: project_id.clone(),
-                    name: name.clone(),
-                    target_namespace: ns.clone(),
-                    current: placeholder,
-                    history: Vec::new(),
-                    helm: Vec::new(),
-                    started: now,
-                    fail_message: None,
-                    born_active: world.faults.legacy_born_active,
-                    removing_since: None,
-                },
-            );
-            apply(
-                world,
-                now,
-                &key,
-                "install",
-                (
-                    external_id,
-                    body["answers"].as_object().cloned().unwrap_or_default(),
-                    body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
-                ),
-                &template,
-                &version,
-                "Install complete".into(),
-                fail,
-            );
-            record(
-                world,
-                &cluster,
-                &ns,
-                &name,
-                Action::Install,
-                &template,
-                &version,
-                "",
-            );
-            let app = world.legacy_apps[&key].clone();
-            json_response(StatusCode::CREATED, app_json(world, req, &app, now))
-        }
+        (Method::POST, 3) => create(world, now, req, &project_id, &cluster),
         (Method::GET, 5) if segs[4] == "revision" => {
             // The app's `revision` link: its apprevisions.
             let name = segs[3].rsplit(':').next().unwrap_or(segs[3]);
@@ -496,112 +339,8 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                     let a = a.clone();
                     json_response(StatusCode::OK, app_json(world, req, &a, now))
                 }
-                (Method::POST, Some("upgrade")) => {
-                    let body = req.body_json().unwrap_or(Value::Null);
-                    let external_id = body["externalId"]
-                        .as_str()
-                        .unwrap_or(&app.current.external_id)
-                        .to_owned();
-                    let (template, version) = match check_external_id(world, &cluster, &external_id)
-                    {
-                        Ok(v) => v,
-                        Err(resp) => return *resp,
-                    };
-                    // Replace, never merge: a missing valuesYaml clears it.
-                    let fail = world
-                        .faults
-                        .fail_upgrades
-                        .get(&name)
-                        .or_else(|| world.faults.fail_upgrades.get(&template))
-                        .or_else(|| world.faults.fail_charts.get(&template))
-                        .cloned();
-                    apply(
-                        world,
-                        now,
-                        &key,
-                        "upgrade",
-                        (
-                            external_id,
-                            body["answers"].as_object().cloned().unwrap_or_default(),
-                            body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
-                        ),
-                        &template,
-                        &version,
-                        "Upgrade complete".into(),
-                        fail,
-                    );
-                    record(
-                        world,
-                        &cluster,
-                        &app.target_namespace,
-                        &name,
-                        Action::Upgrade,
-                        &template,
-                        &version,
-                        "",
-                    );
-                    axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
-                }
-                (Method::POST, Some("rollback")) => {
-                    // Rancher's handler reads `revisionId` as the apprevision's *name* and
-                    // prefixes the project's namespace itself (`p-yyyyy:<name>`).
-                    let body = req.body_json().unwrap_or(Value::Null);
-                    let rid = body["revisionId"].as_str().unwrap_or_default();
-                    if rid.is_empty() {
-                        return norman_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "ServerError",
-                            "revision is empty",
-                            None,
-                        );
-                    }
-                    let Some(rev) = app.history.iter().find(|r| r.id == rid).cloned() else {
-                        let short = project_id.split(':').nth(1).unwrap_or(&project_id);
-                        return norman_error(
-                            StatusCode::NOT_FOUND,
-                            "NotFound",
-                            format!("apprevisions.project.cattle.io \"{short}:{rid}\" not found"),
-                            None,
-                        );
-                    };
-                    let (template, version) =
-                        match check_external_id(world, &cluster, &rev.external_id) {
-                            Ok(v) => v,
-                            Err(resp) => return *resp,
-                        };
-                    let fail = world
-                        .faults
-                        .fail_rollbacks
-                        .get(&name)
-                        .or_else(|| world.faults.fail_rollbacks.get(&template))
-                        .cloned();
-                    apply(
-                        world,
-                        now,
-                        &key,
-                        "rollback",
-                        (
-                            rev.external_id.clone(),
-                            rev.answers.clone(),
-                            rev.values_yaml.clone(),
-                        ),
-                        &template,
-                        &version,
-                        format!("Rollback to {}", rev.helm_revision),
-                        fail,
-                    );
-                    record(
-                        world,
-                        &cluster,
-                        &app.target_namespace,
-                        &name,
-                        Action::Rollback,
-                        &template,
-                        &version,
-                        &format!("Rollback to {}", rev.helm_revision),
-                    );
-                    axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
-                }
+                (Method::POST, Some("upgrade")) => upgrade(world, now, req, &cluster, &key, &app),
+                (Method::POST, Some("rollback")) => rollback(world, now, req, &cluster, &key, &app),
                 (Method::POST, Some(other)) => norman_error(
                     StatusCode::NOT_FOUND,
                     "ActionNotAvailable",
@@ -618,34 +357,4 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
         }
         _ => norman_error(StatusCode::NOT_FOUND, "NotFound", "not found", None),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record(
-    world: &mut World,
-    cluster: &str,
-    ns: &str,
-    release: &str,
-    action: Action,
-    chart: &str,
-    version: &str,
-    description: &str,
-) {
-    let counter = match action {
-        Action::Install => "helm install",
-        Action::Upgrade => "helm upgrade",
-        Action::Rollback => "helm rollback",
-        Action::Uninstall => "helm uninstall",
-    };
-    world.count(counter.into());
-    world.history.push(HelmRecord {
-        cluster: cluster.into(),
-        namespace: ns.into(),
-        release: release.into(),
-        action,
-        chart: chart.into(),
-        version: version.into(),
-        operation: "legacy-v3-app".into(),
-        description: description.into(),
-    });
 }
