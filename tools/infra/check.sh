@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validates Berth's infrastructure code without AWS credentials, docker or a cluster:
 #   1. checkov over terraform/ (findings fixed, or skipped inline with a written reason)
-#   2. the HCL policy tests (tools/infra/test_terraform.py, with negative tests)
+#   2. the HCL policy checks (tools/infra/terraform_checks.py; test_terraform.py, with negative tests)
 #   3. terraform itself (>= 1.11, on PATH or $BERTH_TERRAFORM), offline: fmt -check, init
 #      -backend=false with the AWS provider from a local filesystem mirror ($BERTH_TF_MIRROR,
 #      default /opt/tf-plugins) and the committed lock file read-only, validate against the
@@ -10,8 +10,8 @@
 #   4. checkov's Dockerfile checks and tools/infra/test_dockerfile.py (pins match Cargo.lock, base
 #      images by digest, tools installed --locked or hash-checked)
 #   5. kubectl kustomize deploy/overlays/example, then kubernetes-validate (strict schema),
-#      checkov's Kubernetes checks and the deployment tests (tools/infra/test_manifests.py: the
-#      web/worker split, images by digest, the egress allowlists)
+#      checkov's Kubernetes checks and the deployment checks (tools/infra/manifest_checks.py,
+#      tested by test_manifests.py: the web/worker split, images by digest, the egress allowlists)
 # Exits non-zero on the first failing step. Run tools/infra/setup.sh first (it is idempotent).
 # Writes nothing into the repository: terraform's working data lives in a temporary directory.
 set -euo pipefail
