@@ -25,6 +25,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-central-1")
 
 import berth_moto_ext as ext  # noqa: E402  (first: it must precede template parsing)
+import berth_moto_faults as faults  # noqa: E402  (loaded by berth_moto_ext)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from moto.cloudformation import models as cfn_models  # noqa: E402
@@ -83,11 +84,13 @@ def check_internals() -> None:
           "_parsed_resources" in inspect.getsource(parsing.ResourceMap.__init__))
     check("Stack helpers", all(hasattr(cfn_models.Stack, n) for n in ("_parse_template", "_create_output_map")))
     check("ChangeSet.diff hooked", cfn_models.ChangeSet.diff is ext._change_set_diff)
-    check("execute_change_set hooked", cfn_models.CloudFormationBackend.execute_change_set is ext._execute_change_set)
+    check("execute_change_set hooked (faults first, then outputs follow the template)",
+          cfn_models.CloudFormationBackend.execute_change_set is faults._execute_change_set
+          and faults._execute_without_faults is ext._execute_change_set)
     check("ResourceMap.delete hooked (RetainExceptOnCreate)", parsing.ResourceMap.delete is ext._resource_map_delete
           and "DeletionPolicy" in inspect.getsource(ext._original_resource_map_delete))
     from moto.moto_server import werkzeug_app
-    check("fault endpoint hooked into the server", werkzeug_app.DomainDispatcherApplication.__call__ is ext._dispatch)
+    check("fault endpoint hooked into the server", werkzeug_app.DomainDispatcherApplication.__call__ is faults._dispatch)
     check("Event(stack_id, …, resource_status_reason, resource_properties)", signature_has(
         cfn_models.Event.__init__, "stack_id", "stack_name", "logical_resource_id", "physical_resource_id",
         "resource_type", "resource_status", "resource_status_reason", "resource_properties"))
@@ -217,7 +220,7 @@ def check_end_to_end() -> None:
               c3["Status"] == "FAILED" and "didn't contain changes" in c3.get("StatusReason", ""), str(c3.get("StatusReason")))
 
         # Fault switch: the next update fails at RegistrySecret and rolls back.
-        armed = ext.arm_update_fault(ext_account(), REGION, {
+        armed = faults.arm_update_fault(ext_account(), REGION, {
             "stack_name": stack, "logical_id": "RegistrySecret", "reason": "injected"})
         check("fault armed", armed["outcome"] == "rollback", str(armed))
         cfn.create_change_set(StackName=stack, ChangeSetName="c4", ChangeSetType="UPDATE",
