@@ -1,7 +1,9 @@
 //! Test support shared by Berth's suites (a dev-dependency only; never linked into the product):
-//! the AWS emulator and mail catcher probes, one bounded polling helper, and the demo users read from the single
-//! file the local identity provider serves (`tools/test-idp/users.json`).
+//! the AWS emulator and mail catcher probes, one bounded polling helper, the database's runtime
+//! role, and the demo users read from the single file the local identity provider serves
+//! (`tools/test-idp/users.json`).
 
+pub mod db;
 pub mod emulator;
 pub mod maildev;
 pub mod probe;

@@ -6,40 +6,14 @@ use berth_db::{audit_chain::ChainReport, PgPool};
 use reqwest::StatusCode;
 use sqlx::{postgres::PgPoolOptions, Executor};
 
-use crate::helpers::{spawn, try_spawn_with};
+use berth_testkit::db::{ensure_runtime_role, RUNTIME_ROLE};
 
-/// The role tools/lib.sh creates (the database tests take it on too).
-const RUNTIME_ROLE: &str = "berth_app";
+use crate::helpers::{spawn, try_spawn_with};
 
 /// A pool on the test's database whose connections act as the runtime role (`SET ROLE`: the
 /// test user is a member of it, as tools/lib.sh sets up).
 async fn as_runtime_role(owner: &PgPool) -> PgPool {
-    let (exists, member): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
-                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
-                    AND pg_has_role(current_user, $1, 'MEMBER')",
-    )
-    .bind(RUNTIME_ROLE)
-    .fetch_one(owner)
-    .await
-    .unwrap();
-    let help = format!(
-        "this test needs the role {RUNTIME_ROLE} and the test user to be a member of it; as a \
-         superuser: CREATE ROLE {RUNTIME_ROLE} LOGIN PASSWORD '{RUNTIME_ROLE}'; \
-         GRANT {RUNTIME_ROLE} TO <the DATABASE_URL user> (tools/lib.sh does)"
-    );
-    if !exists {
-        owner
-            .execute(format!("CREATE ROLE {RUNTIME_ROLE} NOLOGIN").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("{help} ({e})"));
-    }
-    if !member {
-        owner
-            .execute(format!("GRANT {RUNTIME_ROLE} TO current_user").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("{help} ({e})"));
-    }
+    ensure_runtime_role(&mut owner.acquire().await.unwrap()).await;
     PgPoolOptions::new()
         .max_connections(10)
         .after_connect(|conn, _| {

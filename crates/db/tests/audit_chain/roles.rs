@@ -3,42 +3,15 @@
 use std::borrow::Cow;
 
 use berth_db::{audit_chain::ChainReport, PgPool};
+use berth_testkit::db::{ensure_runtime_role, RUNTIME_ROLE};
 use serde_json::json;
 use sqlx::{migrate::Migrator, PgConnection};
 
 use super::support::*;
 
-/// The role the application runs as in a split set-up; tools/lib.sh creates it (and lets the
-/// owner `SET ROLE` to it). Roles belong to the cluster, not to the test's database.
-const RUNTIME_ROLE: &str = "berth_app";
-
+/// Acts as the runtime role on `conn` from here on.
 async fn become_runtime_role(conn: &mut PgConnection) {
-    let (exists, member): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
-                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
-                    AND pg_has_role(current_user, $1, 'MEMBER')",
-    )
-    .bind(RUNTIME_ROLE)
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    let help = format!(
-        "this test needs the role {RUNTIME_ROLE} and the test user to be a member of it; as a \
-         superuser: CREATE ROLE {RUNTIME_ROLE} LOGIN PASSWORD '{RUNTIME_ROLE}'; \
-         GRANT {RUNTIME_ROLE} TO <the DATABASE_URL user> (tools/lib.sh does)"
-    );
-    if !exists {
-        sqlx::query(&format!("CREATE ROLE {RUNTIME_ROLE} NOLOGIN"))
-            .execute(&mut *conn)
-            .await
-            .unwrap_or_else(|e| panic!("{help} ({e})"));
-    }
-    if !member {
-        sqlx::query(&format!("GRANT {RUNTIME_ROLE} TO current_user"))
-            .execute(&mut *conn)
-            .await
-            .unwrap_or_else(|e| panic!("{help} ({e})"));
-    }
+    ensure_runtime_role(&mut *conn).await;
     sqlx::query(&format!("SET ROLE {RUNTIME_ROLE}"))
         .execute(&mut *conn)
         .await
