@@ -110,7 +110,8 @@ pub(super) fn create(
         world,
         now,
         &key,
-        "install",
+        cluster,
+        Action::Install,
         (
             external_id,
             body["answers"].as_object().cloned().unwrap_or_default(),
@@ -120,16 +121,6 @@ pub(super) fn create(
         &version,
         "Install complete".into(),
         fail,
-    );
-    record(
-        world,
-        cluster,
-        &ns,
-        &name,
-        Action::Install,
-        &template,
-        &version,
-        "",
     );
     let app = world.legacy_apps[&key].clone();
     json_response(StatusCode::CREATED, app_json(world, req, &app, now))
@@ -166,7 +157,8 @@ pub(super) fn upgrade(
         world,
         now,
         key,
-        "upgrade",
+        cluster,
+        Action::Upgrade,
         (
             external_id,
             body["answers"].as_object().cloned().unwrap_or_default(),
@@ -176,16 +168,6 @@ pub(super) fn upgrade(
         &version,
         "Upgrade complete".into(),
         fail,
-    );
-    record(
-        world,
-        cluster,
-        &app.target_namespace,
-        &name,
-        Action::Upgrade,
-        &template,
-        &version,
-        "",
     );
     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
 }
@@ -236,7 +218,8 @@ pub(super) fn rollback(
         world,
         now,
         key,
-        "rollback",
+        cluster,
+        Action::Rollback,
         (
             rev.external_id.clone(),
             rev.answers.clone(),
@@ -247,35 +230,39 @@ pub(super) fn rollback(
         format!("Rollback to {}", rev.helm_revision),
         fail,
     );
-    record(
-        world,
-        cluster,
-        &app.target_namespace,
-        &name,
-        Action::Rollback,
-        &template,
-        &version,
-        &format!("Rollback to {}", rev.helm_revision),
-    );
     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
 }
 
 /// Starts an install, upgrade or rollback of a legacy app: the spec becomes `content`, Helm gets
-/// a new revision, and (when it will succeed) a new apprevision is recorded.
+/// a new revision (`description`; kept in the world's history for a rollback, as a requested
+/// `--description` is), and (when it will succeed) a new apprevision is recorded.
 #[allow(clippy::too_many_arguments)]
 fn apply(
     world: &mut World,
     now: Instant,
     key: &(String, String),
-    kind: &'static str,
+    cluster: &str,
+    action: Action,
     content: (String, Map<String, Value>, String),
     template: &str,
     version: &str,
     description: String,
     fail: Option<String>,
 ) {
+    let kind = match action {
+        Action::Install => "install",
+        Action::Upgrade => "upgrade",
+        Action::Rollback => "rollback",
+        Action::Uninstall => "uninstall",
+    };
+    let requested = if action == Action::Rollback {
+        description.clone()
+    } else {
+        String::new()
+    };
     let id = format!("apprevision-{}", world.next_suffix());
     let app = world.legacy_apps.get_mut(key).expect("exists");
+    let namespace = app.target_namespace.clone();
     let number = app.helm.last().map_or(1, |r| r.number + 1);
     let (external_id, answers, values_yaml) = content;
     let rev = LegacyRevision {
@@ -304,7 +291,10 @@ fn apply(
     app.current = rev;
     app.started = now;
     app.fail_message = fail;
-    app.born_active = app.born_active && kind == "install";
+    app.born_active = app.born_active && action == Action::Install;
+    record(
+        world, cluster, &namespace, &key.1, action, template, version, &requested,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
