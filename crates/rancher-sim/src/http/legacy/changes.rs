@@ -112,11 +112,7 @@ pub(super) fn create(
         &key,
         cluster,
         Action::Install,
-        (
-            external_id,
-            body["answers"].as_object().cloned().unwrap_or_default(),
-            body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
-        ),
+        content_of(external_id, &body),
         &template,
         &version,
         "Install complete".into(),
@@ -159,11 +155,7 @@ pub(super) fn upgrade(
         key,
         cluster,
         Action::Upgrade,
-        (
-            external_id,
-            body["answers"].as_object().cloned().unwrap_or_default(),
-            body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
-        ),
+        content_of(external_id, &body),
         &template,
         &version,
         "Upgrade complete".into(),
@@ -231,6 +223,15 @@ pub(super) fn rollback(
         fail,
     );
     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
+}
+
+/// An app's spec from a create or upgrade body; what is missing is empty (replace semantics).
+fn content_of(external_id: String, body: &Value) -> (String, Map<String, Value>, String) {
+    (
+        external_id,
+        body["answers"].as_object().cloned().unwrap_or_default(),
+        body["valuesYaml"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 /// Starts an install, upgrade or rollback of a legacy app: the spec becomes `content`, Helm gets
