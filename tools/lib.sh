@@ -231,6 +231,22 @@ query_metadata_matches() {
   diff -rq "$ROOT/.sqlx" "$QUERY_METADATA" >/dev/null
 }
 
+# A fresh BERTH_SEALING_KEY: 32 random bytes in base64.
+new_sealing_key() {
+  python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'
+}
+
+# The local stack's BERTH_SEALING_KEY, made once and kept in .local/ (readable by its owner
+# only), so that the webhook secrets it sealed still open after a restart.
+dev_sealing_key() {
+  local file="$LOCAL/sealing.key"
+  if [ ! -s "$file" ]; then
+    mkdir -p "$LOCAL"
+    (umask 077 && new_sealing_key >"$file")
+  fi
+  cat "$file"
+}
+
 # Waits until URL answers 2xx: wait_http URL SECONDS [PID [LOG]]. With PID, gives up as soon as
 # that process has exited (and prints LOG), instead of waiting out the time.
 wait_http() {

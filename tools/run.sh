@@ -44,6 +44,8 @@ export RUST_LOG="${RUST_LOG:-info,sqlx=warn}"
 # Email goes to the local catcher; webhooks may go to receivers on this machine.
 export BERTH_SMTP_URL="${BERTH_SMTP_URL:-$MAILDEV_SMTP_URL}" BERTH_MAIL_FROM="${BERTH_MAIL_FROM:-Berth <berth@berth.localhost>}"
 export BERTH_WEBHOOKS_ALLOW_PRIVATE="${BERTH_WEBHOOKS_ALLOW_PRIVATE:-true}"
+# Webhook signing secrets are sealed with a key kept in .local/ across restarts.
+export BERTH_SEALING_KEY="${BERTH_SEALING_KEY:-$(dev_sealing_key)}"
 # The demo people, from the file the identity provider serves (tools/test-idp/users.json):
 # with their provider passwords, or (argument "names") as the development sign-in lists them.
 demo_accounts() {

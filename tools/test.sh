@@ -17,6 +17,8 @@ unset "${!BERTH_OIDC_@}"
 started=$SECONDS
 step() { log "[$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s] $*"; }
 
+# One sealing key for the run: the instances sharing a database open each other's secrets.
+sealing_key="$(new_sealing_key)"
 # Starts the server the tests built (dev profile; with the release WASM once built):
 # start_berth ADDR DB LOG [VAR=VALUE...] (the extra settings of this instance). DB is the
 # owner's URL: `server migrate` runs as the owner, then Berth as the runtime role berth_app.
@@ -27,7 +29,7 @@ start_berth() {
   runtime_db="$(migrate_as_owner "$db" "$log_file")"
   env DATABASE_URL="$runtime_db" LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_ADDR="$addr" \
     BERTH_DEV_LOGIN=true BERTH_SEED_DEMO=true RUST_LOG=info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn \
-    "$@" target/debug/server >>"$log_file" 2>&1 &
+    BERTH_SEALING_KEY="$sealing_key" "$@" target/debug/server >>"$log_file" 2>&1 &
   local pid=$!
   at_exit "kill $pid"
   wait_http "http://$addr/readyz" 120 "$pid" "$log_file" || die "Berth on $addr did not become ready (see $log_file)"
@@ -131,6 +133,9 @@ step "end-to-end: no secret in the server's log or in stored events and steps"
 for log_file in "$LOCAL/e2e-server.log" "$LOCAL/e2e-server-legacy.log" "$LOCAL/e2e-server-sso.log"; do
   if grep -qF "$BERTH_REGISTRY_PASSWORD" "$log_file"; then
     die "the registry password appears in the server log ($log_file)"
+  fi
+  if grep -qF "$sealing_key" "$log_file"; then
+    die "the sealing key appears in the server log ($log_file)"
   fi
   # The token specs made and used tokens; their secrets are shown once, never logged.
   if grep -qE 'berth_(pat|sat)_[0-9a-f]{64}' "$log_file"; then

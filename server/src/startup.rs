@@ -69,6 +69,29 @@ pub async fn worker(
         .context("cannot set up the provisioning worker")
 }
 
+/// Brings the webhook signing secrets to the configured form before anything is delivered
+/// (sealed with `BERTH_SEALING_KEY`, or as they are without it), and says which in the log.
+async fn seal_webhook_secrets(
+    pool: &berth_db::PgPool,
+    sealer: Option<&berth_db::sealing::Sealer>,
+) -> anyhow::Result<()> {
+    let at_rest = berth_db::webhooks::seal_secrets(pool, sealer)
+        .await
+        .context("cannot bring the webhook signing secrets to the configured form")?;
+    match sealer {
+        Some(sealer) => tracing::info!(
+            key_id = %sealer.key_id(),
+            sealed_now = at_rest.sealed_now,
+            "webhook signing secrets are sealed at rest"
+        ),
+        None => tracing::warn!(
+            endpoints = at_rest.plain,
+            "webhook signing secrets are stored unsealed: set BERTH_SEALING_KEY (docs/security.md)"
+        ),
+    }
+    Ok(())
+}
+
 /// Opens the pool on `DATABASE_URL`.
 pub async fn connect(
     settings: &Settings,
@@ -128,6 +151,7 @@ impl Application {
             Some(w) => Some(worker(w, pool.clone(), templates.clone()).await?),
             None => None,
         };
+        seal_webhook_secrets(&pool, settings.notify.webhooks.sealer.as_ref()).await?;
         let notifiers = berth_notify::Notifiers::new(pool.clone(), &settings.notify)
             .context("cannot set up notifications")?;
         if settings.seed_demo {
@@ -188,6 +212,7 @@ impl Application {
                 .as_ref()
                 .map(|w| Arc::new(w.provisioner().setup_digests())),
             webhooks_allow_private: settings.notify.webhooks.allow_private,
+            sealer: settings.notify.webhooks.sealer.clone(),
         };
         let progress =
             crate::progress::ProgressHub::start(services.clone(), settings.limits.clone());

@@ -48,6 +48,8 @@ pub struct Services {
     pub plan_setup: Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
     /// Webhook endpoints may be on loopback and private addresses (local development).
     pub webhooks_allow_private: bool,
+    /// Seals new webhook signing secrets at rest (`None`: stored as they are).
+    pub sealer: Option<berth_db::sealing::Sealer>,
 }
 
 pub fn services() -> Result<Services, AppError> {

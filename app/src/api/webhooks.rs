@@ -151,7 +151,8 @@ pub async fn create_webhook(
             description,
             event_types,
         };
-        let created = berth_db::webhooks::create(&s.pool, actor.user_id, &new).await?;
+        let created =
+            berth_db::webhooks::create(&s.pool, s.sealer.as_ref(), actor.user_id, &new).await?;
         use secrecy::ExposeSecret;
         Ok(CreatedEndpoint {
             id: created.endpoint.id,

@@ -11,6 +11,7 @@ pub mod lists;
 pub mod mail;
 mod outbox;
 pub mod requests;
+pub mod sealing;
 pub mod settings;
 pub mod sign_ins;
 pub mod tokens;
@@ -41,6 +42,9 @@ pub enum DbError {
     Transition(#[from] berth_domain::TransitionError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A sealed secret that the configured keys cannot open (or a key that cannot seal).
+    #[error(transparent)]
+    Sealing(#[from] crate::sealing::SealError),
     #[error("database error")]
     Sqlx(#[from] sqlx::Error),
     #[error("migration failed")]

@@ -12,7 +12,13 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::sealing::Sealer;
 use crate::DbError;
+
+mod secrets;
+
+use secrets::open_secret;
+pub use secrets::{seal_secrets, SecretsAtRest};
 
 /// Random bytes behind a signing secret (Standard Webhooks allows 24 to 64).
 pub const SECRET_BYTES: usize = 32;
@@ -104,10 +110,12 @@ impl TryFrom<EndpointRow> for Endpoint {
     }
 }
 
-/// Registers an endpoint with a fresh secret. The caller has checked the actor may administer
-/// and that the URL's host is one deliveries may reach.
+/// Registers an endpoint with a fresh secret, sealed with `sealer` when there is one (else
+/// stored as it is). The caller has checked the actor may administer and that the URL's host is
+/// one deliveries may reach.
 pub async fn create(
     pool: &PgPool,
+    sealer: Option<&Sealer>,
     created_by: Uuid,
     new: &NewEndpoint,
 ) -> Result<Created, DbError> {
@@ -115,15 +123,21 @@ pub async fn create(
     getrandom::fill(&mut key).map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
     let secret = SecretString::from(format!("{SECRET_PREFIX}{}", STANDARD.encode(key)));
     let id = Uuid::new_v4();
+    let (plain, sealed) = match sealer {
+        Some(sealer) => (None, Some(sealer.seal(&key, id.as_bytes())?)),
+        None => (Some(key.to_vec()), None),
+    };
     let types: Vec<String> = new.event_types.iter().map(|t| t.as_str().into()).collect();
     sqlx::query!(
-        "INSERT INTO webhook_endpoints (id, url, description, event_types, secret, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO webhook_endpoints
+             (id, url, description, event_types, secret, secret_sealed, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         id,
         new.url.as_str(),
         new.description,
         &types,
-        &key[..],
+        plain,
+        sealed,
         created_by
     )
     .execute(pool)
@@ -328,8 +342,14 @@ pub fn message_id(event_id: i64) -> String {
 }
 
 /// Claims up to `limit` due deliveries of enabled endpoints for `lease` (another worker takes
-/// one over only after its lease ran out). Each claim counts as an attempt.
-pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<Claimed>, DbError> {
+/// one over only after its lease ran out). Each claim counts as an attempt. Sealed secrets are
+/// opened with `sealer` ([`seal_secrets`] has checked at start-up that it can).
+pub async fn claim(
+    pool: &PgPool,
+    sealer: Option<&Sealer>,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<Claimed>, DbError> {
     let lease_secs = lease.as_secs_f64();
     let rows = sqlx::query!(
         r#"WITH due AS (
@@ -347,27 +367,29 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<Cla
            FROM due, webhook_endpoints w, webhook_messages m
            WHERE d.id = due.id AND w.id = d.endpoint_id AND m.event_id = d.event_id
            RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.failures, w.url, w.secret,
-                     m.event_type, m.data, m.created_at"#,
+                     w.secret_sealed, m.event_type, m.data, m.created_at"#,
         limit,
         lease_secs
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Claimed {
-            delivery_id: r.id,
-            endpoint_id: r.endpoint_id,
-            event_id: r.event_id,
-            attempt: r.attempts,
-            failures: r.failures,
-            url: r.url,
-            secret: SecretBox::new(Box::new(r.secret)),
-            event_type: r.event_type,
-            data: r.data,
-            created_at: r.created_at,
+    rows.into_iter()
+        .map(|r| {
+            let secret = open_secret(sealer, r.endpoint_id, r.secret, r.secret_sealed)?;
+            Ok(Claimed {
+                delivery_id: r.id,
+                endpoint_id: r.endpoint_id,
+                event_id: r.event_id,
+                attempt: r.attempts,
+                failures: r.failures,
+                url: r.url,
+                secret: SecretBox::new(Box::new(secret)),
+                event_type: r.event_type,
+                data: r.data,
+                created_at: r.created_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// What one attempt gave.

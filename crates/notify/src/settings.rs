@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use berth_backoff::Backoff;
+use berth_db::sealing::{Sealer, SealingKey};
 use berth_settings::{Env, ExposeSecret, SecretString};
 use lettre::message::Mailbox;
 
@@ -22,6 +23,9 @@ pub struct WebhookSettings {
     pub poll: Duration,
     /// Berth's public origin, for the links in payloads.
     pub public_url: String,
+    /// Seals signing secrets at rest (`BERTH_SEALING_KEY`, and `BERTH_SEALING_KEY_PREVIOUS`
+    /// while rotating); `None` stores them as they are.
+    pub sealer: Option<Sealer>,
 }
 
 impl WebhookSettings {
@@ -43,8 +47,28 @@ impl WebhookSettings {
             max_attempts: Self::MAX_ATTEMPTS,
             poll: Duration::from_secs(1),
             public_url: public_url.to_owned(),
+            sealer: read_sealer(env),
         }
     }
+}
+
+/// The sealing keys; a key that does not read, or a previous key without a current one, is a
+/// problem of the configuration.
+fn read_sealer<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Option<Sealer> {
+    let mut key = |name: &str| {
+        let text = env.optional(name)?;
+        SealingKey::from_base64(&text)
+            .map_err(|e| env.problem(format!("{name}: {e}")))
+            .ok()
+    };
+    let current = key("BERTH_SEALING_KEY");
+    let previous = key("BERTH_SEALING_KEY_PREVIOUS");
+    if current.is_none() && previous.is_some() {
+        env.problem(
+            "BERTH_SEALING_KEY_PREVIOUS is set without BERTH_SEALING_KEY: set the new key too",
+        );
+    }
+    current.map(|c| Sealer::new(c, previous))
 }
 
 /// Email over SMTP; `None` from [`MailSettings::read`] when `BERTH_SMTP_URL` is not set.
@@ -162,6 +186,36 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn sealing_keys_are_read_and_their_problems_named_without_the_key() {
+        const A: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        let mut e = env(&[]);
+        assert!(WebhookSettings::read(&mut e, "http://x").sealer.is_none());
+        assert!(e.finish(|| ()).is_ok());
+
+        let mut e = env(&[("BERTH_SEALING_KEY", A)]);
+        let sealer = WebhookSettings::read(&mut e, "http://x").sealer.unwrap();
+        assert_eq!(sealer.key_id(), SealingKey::from_base64(A).unwrap().id());
+        assert!(e.finish(|| ()).is_ok());
+
+        let mut e = env(&[
+            ("BERTH_SEALING_KEY", "c2hvcnRrZXk="),
+            ("BERTH_SEALING_KEY_PREVIOUS", A),
+        ]);
+        assert!(WebhookSettings::read(&mut e, "http://x").sealer.is_none());
+        let err = e.finish(|| ()).unwrap_err().to_string();
+        assert!(
+            err.contains("BERTH_SEALING_KEY: a sealing key is 32"),
+            "{err}"
+        );
+        assert!(err.contains("this one is 8 bytes"), "{err}");
+        assert!(
+            err.contains("BERTH_SEALING_KEY_PREVIOUS is set without"),
+            "{err}"
+        );
+        assert!(!err.contains("c2hvcnRrZXk") && !err.contains(A), "{err}");
     }
 
     #[test]

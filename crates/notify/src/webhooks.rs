@@ -89,7 +89,8 @@ impl WebhookWorker {
     pub async fn deliver_due(&self) -> Result<usize, DbError> {
         // Longer than an attempt can take, so a live attempt never loses its claim.
         let lease = self.settings.timeout + Duration::from_secs(30);
-        let claimed = webhooks::claim(&self.pool, BATCH, lease).await?;
+        let claimed =
+            webhooks::claim(&self.pool, self.settings.sealer.as_ref(), BATCH, lease).await?;
         let n = claimed.len();
         let results = futures_util::future::join_all(claimed.iter().map(|c| self.attempt(c))).await;
         for (c, (attempt, next)) in claimed.iter().zip(results) {

@@ -10,6 +10,7 @@ use std::{
 
 use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
 use berth_backoff::Backoff;
+use berth_db::sealing::{Sealer, SealingKey};
 use berth_db::{webhooks, PgPool};
 use berth_domain::{Decision, EventType, WebhookUrl};
 use berth_notify::{signing, WebhookSettings, WebhookWorker};
@@ -118,17 +119,26 @@ fn settings(allow_private: bool, max_attempts: u32) -> WebhookSettings {
         max_attempts,
         poll: Duration::from_millis(20),
         public_url: "http://berth.test".into(),
+        sealer: Some(sealer()),
     }
+}
+
+/// The workers' sealing key: endpoints registered with it are sealed at rest, the others plain.
+fn sealer() -> Sealer {
+    let key = SealingKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+    Sealer::new(key, None)
 }
 
 async fn register(
     pool: &PgPool,
+    sealer: Option<&Sealer>,
     admin: uuid::Uuid,
     url: &str,
     types: &[EventType],
 ) -> (uuid::Uuid, Vec<u8>) {
     let created = webhooks::create(
         pool,
+        sealer,
         admin,
         &webhooks::NewEndpoint {
             url: WebhookUrl::parse(url).unwrap(),
@@ -186,8 +196,10 @@ async fn deliveries_are_signed_retried_after_a_500_and_a_timeout_and_never_doubl
     };
     let base = start_receiver(receiver.clone()).await;
     let company = testing::seed_company(&pool, "seaview", "SeaView").await;
+    // /all's secret is sealed at rest, /ready's is stored plain: each signs with its own key.
     let (all, key) = register(
         &pool,
+        Some(&sealer()),
         company.admin,
         &format!("{base}/all"),
         &EventType::ALL,
@@ -195,6 +207,7 @@ async fn deliveries_are_signed_retried_after_a_500_and_a_timeout_and_never_doubl
     .await;
     let (ready_only, ready_key) = register(
         &pool,
+        None,
         company.admin,
         &format!("{base}/ready"),
         &[EventType::EnvironmentReady],
@@ -355,7 +368,14 @@ async fn an_endpoint_failing_every_attempt_is_disabled_and_can_be_redelivered(po
     };
     let base = start_receiver(receiver.clone()).await;
     let company = testing::seed_company(&pool, "seaview", "SeaView").await;
-    let (endpoint, _) = register(&pool, company.admin, &format!("{base}/x"), &EventType::ALL).await;
+    let (endpoint, _) = register(
+        &pool,
+        Some(&sealer()),
+        company.admin,
+        &format!("{base}/x"),
+        &EventType::ALL,
+    )
+    .await;
     let env = testing::submitted_env(&pool, &company, "trucking", "Trucking").await;
     let worker = WebhookWorker::new(pool.clone(), settings(true, 3)).unwrap();
     berth_testkit::until(
@@ -432,13 +452,20 @@ async fn loopback_targets_are_refused_at_delivery_unless_allowed(pool: PgPool) {
     // Registered while allowed (or while the name pointed elsewhere): checked again now.
     let (by_name, _) = register(
         &pool,
+        None,
         company.admin,
         &format!("http://localhost:{port}/x"),
         &EventType::ALL,
     )
     .await;
-    let (by_address, _) =
-        register(&pool, company.admin, &format!("{base}/y"), &EventType::ALL).await;
+    let (by_address, _) = register(
+        &pool,
+        Some(&sealer()),
+        company.admin,
+        &format!("{base}/y"),
+        &EventType::ALL,
+    )
+    .await;
     testing::submitted_env(&pool, &company, "trucking", "Trucking").await;
     let worker = WebhookWorker::new(pool.clone(), settings(false, 5)).unwrap();
     assert_eq!(worker.deliver_due().await.unwrap(), 2);
@@ -465,6 +492,7 @@ async fn deliveries_commit_with_their_event(pool: PgPool) {
     let company = testing::seed_company(&pool, "seaview", "SeaView").await;
     let (endpoint, _) = register(
         &pool,
+        None,
         company.admin,
         "https://hooks.example.com/x",
         &[EventType::RunStarted],

@@ -1,5 +1,6 @@
 //! Webhook endpoints over HTTP: admins only, addresses refused unless allowed, the secret shown
-//! once, and the server's own worker delivering a signed event to a receiver on this machine.
+//! once and stored sealed, and the server's own worker delivering a signed event to a receiver
+//! on this machine.
 
 use std::sync::{Arc, Mutex};
 
@@ -107,7 +108,13 @@ async fn a_registered_endpoint_gets_signed_events_and_its_secret_is_shown_once(p
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
-    let app = spawn_with(pool, true, |s| s.notify.webhooks.allow_private = true).await;
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let app = spawn_with(pool, true, |s| {
+        s.notify.webhooks.allow_private = true;
+        let key = berth_db::sealing::SealingKey::from_base64(key).unwrap();
+        s.notify.webhooks.sealer = Some(berth_db::sealing::Sealer::new(key, None));
+    })
+    .await;
 
     let ada = app.signed_in("ada").await;
     let res = register(&app, &ada, &hook).await;
@@ -116,6 +123,17 @@ async fn a_registered_endpoint_gets_signed_events_and_its_secret_is_shown_once(p
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"));
     let id = created["id"].as_str().unwrap().to_owned();
+
+    // Stored sealed with the server's key, never as it is.
+    let (plain, sealed): (Option<Vec<u8>>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT secret, secret_sealed FROM webhook_endpoints WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let raw = berth_notify::signing::key_from_secret(&secret).unwrap();
+    assert_eq!(plain, None);
+    assert!(!sealed.unwrap().windows(raw.len()).any(|w| w == raw));
 
     // Never shown again: not in the list, the endpoint's page or its server functions.
     let list = app
