@@ -43,6 +43,36 @@ test("a manager signs in through the identity provider and out again", async ({ 
   await ctx.close();
 });
 
+test("a person whose sessions an admin ended is told why before signing in again", async ({ browser }) => {
+  const mariaCtx = await browser.newContext();
+  const maria = await mariaCtx.newPage();
+  await ssoSignIn(maria, "maria", "maria-demo");
+  await expect(maria.getByTestId("who")).toHaveText("Maria Manager");
+
+  const adaCtx = await browser.newContext();
+  const ada = await adaCtx.newPage();
+  await ssoSignIn(ada, "ada", "ada-demo");
+  await expect(ada.getByTestId("who")).toHaveText("Ada Admin");
+  const sameOrigin = { "Sec-Fetch-Site": "same-origin" };
+  const people = await (await ada.request.post("/api/people", { headers: sameOrigin })).json();
+  const person = people.find((p) => p.name === "Maria Manager").id;
+  const ended = await ada.request.post("/api/end_sessions", { headers: sameOrigin, form: { person } });
+  expect(ended.status()).toBe(200);
+
+  // Her next page sends her to Berth's sign-in page, which says why, instead of straight
+  // through the provider (whose session would sign her in again without a word).
+  await maria.goto("/requests/new");
+  await expect(maria).toHaveURL(/\/login\?return_to=/);
+  await expect(maria.getByTestId("sign-in-ended")).toHaveText(
+    "An administrator ended your session. Sign in again to continue.",
+  );
+  await maria.getByRole("link", { name: "Sign in with single sign-on" }).click();
+  await expect(maria).toHaveURL(`${SSO_URL}/requests/new`);
+  await expect(maria.getByTestId("who")).toHaveText("Maria Manager");
+  await mariaCtx.close();
+  await adaCtx.close();
+});
+
 test("someone in no mapped group gets the polite no-access notice", async ({ browser }) => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();

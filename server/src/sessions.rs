@@ -82,7 +82,7 @@ impl ProviderCheck {
                 sign_ins::end(
                     &self.pool,
                     current.id,
-                    "refused by the identity provider",
+                    sign_ins::EndReason::RefusedByProvider,
                     Some(&audit),
                 )
                 .await?;
@@ -101,7 +101,7 @@ impl ProviderCheck {
                 sign_ins::end(
                     &self.pool,
                     current.id,
-                    "identity provider unreachable",
+                    sign_ins::EndReason::ProviderUnreachable,
                     Some("the identity provider could not confirm the person for too long"),
                 )
                 .await?;

@@ -15,6 +15,10 @@ use crate::error::AppError;
 /// not past its absolute lifetime).
 pub const SESSION_SIGN_IN_KEY: &str = "berth.sign_in";
 
+/// Where the session keeps why its sign-in was ended by someone else (an admin, the identity
+/// provider, its lifetime), until the sign-in page has said so once.
+pub const SESSION_ENDED_KEY: &str = "berth.sign_in_ended";
+
 /// Confirms a single sign-on sign-in at the identity provider when it is due (the server
 /// provides it; the UI crate compiles no provider client).
 pub trait SignInCheck: Send + Sync {
@@ -93,7 +97,15 @@ pub async fn user_in_session(
         None => None,
     };
     if user.is_none() {
+        let why = berth_db::sign_ins::why_ended(&services.pool, id).await?;
         let _ = session.flush().await;
+        // The person did not end it: the sign-in page says who or what did (the session is a
+        // new one from here, holding only that).
+        if let Some(why) = why.filter(|w| *w != berth_db::sign_ins::EndReason::SignedOut) {
+            if let Err(e) = session.insert(SESSION_ENDED_KEY, why.as_str()).await {
+                tracing::warn!(error = %e, "cannot keep why a sign-in ended");
+            }
+        }
     }
     Ok(user)
 }

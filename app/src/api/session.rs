@@ -45,6 +45,8 @@ pub struct SignInChoices {
     pub sso: bool,
     /// Demo accounts of the development sign-in (empty when it is off).
     pub demo_users: Vec<DemoUser>,
+    /// Why this browser's last sign-in ended, when someone else ended it (said once).
+    pub ended: Option<String>,
 }
 
 #[server(endpoint = "sign_in_options", output = super::codec::JsonOut)]
@@ -68,9 +70,34 @@ pub async fn sign_in_options() -> Result<SignInChoices, AppError> {
         Ok(SignInChoices {
             sso: services.sso,
             demo_users,
+            ended: ended_notice().await,
         })
     })
     .await
+}
+
+/// Why the last sign-in ended, taken from the session (so it is said once).
+#[cfg(feature = "ssr")]
+async fn ended_notice() -> Option<String> {
+    use berth_db::sign_ins::EndReason;
+    let session: tower_sessions::Session = leptos_axum::extract().await.ok()?;
+    let raw: String = session
+        .remove(super::guard::SESSION_ENDED_KEY)
+        .await
+        .ok()
+        .flatten()?;
+    let notice = match EndReason::parse(&raw).ok()? {
+        EndReason::EndedByAdmin => "An administrator ended your session.",
+        EndReason::Expired => "Your session reached its time limit.",
+        EndReason::RefusedByProvider => {
+            "Your identity provider no longer confirms your sign-in (your account or groups may have changed)."
+        }
+        EndReason::ProviderUnreachable => {
+            "Berth could not confirm your sign-in with your identity provider for too long."
+        }
+        EndReason::SignedOut => return None,
+    };
+    Some(format!("{notice} Sign in again to continue."))
 }
 
 /// The issuer recorded for the seeded demo accounts.

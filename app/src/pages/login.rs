@@ -36,6 +36,9 @@ pub fn LoginPage() -> impl IntoView {
                                     sign_in_href(&back)
                                 };
                                 view! {
+                                    {o.ended.map(|why| view! {
+                                        <p class="notice" role="status" data-testid="sign-in-ended">{why}</p>
+                                    })}
                                     {o.sso.then(|| view! {
                                         <p>"Sign in with your company account."</p>
                                         <p>

@@ -44,6 +44,46 @@ impl Method {
     }
 }
 
+/// Why a sign-in ended (its `ended_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The person signed out.
+    SignedOut,
+    /// An admin ended the person's sessions.
+    EndedByAdmin,
+    /// The sign-in reached its absolute lifetime.
+    Expired,
+    /// The identity provider no longer confirms the person (account or groups changed).
+    RefusedByProvider,
+    /// The identity provider could not confirm the person for too long.
+    ProviderUnreachable,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::SignedOut => "signed out",
+            EndReason::EndedByAdmin => "ended by an admin",
+            EndReason::Expired => "expired",
+            EndReason::RefusedByProvider => "refused by the identity provider",
+            EndReason::ProviderUnreachable => "identity provider unreachable",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DbError> {
+        [
+            EndReason::SignedOut,
+            EndReason::EndedByAdmin,
+            EndReason::Expired,
+            EndReason::RefusedByProvider,
+            EndReason::ProviderUnreachable,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
+        .ok_or_else(|| DbError::Corrupt(format!("unknown reason a sign-in ended '{raw}'")))
+    }
+}
+
 /// What the identity provider gave at sign-in (or at the last refresh) to ask it again later.
 pub struct StoredTokens {
     pub access_token: SecretString,
@@ -143,6 +183,25 @@ pub async fn current(pool: &PgPool, id: Uuid) -> Result<Option<Current>, DbError
     }))
 }
 
+/// Why the sign-in `id` no longer stands: its recorded reason, or [`EndReason::Expired`] when
+/// it outlived its lifetime before the purge ended it. `None` while it stands, or when its row
+/// is gone (purged after the retention).
+pub async fn why_ended(pool: &PgPool, id: Uuid) -> Result<Option<EndReason>, DbError> {
+    let row = sqlx::query!(
+        r#"SELECT ended_reason, expires_at <= now() AS "expired!" FROM sign_ins WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some(r) => match r.ended_reason {
+            Some(reason) => Some(EndReason::parse(&reason)?),
+            None => r.expired.then_some(EndReason::Expired),
+        },
+        None => None,
+    })
+}
+
 /// Claims the re-check of a single sign-on sign-in whose roles were confirmed longer than
 /// `every` ago, and returns its tokens; `None` when it needs none or another caller holds the
 /// claim (a claim lapses after `claim_for`, so a crashed check does not block the next).
@@ -240,7 +299,7 @@ pub async fn confirm(
 pub async fn end(
     pool: &PgPool,
     id: Uuid,
-    reason: &str,
+    reason: EndReason,
     audit_reason: Option<&str>,
 ) -> Result<Option<Uuid>, DbError> {
     let mut tx = pool.begin().await?;
@@ -250,7 +309,7 @@ pub async fn end(
          WHERE id = $1 AND ended_at IS NULL
          RETURNING user_id",
         id,
-        reason
+        reason.as_str()
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -279,11 +338,12 @@ pub struct EndedBy<'a> {
 pub async fn end_all_of(pool: &PgPool, user_id: Uuid, by: EndedBy<'_>) -> Result<u64, DbError> {
     let mut tx = pool.begin().await?;
     let ended = sqlx::query!(
-        "UPDATE sign_ins SET ended_at = now(), ended_reason = 'ended by an admin', ended_by = $2,
+        "UPDATE sign_ins SET ended_at = now(), ended_reason = $3, ended_by = $2,
                 access_token = NULL, refresh_token = NULL, access_expires_at = NULL
          WHERE user_id = $1 AND ended_at IS NULL",
         user_id,
-        by.id
+        by.id,
+        EndReason::EndedByAdmin.as_str()
     )
     .execute(&mut *tx)
     .await?
@@ -358,9 +418,10 @@ pub struct Purged {
 /// Ends sign-ins past their lifetime and deletes those ended more than `keep` ago.
 pub async fn purge(pool: &PgPool, keep: Duration) -> Result<Purged, DbError> {
     let expired = sqlx::query!(
-        "UPDATE sign_ins SET ended_at = now(), ended_reason = 'expired', access_token = NULL,
+        "UPDATE sign_ins SET ended_at = now(), ended_reason = $1, access_token = NULL,
                 refresh_token = NULL, access_expires_at = NULL
-         WHERE ended_at IS NULL AND expires_at <= now()"
+         WHERE ended_at IS NULL AND expires_at <= now()",
+        EndReason::Expired.as_str()
     )
     .execute(pool)
     .await?

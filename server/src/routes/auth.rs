@@ -3,7 +3,10 @@
 
 use std::net::SocketAddr;
 
-use app::api::{guard::SESSION_SIGN_IN_KEY, session::DEMO_ISSUER};
+use app::api::{
+    guard::{SESSION_ENDED_KEY, SESSION_SIGN_IN_KEY},
+    session::DEMO_ISSUER,
+};
 use axum::{
     extract::{ConnectInfo, Query, State},
     http::{header, HeaderMap, StatusCode},
@@ -68,6 +71,8 @@ async fn sign_in(
     .await
     .map_err(internal)?;
     session.cycle_id().await.map_err(internal)?;
+    // Why an earlier sign-in ended is old news now.
+    let _ = session.remove::<String>(SESSION_ENDED_KEY).await;
     session
         .insert(SESSION_SIGN_IN_KEY, sign_in_id)
         .await
@@ -195,14 +200,21 @@ pub struct LoginQuery {
 /// the development sign-in exists). `return_to` (checked by [`local_return_to`]; `/` when
 /// refused) travels with the login in progress in its encrypted cookie and is followed after
 /// the callback: nothing the browser sends later can change it. No session record is written
-/// before someone has signed in, and each address may start only so many logins a minute.
+/// before someone has signed in, and each address may start only so many logins a minute. A
+/// browser whose sign-in someone else ended goes to the sign-in page first, which says why.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let return_to = return_to_or_home(q.return_to.as_deref());
-    let (Some(oidc), Some(cookie)) = (state.oidc.as_ref(), state.login_cookie.as_ref()) else {
+    // A sign-in someone else ended is explained on the sign-in page first, rather than
+    // straight back through the identity provider (which may well sign the person in again).
+    let ended = matches!(session.get::<String>(SESSION_ENDED_KEY).await, Ok(Some(_)));
+    let (Some(oidc), Some(cookie), false) =
+        (state.oidc.as_ref(), state.login_cookie.as_ref(), ended)
+    else {
         return Redirect::to(&login_page(return_to)).into_response();
     };
     if let Err(wait) = state.login_limiter.check(peer.ip()) {
@@ -328,7 +340,14 @@ pub async fn logout(
     let id_token: Option<String> = session.get(ID_TOKEN_KEY).await.ok().flatten();
     // The person whose sign-in this ends (none when it had ended already).
     let user_id = match sign_in_id {
-        Some(id) => match sign_ins::end(&state.services.pool, id, "signed out", None).await {
+        Some(id) => match sign_ins::end(
+            &state.services.pool,
+            id,
+            sign_ins::EndReason::SignedOut,
+            None,
+        )
+        .await
+        {
             Ok(user) => user,
             Err(e) => return internal(e),
         },
