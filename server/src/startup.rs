@@ -222,13 +222,14 @@ impl Application {
             oidc,
             progress: progress.clone(),
             api_limiter: crate::api::limit::ApiLimiter::new(
+                services.pool.clone(),
                 settings.api_rate_per_minute,
                 settings.api_burst,
             ),
             exports: Default::default(),
             session_store: Arc::new(store.clone()),
             login_cookie,
-            login_limiter: Default::default(),
+            login_limiter: crate::routes::pending_login::LoginLimiter::new(services.pool.clone()),
         };
         crate::sessions::spawn_purge(
             state.services.pool.clone(),
@@ -236,7 +237,7 @@ impl Application {
             crate::sessions::PURGE_EVERY,
         );
 
-        crate::api::spawn_housekeeping(state.services.pool.clone(), state.api_limiter.clone());
+        crate::api::spawn_housekeeping(state.services.pool.clone());
         crate::audit::spawn_daily_head_log(state.services.pool.clone(), state.services.company.id);
         let routes = route_list();
         let context = {

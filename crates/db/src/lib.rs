@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod lists;
 pub mod mail;
 mod outbox;
+pub mod rate_limits;
 pub mod requests;
 pub mod sealing;
 pub mod settings;

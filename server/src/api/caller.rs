@@ -53,6 +53,7 @@ where
             .ok_or_else(Problem::unauthenticated)?;
         ApiLimiter::from_ref(state)
             .check(bearer.token.id)
+            .await
             .map_err(Problem::too_many)?;
         let mut actor = bearer.user.actor();
         actor.token_id = Some(bearer.token.id);

@@ -344,13 +344,16 @@ where
     }
 }
 
-/// Every ten minutes: forget idle tokens' rate-limit buckets and day-old idempotency keys.
-pub fn spawn_housekeeping(pool: berth_db::PgPool, limiter: limit::ApiLimiter) {
+/// Every ten minutes: forget rate-limit buckets that are full again and day-old idempotency
+/// keys.
+pub fn spawn_housekeeping(pool: berth_db::PgPool) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
-            limiter.forget_idle();
+            if let Err(e) = berth_db::rate_limits::forget_full(&pool).await {
+                tracing::warn!(error = %e, "cannot forget full rate-limit buckets");
+            }
             match berth_db::idempotency::purge(&pool).await {
                 Ok(n) if n > 0 => tracing::debug!(keys = n, "forgot old idempotency keys"),
                 Ok(_) => {}

@@ -217,7 +217,7 @@ pub async fn login(
     else {
         return Redirect::to(&login_page(return_to)).into_response();
     };
-    if let Err(wait) = state.login_limiter.check(peer.ip()) {
+    if let Err(wait) = state.login_limiter.check(peer.ip()).await {
         tracing::warn!(addr = %peer.ip(), "too many sign-ins started from one address");
         let retry = wait.as_secs().max(1).to_string();
         return (

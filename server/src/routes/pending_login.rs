@@ -4,12 +4,15 @@
 //! every replica reads the cookie another one wrote, and nobody without the secret can read or
 //! forge it. Starting logins is rate-limited per address.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+use berth_db::PgPool;
+
+use crate::api::limit::SharedLimit;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use berth_auth::{PendingLogin, LOGIN_TIMEOUT};
 use cookie::{Cookie, CookieJar, Key, SameSite};
-use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
 use hkdf::Hkdf;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -96,27 +99,20 @@ impl PendingLoginCookie {
     }
 }
 
-/// The per-address limit on starting logins.
+/// The per-address limit on starting logins ([`LOGINS_PER_MINUTE`], [`LOGIN_BURST`]), shared by
+/// every web replica.
 #[derive(Clone)]
-pub struct LoginLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero"))
-            .allow_burst(NonZeroU32::new(LOGIN_BURST).expect("non-zero"));
-        LoginLimiter(Arc::new(DefaultKeyedRateLimiter::keyed(quota)))
-    }
-}
+pub struct LoginLimiter(SharedLimit);
 
 impl LoginLimiter {
-    /// `Ok` when `addr` may start a login now, else how long until it may. Buckets full
-    /// again are forgotten as it goes, so memory stays bound by the addresses seen lately.
-    pub fn check(&self, addr: IpAddr) -> Result<(), Duration> {
-        if self.0.len() > 10_000 {
-            self.0.retain_recent();
-        }
-        self.0.check_key(&addr).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
-        })
+    pub fn new(pool: PgPool) -> Self {
+        let per_minute = NonZeroU32::new(LOGINS_PER_MINUTE).expect("non-zero");
+        let burst = NonZeroU32::new(LOGIN_BURST).expect("non-zero");
+        LoginLimiter(SharedLimit::new(pool, "login", per_minute, burst))
+    }
+
+    /// `Ok` when `addr` may start a login now, else how long until it may.
+    pub async fn check(&self, addr: IpAddr) -> Result<(), Duration> {
+        self.0.check(addr).await
     }
 }

@@ -452,14 +452,15 @@ async fn creation_is_idempotent_and_attributed_to_the_token(pool: PgPool) {
     );
 }
 
-/// Past its burst, a token gets 429 with `Retry-After`; another token is not slowed.
+/// Past its burst, a token gets 429 with `Retry-After`; another token is not slowed; a second
+/// server on the same database (another replica) draws from the same allowance.
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn each_token_is_rate_limited(pool: PgPool) {
-    let app = spawn_with(pool, true, |s| {
+    let slow = |s: &mut server::config::Settings| {
         s.api_rate_per_minute = std::num::NonZeroU32::new(1).unwrap();
         s.api_burst = std::num::NonZeroU32::new(2).unwrap();
-    })
-    .await;
+    };
+    let app = spawn_with(pool, true, slow).await;
     let c = browser();
     let (_, first) = token(&app, "maria", &["read"]).await;
     let (_, second) = token(&app, "maria", &["read"]).await;
@@ -491,4 +492,18 @@ async fn each_token_is_rate_limited(pool: PgPool) {
             .0,
         StatusCode::OK
     );
+
+    let replica = spawn_with(app.pool.clone(), true, slow).await;
+    for (token, here, status) in [
+        (&first, &replica, StatusCode::TOO_MANY_REQUESTS),
+        (&second, &replica, StatusCode::OK),
+        (&second, &app, StatusCode::TOO_MANY_REQUESTS),
+    ] {
+        assert_eq!(
+            send(&c, here, Method::GET, "/whoami", Some(token), None)
+                .await
+                .0,
+            status
+        );
+    }
 }
