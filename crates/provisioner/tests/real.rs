@@ -366,7 +366,8 @@ async fn an_edited_values_template_stops_the_run_before_any_write(pool: PgPool) 
     let run = plan_and_approve(&pool, &company, &env, planner).await;
 
     // After the approval, someone edits a values template and the worker restarts with it.
-    let edited = edited_templates("values/dsm.yaml.j2", |t| format!("{t}\nextraFlag: true\n"));
+    let (edited, _folder) =
+        edited_templates("values/dsm.yaml.j2", |t| format!("{t}\nextraFlag: true\n"));
     let engine = Engine::with_config(
         pool.clone(),
         provisioner_with(aws_stage().await, rancher(&sim), edited),
@@ -407,7 +408,7 @@ async fn an_unknown_chart_version_fails_the_plan(pool: PgPool) {
     let company = seed_company(&pool, "seaview", "SeaView").await;
     let slug = unique_slug();
     let env = submitted_env(&pool, &company, &slug, &format!("Chart {}", &slug[5..])).await;
-    let edited = edited_templates("blueprints/insight.yaml", |t| {
+    let (edited, _folder) = edited_templates("blueprints/insight.yaml", |t| {
         t.replace("version: 2.7.0", "version: 9.9.9")
     });
     let planner = provisioner_with(aws_stage().await, rancher(&sim), edited);

@@ -95,12 +95,17 @@ pub fn provisioner_in_mode(
 }
 
 /// A copy of the repository's `templates/` in a fresh temporary folder, with `edit` applied to
-/// the file at `relative` (e.g. `values/dsm.yaml.j2`).
+/// the file at `relative` (e.g. `values/dsm.yaml.j2`); the folder goes when the returned guard
+/// is dropped.
 pub fn edited_templates(
     relative: &str,
     edit: impl FnOnce(String) -> String,
-) -> berth_blueprint::Templates {
-    let root = std::env::temp_dir().join(format!("berth-templates-{}", uuid::Uuid::new_v4()));
+) -> (berth_blueprint::Templates, tempfile::TempDir) {
+    let folder = tempfile::Builder::new()
+        .prefix("berth-templates-")
+        .tempdir()
+        .unwrap();
+    let root = folder.path();
     for dir in ["blueprints", "values"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
         for entry in std::fs::read_dir(berth_runs::testing::templates_dir().join(dir)).unwrap() {
@@ -111,5 +116,5 @@ pub fn edited_templates(
     let file = root.join(relative);
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, edit(text)).unwrap();
-    berth_blueprint::Templates::open(&root).unwrap()
+    (berth_blueprint::Templates::open(root).unwrap(), folder)
 }
