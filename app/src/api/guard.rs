@@ -98,12 +98,23 @@ pub async fn user_in_session(
     };
     if user.is_none() {
         let why = berth_db::sign_ins::why_ended(&services.pool, id).await?;
-        let _ = session.flush().await;
-        // The person did not end it: the sign-in page says who or what did (the session is a
-        // new one from here, holding only that).
-        if let Some(why) = why.filter(|w| *w != berth_db::sign_ins::EndReason::SignedOut) {
-            if let Err(e) = session.insert(SESSION_ENDED_KEY, why.as_str()).await {
-                tracing::warn!(error = %e, "cannot keep why a sign-in ended");
+        match why.filter(|w| *w != berth_db::sign_ins::EndReason::SignedOut) {
+            // The person did not end it: the session keeps only why, for the sign-in page to
+            // say. Saved here, as a live-progress stream's re-check (which no response saves)
+            // may be the first to find the sign-in ended.
+            Some(why) => {
+                session.clear().await;
+                let kept = match session.insert(SESSION_ENDED_KEY, why.as_str()).await {
+                    Ok(()) => session.save().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = kept {
+                    tracing::warn!(error = %e, "cannot keep why a sign-in ended");
+                    let _ = session.flush().await;
+                }
+            }
+            None => {
+                let _ = session.flush().await;
             }
         }
     }

@@ -174,7 +174,8 @@ async fn streams_are_capped_per_session_and_in_all(pool: PgPool) {
     assert!(freed, "the closed stream's place was never given back");
 }
 
-/// A stream re-checks its reader: signing out elsewhere or losing the role ends it.
+/// A stream re-checks its reader: signing out elsewhere, losing the role or an admin ending the
+/// sessions ends it.
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn streams_end_when_the_reader_signs_out_or_loses_the_role(pool: PgPool) {
     let app = spawn_with(pool, true, |s| {
@@ -212,6 +213,28 @@ async fn streams_end_when_the_reader_signs_out_or_loses_the_role(pool: PgPool) {
         .await
         .unwrap();
     assert!(ends(res).await, "the stream outlived the role");
+
+    // Her sessions ended by an admin while she watches: the stream ends, and the re-check that
+    // found it (no response of hers in between) kept why, for her next page to say.
+    let watching = app.signed_in("maria").await;
+    let res = watching.get(&url).send().await.unwrap();
+    let ada = app.signed_in("ada").await;
+    let person = app.user_id("maria").await.to_string();
+    let ended = app.call(&ada, "end_sessions", &[("person", &person)]).await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    assert!(ends(res).await, "the stream outlived the admin's decision");
+    let page = watching
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("An administrator ended your session."),
+        "{page}"
+    );
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
