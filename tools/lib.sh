@@ -100,8 +100,10 @@ ensure_rust_tools() {
 # lazy routes, the step `cargo leptos --split` runs. Installed into .local/ unless that version
 # is already on PATH (the Dockerfile installs it in /usr/local/bin); ~2 min the first time.
 WASM_SPLIT_DIR="$ROOT/tools/wasm-split"
-# Our installed tools come first on PATH for every script, tools/build-site.sh included.
-export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$LOCAL/wasm-split/bin:$PATH"
+# Our installed tools come first on PATH for every script, tools/build-site.sh included; what
+# `cargo install` puts in cargo's own bin folder (wasm-bindgen) is found even where that folder
+# is not on PATH (a CI image with only the toolchain's binaries there).
+export PATH="$ROOT/tools/wasm-opt/node_modules/.bin:$LOCAL/wasm-split/bin:$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 ensure_wasm_split() {
   local want
   want="berth-wasm-split $(awk -F'"' '/^version = / { print $2; exit }' "$WASM_SPLIT_DIR/Cargo.toml")"
