@@ -73,15 +73,26 @@ impl From<berth_db::webhooks::Endpoint> for EndpointView {
     }
 }
 
+/// The endpoints, and whether their signing secrets are sealed at rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookList {
+    pub endpoints: Vec<EndpointView>,
+    /// The server seals signing secrets (`BERTH_SEALING_KEY` is set).
+    pub secrets_sealed: bool,
+}
+
 /// Every endpoint, newest first. Admins only.
 #[server(endpoint = "list_webhooks", output = super::codec::JsonOut)]
-pub async fn list_webhooks() -> Result<Vec<EndpointView>, AppError> {
+pub async fn list_webhooks() -> Result<WebhookList, AppError> {
     use super::guard;
     guard::respond(async move {
         let s = guard::services()?;
         guard::require(berth_domain::Action::Administer).await?;
         let list = berth_db::webhooks::list(&s.pool).await?;
-        Ok(list.into_iter().map(EndpointView::from).collect())
+        Ok(WebhookList {
+            endpoints: list.into_iter().map(EndpointView::from).collect(),
+            secrets_sealed: s.sealer.is_some(),
+        })
     })
     .await
 }

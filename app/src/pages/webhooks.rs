@@ -40,12 +40,22 @@ pub fn WebhooksPage() -> impl IntoView {
                  specification says (see the API documentation), and retries for about a day."
             </p>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || list.get().map(|r| match r {
+                {move || list.get().map(|r| r.map(|l| {
+                    let unsealed = (!l.secrets_sealed).then(|| view! {
+                        <p class="notice" role="status" data-testid="secrets-unsealed">
+                            "Signing secrets are stored unsealed: this server has no sealing key \
+                             (BERTH_SEALING_KEY; see the security documentation)."
+                        </p>
+                    });
+                    (unsealed, l.endpoints)
+                })).map(|r| match r {
                     Err(e) => view! { <ErrorNote error=e /> }.into_any(),
-                    Ok(list) if list.is_empty() => view! {
+                    Ok((unsealed, list)) if list.is_empty() => view! {
+                        {unsealed}
                         <p class="muted" data-testid="no-webhooks">"No endpoint yet."</p>
                     }.into_any(),
-                    Ok(list) => view! {
+                    Ok((unsealed, list)) => view! {
+                        {unsealed}
                         <table class="list" data-testid="webhooks">
                             <thead><tr>
                                 <th scope="col">"Endpoint"</th>

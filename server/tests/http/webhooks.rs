@@ -38,6 +38,26 @@ async fn only_admins_register_and_never_to_private_addresses(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     let ada = app.signed_in("ada").await;
+    // This server has no sealing key: its admins are told on the page.
+    let list = app
+        .call(&ada, "list_webhooks", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(r#""secrets_sealed":false"#), "{list}");
+    let page = ada
+        .get(format!("{}/admin/webhooks", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Signing secrets are stored unsealed"),
+        "{page}"
+    );
     for (url, says) in [
         ("http://127.0.0.1:9/x", "127.0.0.1 is a loopback address"),
         ("https://10.0.0.8/hook", "a private address"),
@@ -146,6 +166,7 @@ async fn a_registered_endpoint_gets_signed_events_and_its_secret_is_shown_once(p
         list.contains(&hook) && !list.contains(&secret[6..]),
         "{list}"
     );
+    assert!(list.contains(r#""secrets_sealed":true"#), "{list}");
     let page = ada
         .get(format!("{}/admin/webhooks/{id}", app.base))
         .send()
