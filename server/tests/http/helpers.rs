@@ -238,6 +238,18 @@ impl TestApp {
         (maria, request, env)
     }
 
+    /// The text of the page at `path` (`/…`) as `client` gets it (redirects not followed).
+    pub async fn page(&self, client: &Client, path: &str) -> String {
+        client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Signs `client` out as the page's button does.
     pub async fn sign_out(&self, client: &Client) -> reqwest::Response {
         client

@@ -223,14 +223,7 @@ async fn streams_end_when_the_reader_signs_out_or_loses_the_role(pool: PgPool) {
     let ended = app.call(&ada, "end_sessions", &[("person", &person)]).await;
     assert_eq!(ended.status(), StatusCode::OK);
     assert!(ends(res).await, "the stream outlived the admin's decision");
-    let page = watching
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&watching, "/login").await;
     assert!(
         page.contains("An administrator ended your session."),
         "{page}"

@@ -157,37 +157,26 @@ async fn an_admin_ends_every_session_of_a_person(pool: PgPool) {
     assert_eq!(row(&people)["open_sessions"], 0, "{people}");
 
     // A page sends her to sign in, and the sign-in page says (once) why she must.
-    let get = |c: &reqwest::Client, path: String| {
-        let url = if path.starts_with('/') {
-            format!("{}{path}", app.base)
-        } else {
-            path
-        };
-        let c = c.clone();
-        async move { c.get(url).send().await.unwrap() }
+    let location = |res: reqwest::Response| {
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        res.headers()["location"].to_str().unwrap().to_owned()
     };
-    let res = get(&maria1, "/requests/new".into()).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let to_login = res.headers()["location"].to_str().unwrap().to_owned();
+    let go = |path: String| maria1.get(format!("{}{path}", app.base)).send();
+    let to_login = location(go("/requests/new".into()).await.unwrap());
     assert!(to_login.starts_with("/auth/login?return_to="), "{to_login}");
-    let res = get(&maria1, to_login).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let page = res.headers()["location"].to_str().unwrap().to_owned();
+    let page = location(go(to_login).await.unwrap());
     assert!(page.starts_with("/login?return_to="), "{page}");
-    let said = "An administrator ended your session.";
-    let html = get(&maria1, page.clone()).await.text().await.unwrap();
-    assert!(html.contains(said), "{html}");
-    let html = get(&maria1, page).await.text().await.unwrap();
+    let html = app.page(&maria1, &page).await;
+    assert!(
+        html.contains("An administrator ended your session."),
+        "{html}"
+    );
+    let html = app.page(&maria1, &page).await;
     assert!(!html.contains("sign-in-ended"), "said once: {html}");
     // Her own sign-out says nothing: there is nothing to explain.
     let leaving = app.signed_in("maria").await;
-    leaving
-        .post(format!("{}/auth/logout", app.base))
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
-    let html = get(&leaving, "/login".into()).await.text().await.unwrap();
+    app.sign_out(&leaving).await;
+    let html = app.page(&leaving, "/login").await;
     assert!(
         html.contains("Sign in") && !html.contains("sign-in-ended"),
         "{html}"

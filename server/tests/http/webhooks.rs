@@ -46,14 +46,7 @@ async fn only_admins_register_and_never_to_private_addresses(pool: PgPool) {
         .await
         .unwrap();
     assert!(list.contains(r#""secrets_sealed":false"#), "{list}");
-    let page = ada
-        .get(format!("{}/admin/webhooks", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&ada, "/admin/webhooks").await;
     assert!(
         page.contains("Signing secrets are stored unsealed"),
         "{page}"
@@ -88,14 +81,7 @@ async fn only_admins_register_and_never_to_private_addresses(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 0);
-    let page = ada
-        .get(format!("{}/admin/webhooks", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&ada, "/admin/webhooks").await;
     assert!(page.contains("Register an endpoint"), "{page}");
     assert!(page.contains("No endpoint yet."), "{page}");
     let maria = app.signed_in("maria").await;
@@ -167,14 +153,7 @@ async fn a_registered_endpoint_gets_signed_events_and_its_secret_is_shown_once(p
         "{list}"
     );
     assert!(list.contains(r#""secrets_sealed":true"#), "{list}");
-    let page = ada
-        .get(format!("{}/admin/webhooks/{id}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&ada, &format!("/admin/webhooks/{id}")).await;
     assert!(
         page.contains(&hook) && !page.contains(&secret[6..]),
         "{page}"
@@ -250,14 +229,7 @@ async fn a_registered_endpoint_gets_signed_events_and_its_secret_is_shown_once(p
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let page = ada
-        .get(format!("{}/admin/webhooks/{id}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&ada, &format!("/admin/webhooks/{id}")).await;
     assert!(
         page.contains("This endpoint is off") && page.contains("Turned off by Ada Admin."),
         "{page}"
