@@ -219,14 +219,9 @@ async fn the_timeline_filters_and_pages_without_javascript(pool: PgPool) {
     let none = page(&audrey, "?from=2000-01-01&to=2000-01-31".into()).await;
     assert_eq!(count(&none), 0);
     assert!(none.contains("No events match these filters."));
-    let bad = maria
-        .get(format!("{}/environments/{env}?kind=nope!", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let bad = app
+        .page(&maria, &format!("/environments/{env}?kind=nope!"))
+        .await;
     assert!(bad.contains("not an event type"));
 
     // The layout offers the auditors' view to auditors only (its pages: lists.rs).

@@ -91,26 +91,12 @@ async fn every_role_reads_the_plan_with_secrets_redacted(pool: PgPool) {
     let request = app.submit(&maria, "Trucking").await;
 
     // Before the worker: the page says the plan is being computed.
-    let page = maria
-        .get(format!("{}/requests/{request}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&maria, &format!("/requests/{request}")).await;
     assert!(page.contains("Computing the plan"), "{page}");
 
     let hash = app.plan(request).await;
     let auditor = app.signed_in("audrey").await;
-    let page = auditor
-        .get(format!("{}/requests/{request}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&auditor, &format!("/requests/{request}")).await;
     assert!(page.contains(&format!("Plan {}", &hash[..12])), "{page}");
     assert!(page.contains("[redacted]"));
     assert!(page.contains("AWS::SecretsManager::Secret"));

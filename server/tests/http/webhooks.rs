@@ -85,14 +85,7 @@ async fn only_admins_register_and_never_to_private_addresses(pool: PgPool) {
     assert!(page.contains("Register an endpoint"), "{page}");
     assert!(page.contains("No endpoint yet."), "{page}");
     let maria = app.signed_in("maria").await;
-    let page = maria
-        .get(format!("{}/admin/webhooks", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&maria, "/admin/webhooks").await;
     assert!(page.contains("This needs the admin role."), "{page}");
 }
 
