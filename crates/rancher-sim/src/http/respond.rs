@@ -64,6 +64,28 @@ pub fn norman_error(
     json_response(status, body)
 }
 
+/// Norman's 405 for a method a resource does not take.
+pub fn norman_method_not_allowed() -> Response {
+    norman_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "method not allowed",
+        None,
+    )
+}
+
+/// A Norman request's JSON body, or the 422 Rancher answers when it is not JSON.
+pub fn norman_body(req: &super::request::Req) -> Result<Value, Box<Response>> {
+    req.body_json().map_err(|e| {
+        Box::new(norman_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "InvalidBodyContent",
+            e,
+            None,
+        ))
+    })
+}
+
 pub fn steve_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     json_response(
         status,

@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 
 use super::legacy;
 use super::request::Req;
-use super::respond::{collection, json_response, norm_type, norman_error, rfc3339};
+use super::respond::{
+    collection, json_response, norm_type, norman_body, norman_error, norman_method_not_allowed,
+    rfc3339,
+};
 use crate::world::{Cluster, Namespace, Project, World, ADMIN_USER};
 
 /// Serves `/v3/<segs…>`; type names match in any case and number (`Projects` = `project`).
@@ -145,16 +148,9 @@ fn project_json(world: &World, req: &Req, p: &Project, now: Instant) -> Value {
 }
 
 fn create_project(world: &mut World, now: Instant, req: &Req) -> Response {
-    let body = match req.body_json() {
+    let body = match norman_body(req) {
         Ok(b) => b,
-        Err(e) => {
-            return norman_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "InvalidBodyContent",
-                e,
-                None,
-            )
-        }
+        Err(resp) => return *resp,
     };
     let name = body["name"].as_str().unwrap_or_default().to_owned();
     if name.is_empty() {
@@ -261,16 +257,9 @@ fn v3_namespaces(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> R
             json_response(StatusCode::OK, collection("namespace", list_link, data))
         }
         (Method::POST, 3) => {
-            let body = match req.body_json() {
+            let body = match norman_body(req) {
                 Ok(b) => b,
-                Err(e) => {
-                    return norman_error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "InvalidBodyContent",
-                        e,
-                        None,
-                    )
-                }
+                Err(resp) => return *resp,
             };
             let name = body["name"].as_str().unwrap_or_default().to_owned();
             if name.is_empty() {
@@ -401,12 +390,7 @@ fn v3_namespaces(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> R
                         namespace_json(world, req, cluster, &ns, now),
                     )
                 }
-                _ => norman_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "MethodNotAllowed",
-                    "method not allowed",
-                    None,
-                ),
+                _ => norman_method_not_allowed(),
             }
         }
         _ => norman_error(StatusCode::NOT_FOUND, "NotFound", "not found", None),

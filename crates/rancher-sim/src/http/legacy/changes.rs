@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{app_json, check_external_id};
 use crate::http::request::Req;
-use crate::http::respond::{json_response, norman_error};
+use crate::http::respond::{json_response, norman_body, norman_error};
 use crate::world::{Action, HelmRecord, LegacyApp, LegacyHelmRevision, LegacyRevision, World};
 
 /// `POST /v3/projects/<projectId>/apps`: validates the body, then installs.
@@ -21,16 +21,9 @@ pub(super) fn create(
     cluster: &str,
 ) -> Response {
     let project_id = project_id.to_owned();
-    let body = match req.body_json() {
+    let body = match norman_body(req) {
         Ok(b) => b,
-        Err(e) => {
-            return norman_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "InvalidBodyContent",
-                e,
-                None,
-            )
-        }
+        Err(resp) => return *resp,
     };
     let name = body["name"].as_str().unwrap_or_default().to_owned();
     let ns = body["targetNamespace"]

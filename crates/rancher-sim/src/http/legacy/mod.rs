@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::request::Req;
 use super::respond::rfc3339;
-use super::respond::{collection, json_response, norman_error};
+use super::respond::{collection, json_response, norman_error, norman_method_not_allowed};
 use crate::world::{LegacyApp, LegacyRevision, World};
 use changes::{create, rollback, upgrade};
 
@@ -170,12 +170,7 @@ pub fn app_revisions(world: &mut World, req: &Req, segs: &[&str]) -> Response {
     }
     let project_id = segs[1];
     if req.method != Method::GET {
-        return norman_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "method not allowed",
-            None,
-        );
+        return norman_method_not_allowed();
     }
     let all: Vec<(LegacyApp, LegacyRevision)> = world
         .legacy_apps
@@ -347,12 +342,7 @@ pub fn apps(world: &mut World, now: Instant, req: &Req, segs: &[&str]) -> Respon
                     format!("action {other} not available"),
                     None,
                 ),
-                _ => norman_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "MethodNotAllowed",
-                    "method not allowed",
-                    None,
-                ),
+                _ => norman_method_not_allowed(),
             }
         }
         _ => norman_error(StatusCode::NOT_FOUND, "NotFound", "not found", None),
