@@ -10,12 +10,7 @@ use super::support::*;
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn two_service_accounts_create_plan_approve_and_see_it_ready(pool: PgPool) {
     let app = spawn(pool, |_| {}).await;
-    let requester = app
-        .service_account("Requester", &[Role::Manager], &["read", "request"])
-        .await;
-    let approver = app
-        .service_account("Approver", &[Role::Admin], &["read", "decide", "operate"])
-        .await;
+    let (requester, approver) = app.requester_and_approver().await;
     let _workers = app.workers(TestExecutor::new());
 
     let who = app.ok(Some(&requester), &["whoami"]).await;
@@ -159,12 +154,7 @@ async fn two_service_accounts_create_plan_approve_and_see_it_ready(pool: PgPool)
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
 async fn a_failing_run_makes_wait_exit_non_zero(pool: PgPool) {
     let app = spawn(pool, |_| {}).await;
-    let requester = app
-        .service_account("Requester", &[Role::Manager], &["read", "request"])
-        .await;
-    let approver = app
-        .service_account("Approver", &[Role::Admin], &["read", "decide", "operate"])
-        .await;
+    let (requester, approver) = app.requester_and_approver().await;
     let _workers = app.workers(TestExecutor::new().script(
         "chart:influxdb",
         vec![Err(StepError::Permanent(

@@ -83,6 +83,18 @@ impl Berth {
             .to_owned()
     }
 
+    /// The tokens of a manager's service account (read, request) and an admin's (read,
+    /// decide, operate).
+    pub async fn requester_and_approver(&self) -> (String, String) {
+        let requester = self
+            .service_account("Requester", &[Role::Manager], &["read", "request"])
+            .await;
+        let approver = self
+            .service_account("Approver", &[Role::Admin], &["read", "decide", "operate"])
+            .await;
+        (requester, approver)
+    }
+
     /// The CLI with `token` (none: whatever `berth login` stored) and its own config folder.
     pub fn berth(&self, token: Option<&str>, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));

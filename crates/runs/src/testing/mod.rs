@@ -147,15 +147,7 @@ pub async fn approved_env(pool: &PgPool, company: &Company, slug: &str, name: &s
     .execute(pool)
     .await
     .unwrap();
-    let spec = berth_domain::RequestSpec::parse(
-        name,
-        slug,
-        "",
-        "dana@seaview.example",
-        "insight",
-        "medium",
-    )
-    .expect("a valid test spec");
+    let spec = medium_spec(name, slug);
     sqlx::query(
         "INSERT INTO requests (id, environment_id, kind, spec, status, requested_by, decided_by,
                                decided_at)
@@ -314,17 +306,15 @@ pub fn actor(company: &Company, admin: bool) -> berth_domain::Actor {
     }
 }
 
+/// The spec of a new `medium` insight unit owned by Dana, as the tests' environments have.
+fn medium_spec(name: &str, slug: &str) -> berth_domain::RequestSpec {
+    berth_domain::RequestSpec::parse(name, slug, "", "dana@seaview.example", "insight", "medium")
+        .expect("a valid test spec")
+}
+
 /// A request for a new `medium` unit, submitted as the product does (its first plan queued).
 pub async fn submitted_env(pool: &PgPool, company: &Company, slug: &str, name: &str) -> Env {
-    let spec = berth_domain::RequestSpec::parse(
-        name,
-        slug,
-        "",
-        "dana@seaview.example",
-        "insight",
-        "medium",
-    )
-    .unwrap();
+    let spec = medium_spec(name, slug);
     let sub = crate::plans::submit_request(pool, company.id, &actor(company, false), &spec)
         .await
         .unwrap();
