@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{emulator_available, params, stage, trucking, REGISTRY_PASSWORD};
+use common::{create_trucking, emulator_available, params, stage, REGISTRY_PASSWORD};
 
 /// A `MakeWriter` collecting everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -43,11 +43,7 @@ async fn secret_values_never_reach_the_logs() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let stage = stage().await;
-    let unit = trucking();
-    let created = stage
-        .ensure_unit_stack(&unit, &params(), None)
-        .await
-        .unwrap();
+    let (unit, created) = create_trucking(&stage).await;
     let secrets = stage.read_unit_secrets(&created.outputs).await.unwrap();
     // Debug output of everything a caller might log or store.
     tracing::info!(?created, ?secrets, params = ?params(), "stage results");

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_cloudformation::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_cloudformation::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_cloudformation::error::BoxError;
-use berth_aws::{AwsSettings, AwsStage, TagScheme, UnitIdentity, UnitParameters, WaitPolicy};
+use berth_aws::{
+    AwsSettings, AwsStage, EnsuredUnit, TagScheme, UnitIdentity, UnitParameters, WaitPolicy,
+};
 use secrecy::SecretString;
 
 /// Sets moto's account header on every request: one isolated account per test.
@@ -116,6 +118,16 @@ pub async fn stage() -> AwsStage {
 
 pub fn trucking() -> UnitIdentity {
     UnitIdentity::parse("seaview", "SeaView", "trucking", "Trucking").unwrap()
+}
+
+/// The Trucking unit with its stack made through `stage` from [`params`].
+pub async fn create_trucking(stage: &AwsStage) -> (UnitIdentity, EnsuredUnit) {
+    let unit = trucking();
+    let created = stage
+        .ensure_unit_stack(&unit, &params(), None)
+        .await
+        .unwrap();
+    (unit, created)
 }
 
 pub const REGISTRY_PASSWORD: &str = "Registry-Pass\"word-7d1f";

@@ -3,7 +3,8 @@
 
 use super::support::{assert_nothing_left, RefuseDescribeChangeSet};
 use crate::common::{
-    account, emulator_available, params, stage, trucking, Clients, REGISTRY_PASSWORD,
+    account, create_trucking, emulator_available, params, stage, trucking, Clients,
+    REGISTRY_PASSWORD,
 };
 use aws_sdk_cloudformation::config::retry::RetryConfig;
 use berth_aws::{AwsError, ChangeAction, EnsureKind, PreviewKind, BUSINESS_UNIT_TEMPLATE};
@@ -105,11 +106,7 @@ async fn previewing_an_existing_unit_shows_the_update_and_changes_nothing() {
     }
     let clients = Clients::new().await;
     let stage = clients.stage();
-    let unit = trucking();
-    let created = stage
-        .ensure_unit_stack(&unit, &params(), None)
-        .await
-        .unwrap();
+    let (unit, created) = create_trucking(&stage).await;
     let stack_id = created.stack.stack_id.as_str();
 
     // The same inputs: nothing to do, and the empty change set is gone too.

@@ -2,7 +2,9 @@
 //! another unit's is never touched); the former stack name.
 
 use super::support::{assert_only_registry_secret_modified, stack_state};
-use crate::common::{emulator_available, params, stage, trucking, Clients, REGISTRY_PASSWORD};
+use crate::common::{
+    create_trucking, emulator_available, params, stage, trucking, Clients, REGISTRY_PASSWORD,
+};
 use berth_aws::{AwsError, ChangeAction, DeletionOutcome, EnsureKind, UnitIdentity};
 
 #[tokio::test]
@@ -126,11 +128,7 @@ async fn two_stacks_with_the_unit_tag_are_an_error_naming_both() {
         return;
     }
     let stage = stage().await;
-    let unit = trucking();
-    let created = stage
-        .ensure_unit_stack(&unit, &params(), None)
-        .await
-        .unwrap();
+    let (unit, created) = create_trucking(&stage).await;
     // A second unit whose rendered tag collides with the first (same display names): its
     // slug tags tell them apart.
     let twin = UnitIdentity::parse("seaview", "SeaView", "trucking-2", "Trucking").unwrap();

@@ -2,7 +2,9 @@
 //! an unchanged update is a no-op.
 
 use super::support::{assert_nothing_left, parameters_and_events};
-use crate::common::{account, emulator_available, fail_next_update, params, trucking, Clients};
+use crate::common::{
+    account, create_trucking, emulator_available, fail_next_update, params, trucking, Clients,
+};
 use berth_aws::{AwsError, EnsureKind};
 
 #[tokio::test]
@@ -13,11 +15,7 @@ async fn a_failed_update_rolls_back_and_the_stack_stays_usable() {
     let account = account();
     let clients = Clients::in_account(&account, |b| b).await;
     let stage = clients.stage();
-    let unit = trucking();
-    let created = stage
-        .ensure_unit_stack(&unit, &params(), None)
-        .await
-        .unwrap();
+    let (unit, created) = create_trucking(&stage).await;
     let stack_id = created.stack.stack_id.as_str();
     let name = unit.stack_name();
 
@@ -88,11 +86,7 @@ async fn a_failed_rollback_is_a_permanent_error_naming_the_state() {
     let account = account();
     let clients = Clients::in_account(&account, |b| b).await;
     let stage = clients.stage();
-    let unit = trucking();
-    let created = stage
-        .ensure_unit_stack(&unit, &params(), None)
-        .await
-        .unwrap();
+    let (unit, created) = create_trucking(&stage).await;
     let stack_id = created.stack.stack_id.as_str();
     fail_next_update(
         &account,
