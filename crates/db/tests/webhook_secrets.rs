@@ -132,6 +132,21 @@ async fn plain_secrets_are_sealed_at_start_up_and_the_key_can_change(pool: PgPoo
             .await
             .is_err()
     );
+
+    // The key lost: the recovery docs/security.md gives lets start-up through again.
+    sqlx::query("DELETE FROM webhook_endpoints WHERE secret_sealed IS NOT NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        webhooks::seal_secrets(&pool, Some(&Sealer::new(key(C), None)))
+            .await
+            .unwrap(),
+        SecretsAtRest {
+            sealed_now: 0,
+            plain: 0
+        }
+    );
 }
 
 #[sqlx::test(migrator = "berth_db::MIGRATOR")]
