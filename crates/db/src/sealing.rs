@@ -23,14 +23,15 @@ pub enum SealError {
     BadKey(String),
     #[error(
         "sealed with key {found}, which is not configured (configured: {configured}); set the \
-         key that sealed it as BERTH_SEALING_KEY_PREVIOUS"
+         key that sealed it as BERTH_SEALING_KEY_PREVIOUS (key lost: docs/security.md, Secrets \
+         at rest)"
     )]
     UnknownKey { found: String, configured: String },
     #[error("the sealed value is damaged or belongs to another row")]
     Damaged,
     #[error(
         "{sealed} webhook signing secret(s) are sealed and BERTH_SEALING_KEY is not set: set the \
-         key that sealed them"
+         key that sealed them (key lost: docs/security.md, Secrets at rest)"
     )]
     NoKey { sealed: usize },
 }
