@@ -43,8 +43,9 @@ pub fn WebhooksPage() -> impl IntoView {
                 {move || list.get().map(|r| r.map(|l| {
                     let unsealed = (!l.secrets_sealed).then(|| view! {
                         <p class="notice" role="status" data-testid="secrets-unsealed">
-                            "Signing secrets are stored unsealed: this server has no sealing key \
-                             (BERTH_SEALING_KEY; see the security documentation)."
+                            "Signing secrets are stored unsealed: this server has no sealing key. \
+                             Whoever runs Berth can set one (BERTH_SEALING_KEY, described in \
+                             docs/security.md); the secrets are then sealed at its next start."
                         </p>
                     });
                     (unsealed, l.endpoints)
