@@ -44,43 +44,36 @@ impl Method {
     }
 }
 
-/// Why a sign-in ended (its `ended_reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a sign-in ended (its `ended_reason`, written as the variant's name below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 pub enum EndReason {
     /// The person signed out.
+    #[strum(serialize = "signed out")]
     SignedOut,
     /// An admin ended the person's sessions.
+    #[strum(serialize = "ended by an admin")]
     EndedByAdmin,
     /// The sign-in reached its absolute lifetime.
+    #[strum(serialize = "expired")]
     Expired,
     /// The identity provider no longer confirms the person (account or groups changed).
+    #[strum(serialize = "refused by the identity provider")]
     RefusedByProvider,
     /// The identity provider could not confirm the person for too long.
+    #[strum(serialize = "identity provider unreachable")]
     ProviderUnreachable,
 }
 
 impl EndReason {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::SignedOut => "signed out",
-            EndReason::EndedByAdmin => "ended by an admin",
-            EndReason::Expired => "expired",
-            EndReason::RefusedByProvider => "refused by the identity provider",
-            EndReason::ProviderUnreachable => "identity provider unreachable",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Result<Self, DbError> {
-        [
-            EndReason::SignedOut,
-            EndReason::EndedByAdmin,
-            EndReason::Expired,
-            EndReason::RefusedByProvider,
-            EndReason::ProviderUnreachable,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == raw)
-        .ok_or_else(|| DbError::Corrupt(format!("unknown reason a sign-in ended '{raw}'")))
+        use strum::IntoEnumIterator;
+        Self::iter()
+            .find(|r| r.as_str() == raw)
+            .ok_or_else(|| DbError::Corrupt(format!("unknown reason a sign-in ended '{raw}'")))
     }
 }
 
